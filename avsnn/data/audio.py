@@ -1,0 +1,267 @@
+"""Audio loading and log-mel features (paper Section IV-D).
+
+The audio network consumes log-mel spectrograms: STFT, 64 mel bins up to 8 kHz, power-to-dB.
+WAV files are decoded with :mod:`scipy.io.wavfile` (``torchaudio.load`` needs torchcodec),
+mixed to mono, resampled to one rate and padded/cropped to one duration, so every clip yields a
+spectrogram of the same shape ``[1, n_mels, n_frames]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio
+from scipy.io import wavfile
+
+from ._util import atomic_write_bytes, logger, stable_hash
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Waveform and log-mel parameters.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Rate every clip is resampled to (Hz).
+    duration_s : float
+        Clips are cropped (from the start) or zero-padded to this length.
+    n_fft, hop_length, n_mels, f_max
+        :class:`torchaudio.transforms.MelSpectrogram` parameters (``center=True``).
+    top_db : float
+        Dynamic range kept by :class:`torchaudio.transforms.AmplitudeToDB`.
+    """
+
+    sample_rate: int = 16000
+    duration_s: float = 1.0
+    n_fft: int = 512
+    hop_length: int = 128
+    n_mels: int = 64
+    f_max: float = 8000.0
+    top_db: float = 80.0
+
+    def __post_init__(self):
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"AudioConfig.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.duration_s > 0:
+            raise ValueError(f"AudioConfig.duration_s must be > 0, got {self.duration_s!r}")
+        if not 0 < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"AudioConfig.f_max must be in (0, sample_rate/2={self.sample_rate / 2}], got {self.f_max!r}")
+        if not self.top_db > 0:
+            raise ValueError(f"AudioConfig.top_db must be > 0, got {self.top_db!r}")
+
+    @property
+    def n_samples(self) -> int:
+        """Waveform length after pad/crop."""
+        return int(round(self.sample_rate * self.duration_s))
+
+    @property
+    def n_frames(self) -> int:
+        """Spectrogram frames: ``1 + n_samples // hop_length`` (``center=True``)."""
+        return 1 + self.n_samples // self.hop_length
+
+    def key(self) -> str:
+        """Stable hash of all fields (used to key cached spectrograms)."""
+        return stable_hash(dataclasses.asdict(self))
+
+
+def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Decode a WAV file to float32 in [-1, 1].
+
+    Handles 8-bit unsigned, 16/24/32-bit signed PCM and 32/64-bit float.
+
+    Parameters
+    ----------
+    path : path-like
+        WAV file.
+    mono : bool
+        Average the channels into one.
+
+    Returns
+    -------
+    samples : np.ndarray, float32, shape ``[channels, n]`` (``[1, n]`` when mono)
+    sample_rate : int
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        Empty or unreadable file, zero-length clip, unsupported sample format, NaN/inf samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: WAV file not found")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), expected a WAV file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            sr, data = wavfile.read(path, mmap=False)
+    except Exception as exc:  # scipy raises ValueError/EOFError/struct.error on bad headers
+        raise ValueError(f"{path}: unreadable WAV file ({type(exc).__name__}: {exc})") from exc
+    data = np.asarray(data)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise ValueError(f"{path}: unexpected WAV data shape {data.shape}")
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise ValueError(f"{path}: zero-length clip (no audio frames)")
+    if sr <= 0:
+        raise ValueError(f"{path}: invalid sample rate {sr}")
+    if data.dtype == np.uint8:
+        x = (data.astype(np.float32) - 128.0) / 128.0
+    elif data.dtype == np.int16:
+        x = data.astype(np.float32) / 32768.0
+    elif data.dtype == np.int32:  # 32-bit, and 24-bit which scipy left-justifies into int32
+        x = (data.astype(np.float64) / 2147483648.0).astype(np.float32)
+    elif data.dtype in (np.float32, np.float64):
+        if not np.isfinite(data).all():
+            raise ValueError(f"{path}: contains NaN or inf samples")
+        x = data.astype(np.float32)
+    else:
+        raise ValueError(f"{path}: unsupported WAV sample type {data.dtype}")
+    x = np.ascontiguousarray(x.T)
+    if mono:
+        x = x.mean(axis=0, keepdims=True)
+    return x, int(sr)
+
+
+def load_waveform(path: str | os.PathLike, cfg: AudioConfig = AudioConfig()) -> torch.Tensor:
+    """Mono waveform at ``cfg.sample_rate``, cropped from the start or zero-padded to ``cfg.n_samples``.
+
+    Returns
+    -------
+    torch.Tensor, float32, shape ``[cfg.n_samples]``
+    """
+    x, sr = read_wav(path, mono=True)
+    need = int(np.ceil(cfg.duration_s * sr)) + 64  # small margin so the resampler sees context
+    wav = torch.from_numpy(x[0, :need].copy())
+    if sr != cfg.sample_rate:
+        wav = torchaudio.functional.resample(wav, sr, cfg.sample_rate)
+    n = cfg.n_samples
+    if wav.numel() >= n:
+        return wav[:n].contiguous()
+    return torch.nn.functional.pad(wav, (0, n - wav.numel()))
+
+
+class LogMel:
+    """Waveform ``[n]`` (or ``[B, n]``) to log-mel ``[1, n_mels, n_frames]`` (or ``[B, 1, ...]``), float32.
+
+    ``MelSpectrogram(sample_rate, n_fft, hop_length, n_mels, f_max)`` (power 2) followed by
+    ``AmplitudeToDB(stype="power", top_db)``; ``top_db`` clamps each clip separately.
+    """
+
+    def __init__(self, cfg: AudioConfig = AudioConfig()):
+        self.cfg = cfg
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels, f_max=cfg.f_max, power=2.0,
+        )
+        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=cfg.top_db)
+
+    @torch.no_grad()
+    def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+        wav = torch.as_tensor(wav, dtype=torch.float32)
+        if wav.dim() not in (1, 2):
+            raise ValueError(f"LogMel expects a waveform [n] or [B, n], got shape {tuple(wav.shape)}")
+        spec = self.mel(wav).unsqueeze(-3)  # [1, M, T] or [B, 1, M, T]
+        return self.to_db(spec).to(torch.float32).contiguous()
+
+
+_MAGIC = b"AVSNNSPEC1\n"
+
+
+class SpectrogramCache:
+    """Compute log-mel spectrograms once per (file, config) and store them on disk.
+
+    Entries live under ``cache_dir/<cfg.key()>/<aa>/<hash>.spec`` where the hash covers the absolute
+    path, file size, ``mtime_ns`` and ``cfg.key()``, so editing a file invalidates its entry. Each
+    entry holds a JSON header (shape, dtype, sha256 of the payload) and the raw float32 payload; it is
+    written atomically. An entry whose checksum or length does not match is deleted and recomputed.
+    ``cache_dir=None`` disables the disk cache (always compute).
+
+    Attributes
+    ----------
+    hits, misses, rebuilt : int
+        Counters: served from disk, computed, corrupt entries replaced.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike | None, cfg: AudioConfig = AudioConfig()):
+        self.cfg = cfg
+        self.cache_dir = Path(cache_dir).expanduser() / cfg.key() if cache_dir is not None else None
+        self.logmel = LogMel(cfg)
+        self.hits = self.misses = self.rebuilt = 0
+
+    def compute(self, path: str | os.PathLike) -> torch.Tensor:
+        """Log-mel of ``path`` without touching the cache."""
+        return self.logmel(load_waveform(path, self.cfg))
+
+    def entry_path(self, path: str | os.PathLike) -> Path:
+        """Cache file for ``path`` (depends on its current size and mtime)."""
+        if self.cache_dir is None:
+            raise ValueError("SpectrogramCache was created with cache_dir=None (no disk cache)")
+        p = Path(path).resolve()
+        st = p.stat()
+        h = hashlib.sha256(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{self.cfg.key()}".encode()).hexdigest()
+        return self.cache_dir / h[:2] / f"{h}.spec"
+
+    def get(self, path: str | os.PathLike) -> torch.Tensor:
+        """Spectrogram ``[1, n_mels, n_frames]`` float32 for ``path``, from the cache when valid."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: WAV file not found")
+        if self.cache_dir is None:
+            self.misses += 1
+            return self.compute(path)
+        entry = self.entry_path(path)
+        if entry.exists():
+            spec = self._read_entry(entry)
+            if spec is not None:
+                self.hits += 1
+                return spec
+            self.rebuilt += 1
+            logger.warning("corrupt spectrogram cache entry %s for %s: deleted, recomputing", entry, path)
+            try:
+                entry.unlink()
+            except FileNotFoundError:
+                pass
+        spec = self.compute(path)
+        self.misses += 1
+        self._write_entry(entry, spec)
+        return spec
+
+    @staticmethod
+    def _write_entry(entry: Path, spec: torch.Tensor) -> None:
+        payload = spec.numpy().astype("<f4", copy=False).tobytes()
+        header = json.dumps({"shape": list(spec.shape), "dtype": "<f4",
+                             "sha256": hashlib.sha256(payload).hexdigest()}).encode() + b"\n"
+        atomic_write_bytes(entry, _MAGIC + header + payload)
+
+    def _read_entry(self, entry: Path) -> torch.Tensor | None:
+        """Decoded entry, or None if it is truncated, corrupt or of the wrong shape."""
+        try:
+            buf = io.BytesIO(entry.read_bytes())
+            if buf.read(len(_MAGIC)) != _MAGIC:
+                return None
+            header = json.loads(buf.readline())
+            payload = buf.read()
+            shape = tuple(int(s) for s in header["shape"])
+            expected = (1, self.cfg.n_mels, self.cfg.n_frames)
+            if shape != expected or len(payload) != 4 * int(np.prod(shape)):
+                return None
+            if hashlib.sha256(payload).hexdigest() != header["sha256"]:
+                return None
+            arr = np.frombuffer(payload, dtype="<f4").reshape(shape).astype(np.float32)
+            return torch.from_numpy(arr)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
