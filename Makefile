@@ -1,0 +1,47 @@
+# avsnn: two set-up commands, `make book` and `make test`, each creating the environment if missing.
+SHELL := /bin/bash
+PY_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export AVSNN_RUNS ?= $(CURDIR)/runs
+export AVSNN_CACHE ?= $(CURDIR)/.cache/avsnn
+export PYTHONHASHSEED := 0
+CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
+GOLDENS := tests/goldens
+
+.PHONY: book test env unit nbval goldens bench clean clean-book
+
+env: $(STAMP)
+
+# One install step from the lock file (exact versions that passed on these machines).
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PY_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg \
+	  -p no:cacheprovider -n 2 --dist loadfile
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -p no:cacheprovider
+
+# Regenerate the executed golden notebooks used by the nbval regression checks (smoke parameters).
+goldens: $(STAMP)
+	$(PY) -m avsnn.goldens --out $(GOLDENS) $(CHAPTERS)
+
+bench: $(STAMP)
+	$(PY) -m avsnn bench --width 16 --timesteps 4 --batch 32 --out results/bench_cpu.json
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV) runs results .cache

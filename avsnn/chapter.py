@@ -1,0 +1,141 @@
+"""Re-run a book chapter with new parameters through papermill.
+
+Chapters are MyST markdown notebooks (``book/*.md``, jupytext ``format_name: myst``)
+whose first code cell is tagged ``parameters``. papermill reads ``.ipynb`` only,
+so the chapter is converted in-process with jupytext, its parameters are checked
+against the ``parameters`` cell (unknown names and values of the wrong type are
+errors), and papermill executes it, writing ``<out>/<chapter>.ipynb``.
+
+Command line::
+
+    python -m avsnn chapter run book/02_lif_neuron.md -p seed 3 -p profile smoke -o results/
+    python -m avsnn chapter params book/02_lif_neuron.md
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_chapter(path: str | Path):
+    """Read a MyST chapter into an ``nbformat`` notebook (via jupytext)."""
+    import jupytext
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"chapter {path} does not exist (expected a book/*.md MyST notebook)")
+    if path.suffix not in (".md", ".ipynb"):
+        raise ValueError(f"chapter {path}: expected a .md (MyST) or .ipynb notebook")
+    nb = jupytext.read(path)
+    if not nb.metadata.get("kernelspec"):
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def parameters_cell(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return cell
+    raise ValueError("the chapter has no code cell tagged 'parameters'")
+
+
+def chapter_parameters(nb) -> dict:
+    """The names and default values assigned in the ``parameters`` cell."""
+    params = {}
+    for node in ast.parse(parameters_cell(nb).source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    params[target.id] = ast.literal_eval(node.value)
+    return params
+
+
+def _coerce(name: str, raw, default):
+    """Parse ``raw`` (a command-line string or a value) to the type of ``default``."""
+    if not isinstance(raw, str):
+        value = raw
+    else:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError(f"parameter {name!r} expects true/false, got {raw!r}")
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        return str(raw)
+    if type(value) is not type(default):
+        raise ValueError(f"parameter {name!r} expects a {type(default).__name__} "
+                         f"(default {default!r}), got {raw!r}")
+    return value
+
+
+def resolve_parameters(nb, overrides: dict) -> dict:
+    """Check ``overrides`` against the chapter's ``parameters`` cell and coerce their types."""
+    defaults = chapter_parameters(nb)
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; this chapter takes {sorted(defaults)}")
+    return {k: _coerce(k, v, defaults[k]) for k, v in overrides.items()}
+
+
+def source_digest(path: str | Path) -> str:
+    """SHA-256 of a chapter source, recorded in goldens to detect stale ones."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_chapter(path: str | Path, parameters: dict | None = None, out_dir: str | Path = "results",
+                progress: bool = True, kernel_name: str = "python3") -> Path:
+    """Execute ``path`` with ``parameters`` and write ``<out_dir>/<stem>.ipynb``; return that path."""
+    import papermill
+
+    path = Path(path).resolve()
+    nb = read_chapter(path)
+    params = resolve_parameters(nb, parameters or {})
+    out_dir = Path(out_dir).resolve()
+    if out_dir == path.parent:
+        raise ValueError(f"output folder {out_dir} is the chapter's own folder; choose one outside the source tree")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{path.stem}.ipynb"
+    nb.metadata["avsnn"] = {"source": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+                            "source_sha256": source_digest(path), "parameters": params}
+    tmp = out.with_name(f"{out.stem}.partial.ipynb")
+    os.environ.setdefault("AVSNN_RUNS", str(ROOT / "runs"))
+    papermill.execute_notebook(nb, str(tmp), parameters=params, cwd=str(path.parent),
+                               progress_bar=progress, kernel_name=kernel_name)
+    os.replace(tmp, out)  # the finished notebook appears whole or not at all
+    return out
+
+
+def _parse_pairs(pairs):
+    return {name: value for name, value in (pairs or [])}
+
+
+def add_chapter_parser(subparsers) -> None:
+    p = subparsers.add_parser("chapter", help="run a book chapter through papermill with new parameters")
+    sub = p.add_subparsers(dest="chapter_cmd", required=True)
+    run = sub.add_parser("run", help="execute a chapter with parameters; write the executed .ipynb to -o")
+    run.add_argument("chapter", help="book/<chapter>.md")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="override a value of the chapter's parameters cell (repeatable)")
+    run.add_argument("-o", "--out", default="results", help="output folder (default: results/)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=lambda a: print(run_chapter(a.chapter, _parse_pairs(a.parameter), a.out,
+                                                      progress=not a.quiet)))
+    show = sub.add_parser("params", help="list a chapter's parameters and their defaults")
+    show.add_argument("chapter")
+    show.set_defaults(func=lambda a: print(json.dumps(chapter_parameters(read_chapter(a.chapter)), indent=2)))

@@ -1,0 +1,34 @@
+"""``python -m avsnn`` / ``avsnn``: the command line of the package.
+
+Sub-commands::
+
+    chapter run|params   re-run a book chapter with new parameters (papermill)
+    data make-embedded|inspect   the embedded dataset and real dataset layouts
+    train                train (or load) a vision, audio or fusion run
+    bench                time a training step against an ANN and an snnTorch-style loop
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .chapter import add_chapter_parser
+
+    parser = argparse.ArgumentParser(prog="avsnn", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_chapter_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"avsnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
