@@ -1,0 +1,24 @@
+"""The paper's networks and their ablation variants (Section IV-C/D/E, Table III).
+
+* :class:`L2ActSpikeNet` -- spiking ResNet18 visual network (Section IV-C, Figs. 2-3).
+* :class:`SpikingAudioNet` -- Conv-BN-LIF-Pool audio network (Section IV-D, Fig. 4).
+* :class:`SMLP` -- spiking MLP fusion network (Section IV-E, Fig. 5); :func:`smlp_baseline`.
+
+Every model maps its input to a :class:`ModelOutput` of time-first ``[T, B, ...]`` tensors.
+"""
+from .audio import AUDIO_VARIANTS, PAPER_AUDIO_CONFIG, ConvBNLIFPool, SpikingAudioNet
+from .counting import ModelProfile, count_parameters, profile
+from .fusion import SMLP, SpikingLinearLayer, smlp_baseline
+from .heads import HEADS, SpikingHead
+from .layers import SeqToANN, repeat_over_time
+from .output import ModelOutput
+from .resnet import (VISION_BLOCKS, ActAfterAddBlock, L2ActSpikeNet, LIFAfterBNBlock, LIFBeforeAddBlock,
+                     SpikingStem)
+
+__all__ = [
+    "ModelOutput", "SeqToANN", "repeat_over_time", "SpikingHead", "HEADS",
+    "L2ActSpikeNet", "VISION_BLOCKS", "ActAfterAddBlock", "LIFAfterBNBlock", "LIFBeforeAddBlock", "SpikingStem",
+    "SpikingAudioNet", "AUDIO_VARIANTS", "PAPER_AUDIO_CONFIG", "ConvBNLIFPool",
+    "SMLP", "SpikingLinearLayer", "smlp_baseline",
+    "count_parameters", "profile", "ModelProfile",
+]

@@ -1,0 +1,59 @@
+"""Output heads: features ``[T, B, d]`` -> class spikes ``[T, B, C]`` (Section IV-B/C, Figs. 2, 4, 5).
+
+* ``"l2"`` -- the paper's L2 layer: time-average the features (Eq. 10), cosine logits
+  between the normalised feature and the normalised class weights (Eqs. 11-13), the
+  logits are the constant input current of the output LIF at every timestep.
+* ``"fc"`` -- the "vanilla SNN" head: a plain ``nn.Linear`` applied to the features at
+  every timestep, its output is the current of the output LIF.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..core import surrogate as sg
+from ..core.l2 import L2Classifier
+from .layers import SeqToANN, make_lif
+from .output import ModelOutput
+
+HEADS = ("l2", "fc")
+
+
+def check_head(head: str) -> str:
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    return head
+
+
+class SpikingHead(nn.Module):
+    """Classifier + output LIF layer; ``forward(features [T, B, d]) -> ModelOutput``."""
+
+    def __init__(self, in_features: int, num_classes: int, head: str = "l2", beta: float = 0.9,
+                 threshold: float = 1.0, surrogate: sg.Surrogate | None = None):
+        super().__init__()
+        self.head = check_head(head)
+        if in_features < 1 or num_classes < 2:
+            raise ValueError(f"SpikingHead needs in_features >= 1 and num_classes >= 2, "
+                             f"got in_features={in_features}, num_classes={num_classes}")
+        self.in_features, self.num_classes = in_features, num_classes
+        if head == "l2":
+            self.classifier = L2Classifier(in_features, num_classes)
+        else:
+            self.classifier = SeqToANN(nn.Linear(in_features, num_classes))
+        self.output_lif = make_lif(beta, threshold, surrogate)
+
+    def extra_repr(self) -> str:
+        return f"head={self.head!r}"
+
+    def forward(self, features: torch.Tensor) -> ModelOutput:
+        if features.dim() != 3 or features.shape[-1] != self.in_features:
+            raise ValueError(f"SpikingHead expects features [T, B, {self.in_features}], "
+                             f"got shape {tuple(features.shape)}")
+        if self.head == "l2":
+            logits, z_av = self.classifier(features, return_features=True)
+            current = logits.unsqueeze(0).expand(features.shape[0], *logits.shape)
+        else:
+            current = self.classifier(features)
+            z_av = features.mean(dim=0)
+        spikes = self.output_lif(current)
+        return ModelOutput(spikes=spikes, features=features, z_av=z_av, current=current)
