@@ -1,0 +1,252 @@
+"""In-memory PyTorch datasets over paired releases, and the :func:`build_datasets` factory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ._util import check_on_error, logger, report_skipped, resolve_cache_dir, stable_hash
+from .audio import AudioConfig, SpectrogramCache
+from .images import IMAGE_SIZE, read_image
+from .release import ReleaseIndex, load_or_create_manifest, scan_release
+
+MODALITIES = ("vision", "audio", "both")
+
+
+class SpectrogramNormalizer:
+    """Mixin: scalar mean/std normalisation of ``self.spectrograms`` (stats from the train split)."""
+
+    spectrograms: torch.Tensor
+    normalizer: tuple | None
+
+    def fit_normalizer(self) -> tuple:
+        """Set and return ``(mean, std)`` of this dataset's log-mel values (call on the train split)."""
+        if self.spectrograms.numel() == 0:
+            raise ValueError("cannot fit the spectrogram normaliser: this dataset holds no spectrograms")
+        x = self.spectrograms.to(torch.float64)
+        mean, std = float(x.mean()), float(x.std())
+        self.normalizer = (mean, max(std, 1e-6))
+        return self.normalizer
+
+    def set_normalizer(self, normalizer) -> None:
+        """Use ``(mean, std)`` (e.g. the train split's) for this dataset."""
+        mean, std = (float(v) for v in normalizer)
+        if not std > 0:
+            raise ValueError(f"normalizer std must be > 0, got {std}")
+        self.normalizer = (mean, std)
+
+    def normalized_spectrograms(self) -> torch.Tensor:
+        """All spectrograms normalised, ``[N, 1, n_mels, n_frames]``."""
+        if self.normalizer is None:
+            raise RuntimeError("no spectrogram normaliser: call fit_normalizer() on the train split and "
+                               "pass its result as normalizer=(mean, std) to the other splits")
+        mean, std = self.normalizer
+        return (self.spectrograms - mean) / std
+
+
+class AVDataset(SpectrogramNormalizer, Dataset):
+    """One split of a paired release, preloaded into memory tensors.
+
+    Parameters
+    ----------
+    index : ReleaseIndex
+        From :func:`scan_release`.
+    split : dict
+        ``{key: "train" | "test"}``; samples not in it are left out.
+    which : {"train", "test"}
+        Split to hold.
+    modality : {"vision", "audio", "both"}
+        Which inputs to load and return.
+    audio : AudioConfig
+        Waveform / log-mel settings.
+    cache_dir : path-like or None
+        Spectrogram disk cache (None: compute every time).
+    on_error : {"raise", "skip"}
+        Unreadable files raise ``ValueError`` naming the file, or drop the sample (``self.skipped``).
+    normalizer : (mean, std) or None
+        Spectrogram statistics; for the train split call :meth:`fit_normalizer` instead.
+    progress : bool
+        Show a tqdm bar while preloading.
+
+    Attributes
+    ----------
+    images : uint8 ``[N, 3, 32, 32]`` (vision/both)
+    spectrograms : float32 ``[N, 1, n_mels, n_frames]`` raw log-mel (audio/both)
+    labels : int64 ``[N]``
+    keys : list of str
+    classes : list of str
+    skipped : list of (Path, str)
+
+    ``ds[i]`` is ``{"image": float [3, 32, 32] in [0, 1], "audio": normalised [1, n_mels, n_frames],
+    "label": int, "index": i}`` with only the keys of the chosen modality.
+    """
+
+    def __init__(self, index: ReleaseIndex, split: dict, which: str = "train", modality: str = "both",
+                 audio: AudioConfig = AudioConfig(), cache_dir: str | os.PathLike | None = None,
+                 on_error: str = "raise", normalizer: tuple | None = None, progress: bool = False):
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        if which not in ("train", "test"):
+            raise ValueError(f"which must be 'train' or 'test', got {which!r}")
+        check_on_error(on_error)
+        self.index, self.which, self.modality, self.audio_config = index, which, modality, audio
+        self.classes = list(index.classes)
+        self.skipped: list = []
+        self.normalizer = None
+        if normalizer is not None:
+            self.set_normalizer(normalizer)
+        want_img, want_aud = modality in ("vision", "both"), modality in ("audio", "both")
+        cache = SpectrogramCache(cache_dir, audio) if want_aud else None
+        chosen = [s for s in index.samples if split.get(s.key) == which]
+        images, specs, labels, keys = [], [], [], []
+        for s in tqdm(chosen, desc=f"loading {which}", disable=not progress, leave=False):
+            img = self._load(read_image, s.image_path, on_error) if want_img else None
+            spec = self._load(cache.get, s.audio_path, on_error) if want_aud else None
+            if (want_img and img is None) or (want_aud and spec is None):
+                continue
+            if want_img:
+                images.append(img)
+            if want_aud:
+                specs.append(spec)
+            labels.append(s.label)
+            keys.append(s.key)
+        report_skipped(self.skipped, f"{index.root} ({which})")
+        if not keys:
+            raise ValueError(f"{index.root}: the {which!r} split has no usable samples")
+        self.keys = keys
+        self.labels = torch.tensor(labels, dtype=torch.int64)
+        self.images = torch.stack(images) if want_img else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+        self.spectrograms = (torch.stack(specs) if want_aud
+                             else torch.empty(0, 1, audio.n_mels, audio.n_frames, dtype=torch.float32))
+        if cache is not None and cache.rebuilt:
+            logger.warning("%d corrupt spectrogram cache entries were rebuilt", cache.rebuilt)
+
+    def _load(self, reader, path, on_error):
+        """``reader(path)``, or None after recording the error when ``on_error="skip"``."""
+        try:
+            return reader(path)
+        except (ValueError, FileNotFoundError) as exc:
+            if on_error == "raise":
+                raise
+            self.skipped.append((Path(path), str(exc)))
+            return None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> dict:
+        i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for dataset of size {len(self)}")
+        i %= len(self)
+        item = {}
+        if self.modality in ("vision", "both"):
+            item["image"] = self.images[i].to(torch.float32) / 255.0
+        if self.modality in ("audio", "both"):
+            if self.normalizer is None:
+                self.normalized_spectrograms()  # raises the explanatory RuntimeError
+            mean, std = self.normalizer
+            item["audio"] = (self.spectrograms[i] - mean) / std
+        item["label"] = int(self.labels[i])
+        item["index"] = i
+        return item
+
+    def tensors(self) -> dict:
+        """Whole split as batched tensors (same keys and scaling as ``ds[i]``), for fast CPU training."""
+        out = {}
+        if self.modality in ("vision", "both"):
+            out["image"] = self.images.to(torch.float32) / 255.0
+        if self.modality in ("audio", "both"):
+            out["audio"] = self.normalized_spectrograms()
+        out["label"] = self.labels
+        out["index"] = torch.arange(len(self))
+        return out
+
+
+_NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")
+
+
+def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality: str = "both",
+                   audio: AudioConfig = AudioConfig(), train_frac: float = 0.7, seed: int = 0,
+                   manifest: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                   on_error: str = "raise", per_class: int | None = None,
+                   progress: bool = False) -> tuple[AVDataset, AVDataset]:
+    """Build the (train, test) datasets.
+
+    Parameters
+    ----------
+    data : str
+        ``"embedded"`` (synthetic set generated once into the cache, or into ``root`` if given), a path
+        to a folder in a supported layout (``vision/ + audio/`` or ``Dataset_v3_vision/ +
+        Dataset_v3_sound/``), or one of ``"release"``, ``"cifar10-av"``, ``"urbansound8k-av"`` with
+        the folder in ``root``.
+    modality, audio, on_error, progress
+        Passed to :class:`AVDataset`.
+    train_frac, seed
+        Per-class split drawn by :func:`make_split` when the manifest does not exist yet.
+    manifest : path-like, optional
+        Split CSV to use (created there if missing). Default ``<cache_dir>/splits/<hash>.csv``.
+    cache_dir : path-like, optional
+        Cache root (embedded data, spectrograms, splits); default ``$AVSNN_CACHE`` or ``~/.cache/avsnn``.
+    per_class : int, optional
+        Embedded: samples per class to generate. Folder: use at most this many pairs per class
+        (the first in key order), for quick runs.
+
+    Returns
+    -------
+    (train, test) : tuple of AVDataset
+        The test split uses the train split's spectrogram statistics.
+    """
+    check_on_error(on_error)
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    cache = resolve_cache_dir(cache_dir)
+    if data == "embedded":
+        from .embedded import ensure_embedded, make_embedded
+        opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
+        folder = make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
+        index = scan_release(folder, on_error=on_error)
+    else:
+        if data in _NAMED_RELEASES:
+            if root is None:
+                raise ValueError(f"data={data!r} needs root= pointing at the dataset folder")
+            folder = Path(root)
+        else:
+            if root is not None:
+                raise ValueError(f"give the dataset folder either as data or as root, not both (data={data!r})")
+            folder = Path(data)
+            if not folder.exists():
+                raise FileNotFoundError(f"{folder}: dataset folder not found; data must be 'embedded' or "
+                                        f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside")
+        index = scan_release(folder, on_error=on_error)
+        if per_class is not None:
+            index = _limit_per_class(index, int(per_class))
+    if manifest is None:
+        manifest = cache / "splits" / f"{stable_hash([index.fingerprint(), train_frac, seed])}.csv"
+    split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed)
+    spec_cache = cache / "spectrograms"
+    kw = dict(modality=modality, audio=audio, cache_dir=spec_cache, on_error=on_error, progress=progress)
+    train = AVDataset(index, split, "train", **kw)
+    normalizer = train.fit_normalizer() if modality != "vision" else None
+    test = AVDataset(index, split, "test", normalizer=normalizer, **kw)
+    return train, test
+
+
+def _limit_per_class(index: ReleaseIndex, per_class: int) -> ReleaseIndex:
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}")
+    seen: dict = {}
+    kept = []
+    for s in index.samples:
+        if seen.get(s.class_name, 0) < per_class:
+            kept.append(s)
+            seen[s.class_name] = seen.get(s.class_name, 0) + 1
+    return ReleaseIndex(index.root, index.layout, index.classes, kept, index.unpaired_images,
+                        index.unpaired_audio, index.class_mismatch, index.skipped)

@@ -1,0 +1,79 @@
+"""``avsnn data`` command line: ``make-embedded`` and ``inspect`` (decode every file, report problems)."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from .audio import read_wav
+from .images import read_image
+from .release import ReleaseIndex, scan_release
+
+
+def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
+    """Scan ``root`` (``on_error="skip"``) and try to decode every paired and unpaired file.
+
+    Returns
+    -------
+    index : ReleaseIndex
+    unreadable : list of (Path, reason)
+        Files that fail to decode (scan-time skips are in ``index.skipped``).
+    """
+    index = scan_release(root, on_error="skip")
+    unreadable = []
+    files = [(s.image_path, read_image) for s in index.samples] + [(s.audio_path, read_wav) for s in index.samples]
+    files += [(p, read_image) for p in index.unpaired_images] + [(p, read_wav) for p in index.unpaired_audio]
+    for path, reader in files:
+        try:
+            reader(path)
+        except (ValueError, FileNotFoundError) as exc:
+            unreadable.append((Path(path), str(exc)))
+    return index, unreadable
+
+
+def inspect_report(root: str | os.PathLike) -> str:
+    """Text report: layout, pairs per class, unpaired, skipped and unreadable files."""
+    index, unreadable = inspect_release(root)
+    lines = [index.summary(), f"unreadable files: {len(unreadable)}"]
+    lines += [f"  {reason}" for _, reason in unreadable[:50]]
+    if len(unreadable) > 50:
+        lines.append(f"  ... {len(unreadable) - 50} more")
+    return "\n".join(lines)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """``avsnn data inspect ROOT``: print the report; exit code 1 if any file is unreadable."""
+    index, unreadable = inspect_release(args.root)
+    print(index.summary())
+    print(f"unreadable files: {len(unreadable)}")
+    for _, reason in unreadable:
+        print(f"  {reason}")
+    return 1 if unreadable else 0
+
+
+def cmd_make_embedded(args: argparse.Namespace) -> int:
+    """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
+    from .embedded import make_embedded
+    t0 = time.perf_counter()
+    out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
+    print(f"embedded dataset ready at {out} ({time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def add_data_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``data make-embedded`` and ``data inspect`` on an argparse ``subparsers`` object.
+
+    Each leaf parser sets ``func`` (called as ``args.func(args)``, returns an exit code).
+    """
+    data = subparsers.add_parser("data", help="dataset tools: generate the embedded set, inspect a release")
+    sub = data.add_subparsers(dest="data_command", required=True)
+    mk = sub.add_parser("make-embedded", help="generate the synthetic audio-visual dataset")
+    mk.add_argument("--out", required=True, type=Path, help="output folder")
+    mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    mk.add_argument("--per-class", type=int, default=300, help="samples per class (default 300)")
+    mk.set_defaults(func=cmd_make_embedded)
+    ins = sub.add_parser("inspect", help="report layout, pairs, unpaired and unreadable files of a release")
+    ins.add_argument("root", type=Path, help="dataset folder (vision/+audio/ or Dataset_v3_vision/+Dataset_v3_sound/)")
+    ins.set_defaults(func=cmd_inspect)
+    return data

@@ -1,0 +1,329 @@
+"""Scan paired audio-visual releases (CIFAR10-AV, UrbanSound8K-AV) and manage train/test splits.
+
+Supported layouts (class folders under each side; a sample is the image and the wav with the same
+base name in the same class; labels are the sorted class-folder names):
+
+* ``"release"``:    ``<root>/vision/<class>/<name>.png|jpg|jpeg`` + ``<root>/audio/<class>/<name>.wav``
+* ``"dataset_v3"``: ``<root>/Dataset_v3_vision/<class>/<name>.jpg`` + ``<root>/Dataset_v3_sound/<class>/<name>.wav``
+
+The releases ship no split; :func:`make_split` draws a deterministic per-class split and the
+manifest CSV (``key,class,label,split,image,audio``) records it so every run uses the same one.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._util import atomic_write_bytes, check_on_error, handle_error, logger, report_skipped, stable_hash
+
+LAYOUTS = {"release": ("vision", "audio"), "dataset_v3": ("Dataset_v3_vision", "Dataset_v3_sound")}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+AUDIO_EXTENSIONS = (".wav",)
+MANIFEST_COLUMNS = ("key", "class", "label", "split", "image", "audio")
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image/audio pair. ``key`` is ``"<class>/<base name>"``."""
+
+    key: str
+    label: int
+    class_name: str
+    image_path: Path
+    audio_path: Path
+
+
+@dataclass
+class ReleaseIndex:
+    """Result of :func:`scan_release`.
+
+    Attributes
+    ----------
+    root : Path
+        Folder holding the two modality folders.
+    layout : str
+        ``"release"`` or ``"dataset_v3"``.
+    classes : list of str
+        Sorted class folders present on both sides; ``label`` indexes this list.
+    samples : list of Sample
+        Pairs, sorted by key.
+    unpaired_images, unpaired_audio : list of Path
+        Files with no partner of the same class and base name.
+    class_mismatch : dict
+        ``{"vision_only": [...], "audio_only": [...]}``: class folders present on one side only.
+    skipped : list of (Path, str)
+        Files ignored, with the reason.
+    """
+
+    root: Path
+    layout: str
+    classes: list
+    samples: list
+    unpaired_images: list = field(default_factory=list)
+    unpaired_audio: list = field(default_factory=list)
+    class_mismatch: dict = field(default_factory=lambda: {"vision_only": [], "audio_only": []})
+    skipped: list = field(default_factory=list)
+
+    def by_key(self) -> dict:
+        """``{key: Sample}``."""
+        return {s.key: s for s in self.samples}
+
+    def counts(self) -> dict:
+        """Pairs per class, ``{class: n}``."""
+        out = {c: 0 for c in self.classes}
+        for s in self.samples:
+            out[s.class_name] += 1
+        return out
+
+    def fingerprint(self) -> str:
+        """Hash of root, layout and the sample keys (names a split manifest)."""
+        return stable_hash([str(self.root.resolve()), self.layout, [s.key for s in self.samples]])
+
+    def summary(self) -> str:
+        """Human-readable report for ``avsnn data inspect``."""
+        img, aud = LAYOUTS[self.layout]
+        lines = [f"root:    {self.root}",
+                 f"layout:  {self.layout} ({img}/ + {aud}/)",
+                 f"classes: {len(self.classes)}, pairs: {len(self.samples)}"]
+        width = max([len(c) for c in self.classes] + [5])
+        for i, (c, n) in enumerate(self.counts().items()):
+            lines.append(f"  {i:2d} {c:<{width}} {n:6d}")
+        for side, names in (("vision only", self.class_mismatch["vision_only"]),
+                            ("audio only", self.class_mismatch["audio_only"])):
+            if names:
+                lines.append(f"class folders on the {side} side: {', '.join(names)}")
+        for what, files in (("unpaired images", self.unpaired_images), ("unpaired audio", self.unpaired_audio)):
+            lines.append(f"{what}: {len(files)}")
+            lines.extend(f"  {p}" for p in files[:10])
+            if len(files) > 10:
+                lines.append(f"  ... {len(files) - 10} more")
+        lines.append(f"skipped files: {len(self.skipped)}")
+        lines.extend(f"  {p}: {r}" for p, r in self.skipped[:20])
+        if len(self.skipped) > 20:
+            lines.append(f"  ... {len(self.skipped) - 20} more")
+        return "\n".join(lines)
+
+
+def detect_layout(root: str | os.PathLike) -> tuple[Path, str]:
+    """Find the layout at ``root`` (or in its single sub-folder, as archives often extract).
+
+    Returns
+    -------
+    (data_root, layout)
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: dataset root does not exist")
+    if not root.is_dir():
+        raise ValueError(f"{root}: dataset root is not a directory")
+
+    def match(d: Path):
+        for name, (img, aud) in LAYOUTS.items():
+            if (d / img).is_dir() and (d / aud).is_dir():
+                return name
+        return None
+
+    layout = match(root)
+    if layout:
+        return root, layout
+    subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    found = [(d, match(d)) for d in subdirs]
+    found = [(d, m) for d, m in found if m]
+    if len(found) == 1:
+        return found[0]
+    expected = " or ".join(f"{a}/ + {b}/" for a, b in LAYOUTS.values())
+    seen = ", ".join(d.name + "/" for d in subdirs[:10]) or "nothing"
+    raise ValueError(f"{root}: unrecognised dataset layout; expected {expected} (class folders inside), found {seen}")
+
+
+def _list_side(side: Path, extensions, on_error, skipped):
+    """``{class: {base: path}}`` for one modality folder."""
+    out = {}
+    for cdir in sorted(side.iterdir()):
+        if cdir.name.startswith("."):
+            continue
+        if not cdir.is_dir():
+            skipped.append((cdir, "not a class folder"))
+            continue
+        files = {}
+        for f in sorted(cdir.iterdir()):
+            if f.name.startswith(".") or f.is_dir():
+                continue
+            if f.suffix.lower() not in extensions:
+                skipped.append((f, f"unsupported extension (expected {'/'.join(extensions)})"))
+                continue
+            if f.stat().st_size == 0:
+                handle_error(on_error, skipped, f, "empty file (0 bytes)")
+                continue
+            if f.stem in files:
+                handle_error(on_error, skipped, f, f"duplicate base name (also {files[f.stem].name})")
+                continue
+            files[f.stem] = f
+        out[cdir.name] = files
+    return out
+
+
+def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseIndex:
+    """Index a paired release folder (see module docstring for layouts).
+
+    Files are not decoded here (see :func:`avsnn.data.inspect.inspect_release` for that); empty files
+    and duplicate base names are errors (``on_error="raise"``) or skipped (``"skip"``), files with
+    other extensions are always skipped and listed. Unpaired files and classes found on one side
+    only are reported in the index, not raised.
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing root.
+    ValueError
+        Unrecognised layout, no pairs, or a bad file with ``on_error="raise"``.
+    """
+    check_on_error(on_error)
+    data_root, layout = detect_layout(root)
+    img_dir, aud_dir = (data_root / d for d in LAYOUTS[layout])
+    skipped: list = []
+    images = _list_side(img_dir, IMAGE_EXTENSIONS, on_error, skipped)
+    audio = _list_side(aud_dir, AUDIO_EXTENSIONS, on_error, skipped)
+    classes = sorted(set(images) & set(audio))
+    mismatch = {"vision_only": sorted(set(images) - set(audio)), "audio_only": sorted(set(audio) - set(images))}
+    samples, un_img, un_aud = [], [], []
+    for label, c in enumerate(classes):
+        for base in sorted(set(images[c]) | set(audio[c])):
+            if base in images[c] and base in audio[c]:
+                samples.append(Sample(f"{c}/{base}", label, c, images[c][base], audio[c][base]))
+            elif base in images[c]:
+                un_img.append(images[c][base])
+            else:
+                un_aud.append(audio[c][base])
+    for c in mismatch["vision_only"]:
+        un_img.extend(images[c].values())
+    for c in mismatch["audio_only"]:
+        un_aud.extend(audio[c].values())
+    if not samples:
+        raise ValueError(
+            f"{data_root}: no image/audio pairs found in {img_dir.name}/ and {aud_dir.name}/; expected "
+            f"<class>/<name>{'|'.join(IMAGE_EXTENSIONS)} beside <class>/<name>.wav with matching class "
+            f"folders and base names (image classes: {sorted(images)[:10]}, audio classes: {sorted(audio)[:10]})")
+    index = ReleaseIndex(data_root, layout, classes, samples, un_img, un_aud, mismatch, skipped)
+    if un_img or un_aud or mismatch["vision_only"] or mismatch["audio_only"]:
+        logger.warning("%s: %d unpaired image(s), %d unpaired audio file(s), one-sided classes %s",
+                       data_root, len(un_img), len(un_aud), mismatch)
+    report_skipped(skipped, str(data_root))
+    return index
+
+
+def make_split(index: ReleaseIndex, train_frac: float = 0.7, seed: int = 0) -> dict:
+    """Deterministic per-class split: ``{key: "train" | "test"}``.
+
+    Within each class the sorted keys are shuffled with a RNG seeded by ``(seed, class name)`` and the
+    first ``round(train_frac * n)`` go to train (at least one of each split when ``n >= 2``).
+    """
+    if not 0.0 < float(train_frac) < 1.0:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac!r}")
+    per_class: dict = {}
+    for s in index.samples:
+        per_class.setdefault(s.class_name, []).append(s.key)
+    split = {}
+    for c, keys in sorted(per_class.items()):
+        keys = sorted(keys)
+        random.Random(f"{seed}/{c}").shuffle(keys)
+        n_train = int(round(train_frac * len(keys)))
+        if len(keys) >= 2:
+            n_train = min(max(n_train, 1), len(keys) - 1)
+        for i, k in enumerate(keys):
+            split[k] = "train" if i < n_train else "test"
+    return {s.key: split[s.key] for s in index.samples}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def manifest_text(index: ReleaseIndex, split: dict) -> str:
+    """CSV text of a manifest (see :func:`write_manifest`)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(MANIFEST_COLUMNS)
+    for s in index.samples:
+        if s.key in split:
+            w.writerow([s.key, s.class_name, s.label, split[s.key],
+                        _rel(s.image_path, index.root), _rel(s.audio_path, index.root)])
+    return buf.getvalue()
+
+
+def write_manifest(path: str | os.PathLike, index: ReleaseIndex, split: dict) -> Path:
+    """Write the split as CSV ``key,class,label,split,image,audio`` (paths relative to the root), atomically."""
+    bad = sorted(set(v for v in split.values()) - set(SPLITS))
+    if bad:
+        raise ValueError(f"split values must be 'train' or 'test', got {bad}")
+    path = Path(path)
+    atomic_write_bytes(path, manifest_text(index, split).encode("utf-8"))
+    return path
+
+
+def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
+    """Read a manifest CSV into ``{key: split}``, checked against ``index``.
+
+    Only the ``key`` and ``split`` columns are required; ``class``/``label`` are checked when present.
+    Samples of the index absent from the manifest are simply not used.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is missing.
+    ValueError
+        Missing columns, unknown keys, bad split values, duplicated keys, or class/label disagreeing
+        with the scanned data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: manifest file not found")
+    by_key = index.by_key()
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        missing = [c for c in ("key", "split") if c not in cols]
+        if missing:
+            raise ValueError(f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}")
+        split, unknown = {}, []
+        for line, row in enumerate(reader, start=2):
+            key = row["key"]
+            if key not in by_key:
+                unknown.append(key)
+                continue
+            if row["split"] not in SPLITS:
+                raise ValueError(f"{path}:{line}: split must be 'train' or 'test', got {row['split']!r}")
+            if key in split:
+                raise ValueError(f"{path}:{line}: key {key!r} appears twice")
+            s = by_key[key]
+            if "class" in cols and row["class"] and row["class"] != s.class_name:
+                raise ValueError(f"{path}:{line}: class {row['class']!r} for {key!r}, data says {s.class_name!r}")
+            if "label" in cols and row["label"] and int(row["label"]) != s.label:
+                raise ValueError(f"{path}:{line}: label {row['label']} for {key!r}, data says {s.label}")
+            split[key] = row["split"]
+    if unknown:
+        raise ValueError(f"{path}: {len(unknown)} manifest key(s) not in the dataset at {index.root}: "
+                         f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+    if not split:
+        raise ValueError(f"{path}: manifest has no rows")
+    return split
+
+
+def load_or_create_manifest(index: ReleaseIndex, path: str | os.PathLike, train_frac: float = 0.7,
+                            seed: int = 0) -> dict:
+    """Read the manifest at ``path``; if absent, draw :func:`make_split` and write it first (atomically)."""
+    path = Path(path)
+    if path.exists():
+        return read_manifest(path, index)
+    split = make_split(index, train_frac=train_frac, seed=seed)
+    write_manifest(path, index, split)
+    logger.info("wrote split manifest %s", path)
+    return split
