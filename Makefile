@@ -28,7 +28,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg \
-	  -p no:cacheprovider -n 2 --dist loadfile
+	  -n 2 --dist loadgroup
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider

@@ -15,20 +15,22 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from .chapter import add_chapter_parser
+    from .data import add_data_parser
 
     parser = argparse.ArgumentParser(prog="avsnn", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     sub = parser.add_subparsers(dest="command", required=True)
     add_chapter_parser(sub)
+    add_data_parser(sub)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"avsnn {args.command}: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return rc if isinstance(rc, int) else 0
