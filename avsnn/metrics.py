@@ -1,0 +1,258 @@
+"""Evaluation metrics of Section V.
+
+* :func:`accuracy`, :func:`per_class_accuracy`, :func:`confusion_matrix` (row-normalised:
+  rows = true class, each row sums to 1; Figs. 7-8).
+* :func:`cosine_distance_matrix` -- Eq. 23, ``C_dist = 1 - f_i . f_j / (|f_i| |f_j|)`` between
+  the *accumulated* (summed over timesteps) feature vectors of every pair of samples,
+  sorted by class (Figs. 6 and 9).
+* :func:`separability` -- mean intra-class vs inter-class cosine distance and their ratio,
+  computed in O(N d) memory from per-class sums (no N x N matrix).
+* :func:`energy_estimate` -- ANN (MAC) vs SNN (accumulate) energy with 45 nm figures.
+* :func:`predict` -- the spike-count decision rule; :func:`evaluate` -- everything above
+  for a model (or a trained :class:`avsnn.train.Run`) on a dataset, as JSON-able values.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+E_MAC_PJ = 4.6  # 32-bit float multiply-accumulate, 45 nm (Horowitz, ISSCC 2014)
+E_AC_PJ = 0.9   # 32-bit float add (accumulate), 45 nm (Horowitz, ISSCC 2014)
+
+
+# ---- decisions --------------------------------------------------------------------------------
+def predict(spikes: torch.Tensor, current: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Predicted class from output spikes ``[T, B, C]``: the class with most spikes.
+
+    Tie rule: among the classes sharing the top spike count, the one with the largest
+    membrane input current summed over time (``current [T, B, C]``, i.e. the logits that
+    drive the output LIF layer) wins; without ``current``, or if that also ties, the lowest
+    class index wins (``argmax`` returns the first maximum). This matters early in training
+    and at small T, where several classes often fire equally (e.g. all silent).
+    """
+    counts = spikes.sum(0)
+    if current is None:
+        return counts.argmax(1)
+    cur = current.sum(0).to(counts.dtype)
+    top = counts == counts.max(1, keepdim=True).values
+    return torch.where(top, cur, torch.full_like(cur, -math.inf)).argmax(1)
+
+
+# ---- classification metrics -----------------------------------------------------------------
+def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of correct predictions (0..1)."""
+    pred, labels = torch.as_tensor(pred), torch.as_tensor(labels)
+    return float((pred == labels).float().mean()) if len(labels) else float("nan")
+
+
+def confusion_counts(pred, labels, num_classes: int) -> torch.Tensor:
+    pred, labels = torch.as_tensor(pred).long(), torch.as_tensor(labels).long()
+    flat = labels * num_classes + pred
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def confusion_matrix(pred, labels, num_classes: int, normalize: bool = True) -> torch.Tensor:
+    """``M[i, j]`` = fraction of class-``i`` samples predicted as ``j`` (rows sum to 1).
+
+    A class with no samples gets a row of zeros. ``normalize=False`` returns counts.
+    """
+    m = confusion_counts(pred, labels, num_classes).double()
+    if not normalize:
+        return m
+    rows = m.sum(1, keepdim=True)
+    return torch.where(rows > 0, m / rows.clamp_min(1), torch.zeros_like(m))
+
+
+def per_class_accuracy(pred, labels, num_classes: int) -> list:
+    """Recall per class (the confusion diagonal); NaN for classes absent from ``labels``."""
+    m = confusion_counts(pred, labels, num_classes).double()
+    rows = m.sum(1)
+    return [float(m[i, i] / rows[i]) if rows[i] > 0 else float("nan") for i in range(num_classes)]
+
+
+# ---- feature discrimination (Eq. 23) --------------------------------------------------------
+def accumulate(features: torch.Tensor) -> torch.Tensor:
+    """Per-timestep features ``[T, N, d]`` (or ``[T, N, ...]``) -> accumulated ``[N, d]`` (sum over T)."""
+    return features.sum(0).flatten(1)
+
+
+def cosine_distance_matrix(features: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 23: ``D[i, j] = 1 - f_i . f_j / (|f_i| |f_j|)`` for samples sorted by class.
+
+    ``features`` are the accumulated feature vectors ``[N, d]`` (pass ``[T, N, d]`` to have them
+    summed over timesteps first). Samples are stably sorted by label so that class blocks lie
+    on the diagonal. Returns ``(D [N, N], sorted_labels [N])``. ``D`` is symmetric with a zero
+    diagonal (exactly: the diagonal is set to 0, and the matrix is symmetrised). A zero vector
+    has cosine 0 with everything (distance 1) -- a silent neuron population.
+    """
+    f = accumulate(features) if features.dim() == 3 else features.flatten(1)
+    labels = torch.as_tensor(labels).long()
+    order = torch.sort(labels, stable=True).indices
+    u = F.normalize(f[order].double(), dim=1)
+    d = 1.0 - u @ u.t()
+    d = 0.5 * (d + d.t())
+    d.fill_diagonal_(0.0)
+    return d.float(), labels[order]
+
+
+def separability(features: torch.Tensor, labels) -> dict:
+    """Mean intra-class and inter-class cosine distance (Eq. 23) and ``ratio = inter / intra``.
+
+    Intra-class pairs are distinct samples of the same class (self-pairs excluded); inter-class
+    pairs are samples of different classes. Computed from per-class sums of unit vectors
+    (``sum_{i in a, j in b} cos = s_a . s_b``), so memory is O(N d). ``ratio > 1`` means
+    samples are closer to their own class than to others (1 = no class structure).
+    """
+    f = accumulate(features) if features.dim() == 3 else features.flatten(1)
+    labels = torch.as_tensor(labels).long()
+    u = F.normalize(f.double(), dim=1)
+    classes = torch.unique(labels)
+    onehot = (labels[:, None] == classes[None, :]).double()       # [N, K]
+    n = onehot.sum(0)                                              # [K]
+    s = onehot.t() @ u                                             # [K, d] class sums
+    gram = s @ s.t()                                               # sum of cosines per class pair
+    self_cos = (u * u).sum(1)                                      # 1, or 0 for zero vectors
+    self_per_class = onehot.t() @ self_cos
+    intra_pairs = float((n * (n - 1)).sum())
+    intra_cos = float((gram.diag() - self_per_class).sum())
+    total_pairs = float(n.sum() ** 2 - (n ** 2).sum())
+    inter_cos = float(gram.sum() - gram.diag().sum())
+    intra = 1.0 - intra_cos / intra_pairs if intra_pairs > 0 else float("nan")
+    inter = 1.0 - inter_cos / total_pairs if total_pairs > 0 else float("nan")
+    ratio = inter / intra if intra and intra > 0 and not math.isnan(intra) else float("nan")
+    return {"intra": intra, "inter": inter, "ratio": ratio}
+
+
+# ---- energy ----------------------------------------------------------------------------------
+def energy_estimate(macs: float, sops: float, snn_macs: float = 0.0) -> dict:
+    """Energy of one inference, ANN vs SNN, in joules.
+
+    Per-operation energies for 32-bit floating point in a 45 nm process, from
+    M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014:
+    a multiply-accumulate ``E_MAC = 4.6 pJ`` (3.7 pJ multiply + 0.9 pJ add) and an
+    accumulate ``E_AC = 0.9 pJ``. An ANN of the same architecture spends ``macs * E_MAC``;
+    the SNN spends ``sops * E_AC`` (each synaptic operation triggered by a spike is an add)
+    plus ``snn_macs * E_MAC`` for layers fed with real values (e.g. the first conv layer on
+    pixel intensities, if the profile counts it separately). Memory access is ignored.
+    """
+    ann = float(macs) * E_MAC_PJ * 1e-12
+    snn = (float(sops) * E_AC_PJ + float(snn_macs) * E_MAC_PJ) * 1e-12
+    return {"ann_joules": ann, "snn_joules": snn, "ratio_ann_over_snn": ann / snn if snn > 0 else float("inf"),
+            "e_mac_pj": E_MAC_PJ, "e_ac_pj": E_AC_PJ}
+
+
+def energy_from_profile(p) -> dict:
+    """:func:`energy_estimate` for an :class:`avsnn.models.ModelProfile`, layer by layer.
+
+    The ANN figure prices all of the profile's MACs (its convention: per sample, per-step layers
+    counted over the T steps) at ``E_MAC``. For the SNN, a layer whose input is spikes costs its
+    SOPs at ``E_AC``; a layer fed real values (the image, BN-scaled spikes: the profiler counts
+    its SOPs equal to its MACs) costs its MACs at ``E_MAC``.
+    """
+    layer_macs, layer_sops = dict(p.layer_macs), dict(p.layer_sops)
+    if not layer_macs:
+        return energy_estimate(p.macs, p.sops)
+    dense = sum(m for k, m in layer_macs.items() if layer_sops.get(k, m) >= m)
+    sparse = sum(s for k, s in layer_sops.items() if s < layer_macs.get(k, s))
+    return energy_estimate(p.macs, sparse, snn_macs=dense)
+
+
+def firing_rates(model, *inputs) -> dict:
+    """Firing rate per spiking layer (fraction of neuron-timesteps that spike), via
+    :func:`avsnn.models.profile`."""
+    from avsnn.models import profile
+    return {k: float(v) for k, v in profile(model, *inputs).firing_rates.items()}
+
+
+# ---- full evaluation ---------------------------------------------------------------------------
+@torch.no_grad()
+def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = False) -> dict:
+    """Forward ``data`` (an :class:`avsnn.train.batching.ArrayData`) in eval mode.
+
+    Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``features [N, d]`` (accumulated over
+    time) and ``z_av [N, d]`` on the CPU.
+    """
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    out = {"pred": [], "labels": [], "counts": [], "features": [], "z_av": []}
+    try:
+        for x, y in data.batches(batch_size, device):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+                o = model(x)
+            out["pred"].append(predict(o.spikes.float(), None if o.current is None else o.current.float()).cpu())
+            out["labels"].append(y.cpu())
+            out["counts"].append(o.spikes.float().sum(0).cpu())
+            if getattr(o, "features", None) is not None:
+                out["features"].append(accumulate(o.features.float()).cpu())
+            if getattr(o, "z_av", None) is not None:
+                out["z_av"].append(o.z_av.float().flatten(1).cpu())
+    finally:
+        model.train(was_training)
+    return {k: (torch.cat(v) if v else None) for k, v in out.items()}
+
+
+def _as_data(dataset, modality):
+    from avsnn.train.batching import as_array_data
+    return as_array_data(dataset, modality)
+
+
+def evaluate(run_or_model, dataset=None, train_dataset=None, *, modality: Optional[str] = None,
+             num_classes: Optional[int] = None, batch_size: int = 256, device="cpu", amp: bool = False,
+             profile: bool = True, profile_samples: int = 16) -> dict:
+    """Section V metrics for a model on ``dataset`` (test) and optionally ``train_dataset``.
+
+    ``run_or_model``: an ``nn.Module`` returning a ``ModelOutput``, or a trained
+    :class:`avsnn.train.Run` (then the datasets default to the run's own split). Datasets
+    may be :class:`ArrayData` or :mod:`avsnn.data` datasets (``modality`` picks the input).
+
+    Returns JSON-able values: ``test_accuracy`` (fraction), ``per_class_accuracy``,
+    ``confusion`` (row-normalised), ``separability`` ``{"test": ..., "train": ...}`` on the
+    accumulated features, ``train_accuracy``, and with ``profile=True`` ``firing_rates``,
+    ``sops``, ``macs``, ``params`` and ``energy`` per sample from :func:`avsnn.models.profile`
+    on the first ``profile_samples`` test samples.
+    """
+    model = run_or_model
+    if hasattr(run_or_model, "config") and hasattr(run_or_model, "datasets"):
+        run = run_or_model
+        model = run.model
+        modality = modality or run.config.modality
+        if dataset is None:
+            train_dataset, dataset = run.array_data()
+    if dataset is None:
+        raise ValueError("evaluate needs a dataset")
+    test = _as_data(dataset, modality)
+    C = num_classes or getattr(test, "num_classes", None) or int(test.labels.max()) + 1
+    r = run_model(model, test, batch_size, device, amp)
+    metrics = {
+        "num_test": len(test),
+        "test_accuracy": accuracy(r["pred"], r["labels"]),
+        "per_class_accuracy": per_class_accuracy(r["pred"], r["labels"], C),
+        "confusion": confusion_matrix(r["pred"], r["labels"], C).tolist(),
+        "separability": {},
+    }
+    if r["features"] is not None:
+        metrics["separability"]["test"] = separability(r["features"], r["labels"])
+    if train_dataset is not None:
+        train = _as_data(train_dataset, modality)
+        rt = run_model(model, train, batch_size, device, amp)
+        metrics["num_train"] = len(train)
+        metrics["train_accuracy"] = accuracy(rt["pred"], rt["labels"])
+        if rt["features"] is not None:
+            metrics["separability"]["train"] = separability(rt["features"], rt["labels"])
+    if profile:
+        try:
+            from avsnn.models import profile as _profile
+            x, _ = test.batch(torch.arange(min(profile_samples, len(test))), device)
+            p = _profile(model, x)
+            metrics["firing_rates"] = {k: float(v) for k, v in p.firing_rates.items()}
+            metrics.update(params=int(p.params), macs=float(p.macs), sops=float(p.sops),
+                           energy=energy_from_profile(p))
+        except Exception as e:  # a custom model the profiler does not understand
+            warnings.warn(f"profile failed ({type(e).__name__}: {e}); firing rates/energy left out")
+            metrics["profile_error"] = f"{type(e).__name__}: {e}"
+    return metrics

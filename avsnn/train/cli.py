@@ -1,0 +1,84 @@
+"""``train`` and ``show`` subcommands (registered on the main CLI by :func:`add_train_parser`).
+
+    avsnn train --modality vision --data embedded --profile default [--set lr=2e-3 ...] [--runs DIR] [--quiet]
+    avsnn show RUN_FOLDER_OR_HASH [--runs DIR]
+
+``train`` trains (or resumes, or finds in the run store) the configured run and prints its
+folder on the last line of stdout; ``metrics.json`` there holds at least ``test_accuracy``
+(a fraction) and the ``separability`` summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .config import MODALITIES
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--modality", required=True, choices=MODALITIES)
+    p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder / release name')
+    p.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)")
+    p.add_argument("--runs", default=None, help="run store root (default $AVSNN_RUNS or ./runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def add_train_parser(subparsers) -> None:
+    """Register ``train`` and ``show`` on an ``argparse`` subparsers object."""
+    p = subparsers.add_parser("train", help="train (or load from the run store) one model",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.set_defaults(func=cmd_train)
+    s = subparsers.add_parser("show", help="print a stored run's config and metrics summary")
+    s.add_argument("run", help="run folder, or a config hash inside --runs")
+    s.add_argument("--runs", default=None)
+    s.set_defaults(func=cmd_show)
+
+
+def config_from_args(args):
+    from .profiles import make_config
+    return make_config(args.modality, args.profile, args.data, args.overrides)
+
+
+def cmd_train(args) -> int:
+    from .loop import train_or_load
+    cfg = config_from_args(args)
+    run = train_or_load(cfg, args.runs, progress=False if args.quiet else None,
+                        verbose=False if args.quiet else True)
+    m = run.metrics
+    sep = m.get("separability", {}).get("test", {})
+    print(f"test_accuracy {m.get('test_accuracy', float('nan')):.4f}  "
+          f"separability(test) inter/intra {sep.get('ratio', float('nan')):.3f}")
+    print(run.path)
+    return 0
+
+
+def _resolve_run(arg: str, runs) -> Path:
+    from .store import default_root
+    p = Path(arg)
+    if (p / "config.json").exists():
+        return p
+    q = default_root(runs) / arg
+    if (q / "config.json").exists():
+        return q
+    raise SystemExit(f"no run folder at {p} or {q}")
+
+
+def cmd_show(args) -> int:
+    path = _resolve_run(args.run, args.runs)
+    cfg = json.loads((path / "config.json").read_text())
+    metrics_p = path / "metrics.json"
+    print(f"run {path}  modality {cfg['modality']}  profile {cfg.get('profile')}  "
+          f"done {(path / 'DONE').exists()}")
+    if metrics_p.exists():
+        m = json.loads(metrics_p.read_text())
+        keys = ("test_accuracy", "train_accuracy", "epochs", "train_seconds", "sops", "params")
+        for k in keys:
+            if k in m:
+                print(f"  {k:15s} {m[k]}")
+        for split, s in m.get("separability", {}).items():
+            print(f"  separability {split:5s} intra {s['intra']:.4f} inter {s['inter']:.4f} ratio {s['ratio']:.3f}")
+    return 0

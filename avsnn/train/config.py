@@ -1,0 +1,300 @@
+"""Run configuration: one frozen, JSON-able record per trained model.
+
+A :class:`RunConfig` fully describes an experiment (data, model, loss, optimiser,
+schedule, seed). :meth:`RunConfig.hash` is a short stable hash of its canonical
+JSON and names the run's folder in the run store (``runs/<hash>/``), so the same
+settings always map to the same trained model.
+
+Fields that do not change the result are left out of the hash (:data:`COSMETIC`):
+``profile`` (the name of the preset the config came from), ``progress`` (progress
+bars) and ``device`` (where it runs: a model trained on a GPU is reused on a CPU).
+
+``modality="fusion"`` configs carry the complete configs of the unimodal runs whose
+frozen features they consume (``vision_config`` / ``audio_config``, canonical dicts),
+so a fusion hash changes whenever a feature extractor's settings change.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+MODALITIES = ("vision", "audio", "fusion")
+HEADS = ("l2", "fc")
+SURROGATES = ("atan", "fast_sigmoid")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+FUSION_INPUTS = ("both", "vision", "audio")
+VARIANTS = {
+    "vision": ("act_after_add", "lif_after_bn", "lif_before_add"),
+    "audio": ("full", "no_dropout", "no_third_block", "no_pooling"),
+    "fusion": ("smlp",),
+}
+DEFAULT_VARIANT = {"vision": "act_after_add", "audio": "full", "fusion": "smlp"}
+COSMETIC = ("profile", "progress", "device")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run (see the module docstring)."""
+
+    modality: str = "vision"
+    # data
+    dataset: str = "embedded"            # "embedded" or a folder holding a release
+    data_root: Optional[str] = None      # passed to build_datasets(root=...)
+    per_class: Optional[int] = None      # samples per class to keep (None: all)
+    train_frac: float = 0.7
+    split_seed: int = 0                  # train/test split seed (shared by fusion and its inputs)
+    # model
+    variant: str = "auto"                # vision block / audio variant / "smlp"; "auto": the modality's default
+    head: str = "l2"
+    width: int = 64                      # vision: ResNet18 base width (features = 8*width)
+    timesteps: int = 8
+    beta: float = 0.9
+    threshold: float = 1.0
+    surrogate: str = "atan"
+    surrogate_scale: float = 2.0
+    audio_channels: tuple[int, ...] = (16, 32, 64)
+    dropout: float = 0.5
+    # audio front end (avsnn.data.AudioConfig)
+    sample_rate: int = 16000
+    duration_s: float = 1.0
+    n_fft: int = 512
+    hop_length: int = 128
+    n_mels: int = 64
+    f_max: float = 8000.0
+    top_db: float = 80.0
+    # fusion (SMLP on frozen unimodal features)
+    fusion_inputs: str = "both"
+    hidden: tuple[int, ...] = (512,)
+    project_dim: Optional[int] = None
+    vision_config: Optional[dict] = None
+    audio_config: Optional[dict] = None
+    # loss (Eqs. 14-16)
+    correct_rate: float = 0.9
+    incorrect_rate: float = 0.1
+    truncate_targets: bool = False
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = (150, 275)
+    gamma: float = 0.1
+    batch_size: int = 128
+    epochs: int = 300
+    max_train_batches: Optional[int] = None   # cap on batches per epoch (smoke runs)
+    seed: int = 0
+    amp: bool = False
+    # cosmetic (not hashed)
+    device: str = "auto"
+    profile: str = "custom"
+    progress: bool = True
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen)
+        # normalise containers so equal settings compare and hash equal
+        for name in ("audio_channels", "hidden", "milestones"):
+            set_(name, tuple(int(v) for v in getattr(self, name)))
+        for name in ("vision_config", "audio_config"):
+            sub = getattr(self, name)
+            if isinstance(sub, RunConfig):
+                sub = sub.canonical()
+            if sub is not None:
+                set_(name, RunConfig.from_dict(sub).canonical())
+        if self.variant == "auto" and self.modality in DEFAULT_VARIANT:
+            set_("variant", DEFAULT_VARIANT[self.modality])
+        _validate(self)
+
+    # ---- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """All fields as plain JSON types (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def canonical(self) -> dict:
+        """The hashed part: :meth:`to_dict` without the cosmetic fields."""
+        return {k: v for k, v in self.to_dict().items() if k not in COSMETIC}
+
+    def hash(self, length: int = 12) -> str:
+        """Stable short hash of the canonical JSON (sorted keys, no whitespace)."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+    def __hash__(self) -> int:  # frozen dataclasses with dict fields need this
+        return int(self.hash(16), 16)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        unknown = sorted(set(d) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown RunConfig key(s) {unknown}; expected one of {sorted(_FIELDS)}")
+        return cls(**d)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def sub_configs(self) -> dict[str, "RunConfig"]:
+        """The unimodal configs a fusion run consumes (empty for vision/audio)."""
+        out = {}
+        for name in ("vision", "audio"):
+            sub = getattr(self, f"{name}_config")
+            if sub is not None:  # cosmetic fields follow the fusion config
+                out[name] = RunConfig.from_dict({**sub, **{k: getattr(self, k) for k in COSMETIC}})
+        return out
+
+    def audio_settings(self):
+        """The :class:`avsnn.data.AudioConfig` these fields describe."""
+        from avsnn.data import AudioConfig
+        return AudioConfig(sample_rate=self.sample_rate, duration_s=self.duration_s, n_fft=self.n_fft,
+                           hop_length=self.hop_length, n_mels=self.n_mels, f_max=self.f_max, top_db=self.top_db)
+
+    def describe(self) -> str:
+        """Compact ``key=value`` listing (printed at the start of training)."""
+        items = []
+        for k, v in self.to_dict().items():
+            if k in ("vision_config", "audio_config"):
+                if v is None:
+                    continue
+                k, v = k.replace("_config", "_run"), RunConfig.from_dict(v).hash()
+            items.append(f"{k}={v}")
+        lines, line = [f"RunConfig {self.hash()} ({self.modality}, profile {self.profile})"], "  "
+        for it in items:
+            if len(line) + len(it) > 100:
+                lines.append(line.rstrip())
+                line = "  "
+            line += it + "  "
+        lines.append(line.rstrip())
+        return "\n".join(lines)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def _expect(key, value, expected) -> None:
+    if value not in expected:
+        raise ValueError(f"{key} must be one of {list(expected)}, got {value!r}")
+
+
+def _validate(c: RunConfig) -> None:
+    _expect("modality", c.modality, MODALITIES)
+    _expect("variant", c.variant, VARIANTS[c.modality])
+    _expect("head", c.head, HEADS)
+    _expect("surrogate", c.surrogate, SURROGATES)
+    _expect("optimizer", c.optimizer, OPTIMIZERS)
+    _expect("device", c.device, DEVICES)
+    _expect("fusion_inputs", c.fusion_inputs, FUSION_INPUTS)
+    for key in ("correct_rate", "incorrect_rate", "beta"):
+        if not 0.0 <= float(getattr(c, key)) <= 1.0:
+            raise ValueError(f"{key} must lie in [0, 1], got {getattr(c, key)!r}")
+    if not 0.0 < c.train_frac < 1.0:
+        raise ValueError(f"train_frac must lie in (0, 1), got {c.train_frac!r}")
+    for key in ("width", "timesteps", "batch_size", "n_fft", "hop_length", "n_mels", "sample_rate"):
+        if int(getattr(c, key)) < 1:
+            raise ValueError(f"{key} must be a positive integer, got {getattr(c, key)!r}")
+    for key in ("per_class", "max_train_batches", "project_dim"):
+        v = getattr(c, key)
+        if v is not None and int(v) < 1:
+            raise ValueError(f"{key} must be a positive integer or None, got {v!r}")
+    if c.epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {c.epochs!r}")
+    for key in ("lr", "threshold", "surrogate_scale", "duration_s", "f_max", "top_db"):
+        if not float(getattr(c, key)) > 0:
+            raise ValueError(f"{key} must be > 0, got {getattr(c, key)!r}")
+    if c.weight_decay < 0 or not 0 < c.gamma <= 1:
+        raise ValueError(f"weight_decay must be >= 0 and gamma in (0, 1], got {c.weight_decay!r}, {c.gamma!r}")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {c.dropout!r}")
+    if list(c.milestones) != sorted(c.milestones) or any(m < 1 for m in c.milestones):
+        raise ValueError(f"milestones must be increasing positive epochs, got {list(c.milestones)}")
+    if not c.dataset:
+        raise ValueError("dataset must be 'embedded' or a folder path, got an empty string")
+    if c.modality == "fusion":
+        need = ("vision", "audio") if c.fusion_inputs == "both" else (c.fusion_inputs,)
+        for name in need:
+            sub = getattr(c, f"{name}_config")
+            if sub is None:
+                raise ValueError(f"{name}_config must be set for a fusion run with fusion_inputs={c.fusion_inputs!r}")
+            if sub["modality"] != name:
+                raise ValueError(f"{name}_config must be a {name} config, got modality {sub['modality']!r}")
+
+
+# ---- parsing "key=value" overrides ----------------------------------------------------------
+_HINTS = typing.get_type_hints(RunConfig)
+
+
+def _strip_optional(tp):
+    origin = typing.get_origin(tp)
+    if origin in (Union, getattr(types, "UnionType", Union)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def parse_value(key: str, raw: Any) -> Any:
+    """Convert ``raw`` (a string from the command line, or a Python value) to ``key``'s type."""
+    if key not in _HINTS:
+        raise ValueError(f"unknown config key {key!r}; expected one of {sorted(_FIELDS)}")
+    tp, optional = _strip_optional(_HINTS[key])
+    if not isinstance(raw, str):
+        if raw is None and optional:
+            return None
+        if typing.get_origin(tp) is tuple and isinstance(raw, (list, tuple)):
+            return tuple(raw)
+        if tp is float and isinstance(raw, int) and not isinstance(raw, bool):
+            return float(raw)
+        base = typing.get_origin(tp) or tp
+        if isinstance(raw, base) and not (base is int and isinstance(raw, bool)):
+            return raw
+        raise ValueError(f"{key} expects {_type_name(key)}, got {raw!r}")
+    text = raw.strip()
+    try:
+        if optional and text.lower() in ("none", "null", ""):
+            return None
+        if tp is bool:
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+        if typing.get_origin(tp) is tuple:
+            body = text.strip("[]() ")
+            return tuple(int(v) for v in body.replace(",", " ").split()) if body else ()
+        if tp is dict:
+            return json.loads(text)
+    except (ValueError, json.JSONDecodeError):
+        pass
+    raise ValueError(f"{key} expects {_type_name(key)}, got {raw!r}")
+
+
+def _type_name(key: str) -> str:
+    tp, optional = _strip_optional(_HINTS[key])
+    name = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
+            dict: "a JSON object"}.get(tp, "a comma-separated list of integers")
+    return name + (" or none" if optional else "")
+
+
+def parse_overrides(overrides) -> dict:
+    """``{"k": v}`` or ``["k=v", ...]`` -> dict of raw values (keys may be dotted: ``vision.lr``)."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    out = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out

@@ -1,0 +1,413 @@
+"""Training engine: :func:`train_or_load`.
+
+``train_or_load(cfg)`` returns a finished :class:`Run`:
+
+* **cache hit** -- ``runs/<hash>/DONE`` exists: nothing is trained, the run is returned;
+* **resume** -- a ``checkpoint.pt`` exists: training continues after its last epoch;
+* otherwise trains from scratch.
+
+Determinism. The model is initialised after seeding ``torch``/``numpy``/``random`` with
+``cfg.seed``. At the start of every epoch all three are re-seeded from ``(seed, epoch)`` and the
+sample order is a ``torch.randperm`` drawn from a generator seeded the same way, so an epoch's
+randomness (order, dropout masks) depends only on the seed and the epoch number -- never on
+what ran before in the process. With ``torch.use_deterministic_algorithms(True)`` on the CPU,
+an interrupted run resumed from its checkpoint ends with weights and metrics *equal* (bitwise)
+to an uninterrupted one. (On CUDA some kernels are nondeterministic; results are close, not equal.)
+
+Loss: :func:`avsnn.mse_count_loss` with the config's rates (Eqs. 14-16). Prediction: most
+output spikes; ties broken by the larger summed input current, then by the lowest class index
+(:func:`avsnn.metrics.predict`).
+
+A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step; the checkpoint of the
+last finished epoch stays on disk untouched.
+
+Fusion (``modality="fusion"``): the vision/audio runs named by ``cfg.vision_config`` /
+``cfg.audio_config`` are trained first if missing (``train_or_load`` on each), their frozen
+features are extracted once and cached in the unimodal run folders (``features_<split>.pt``),
+and an :class:`avsnn.models.SMLP` is trained on them. The fused feature of a unimodal network
+is its time-averaged last-hidden feature ``z_av`` (Eq. 10), L2-normalised (Eq. 11): 8*width
+values for vision (512 at width 64), the flattened conv map for audio.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avsnn.core.loss import mse_count_loss
+
+from .batching import ArrayData, as_array_data
+from .config import RunConfig
+from .store import RunStore
+
+__all__ = ["Run", "TrainingDiverged", "train_or_load", "build_model", "load_datasets", "resolve_device"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+# ---- building blocks (replaceable through train_or_load(model_fn=..., data_fn=...)) ------------
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = None) -> torch.nn.Module:
+    """The network ``cfg`` describes (vision: L2ActSpikeNet, audio: SpikingAudioNet, fusion: SMLP)."""
+    from avsnn.core import surrogate as sg
+    from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet
+    spike = sg.from_name(cfg.surrogate, cfg.surrogate_scale)
+    common = dict(num_classes=num_classes, timesteps=cfg.timesteps, head=cfg.head, beta=cfg.beta,
+                  threshold=cfg.threshold, surrogate=spike)
+    if cfg.modality == "vision":
+        return L2ActSpikeNet(width=cfg.width, block=cfg.variant, **common)
+    if cfg.modality == "audio":
+        return SpikingAudioNet(n_mels=cfg.n_mels, n_frames=cfg.audio_settings().n_frames,
+                               channels=tuple(cfg.audio_channels), variant=cfg.variant, dropout=cfg.dropout,
+                               **common)
+    if not input_dims:
+        raise ValueError("a fusion model needs input_dims")
+    return SMLP(dict(input_dims), hidden=tuple(cfg.hidden), project_dim=cfg.project_dim, **common)
+
+
+def load_datasets(cfg: RunConfig):
+    """``(train, test)`` datasets of a vision/audio config via :func:`avsnn.data.build_datasets`."""
+    from avsnn.data import build_datasets
+    return build_datasets(cfg.dataset, root=cfg.data_root, modality=cfg.modality, audio=cfg.audio_settings(),
+                          train_frac=cfg.train_frac, seed=cfg.split_seed, per_class=cfg.per_class)
+
+
+# ---- seeding -------------------------------------------------------------------------------------
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + 7919 * (int(epoch) + 1)) % (2 ** 63 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+@contextlib.contextmanager
+def _deterministic(device: torch.device):
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+# ---- distributed context (see avsnn.train.ddp) ----------------------------------------------------
+@dataclass
+class DistContext:
+    """Single-process defaults; :mod:`avsnn.train.ddp` fills in a real one."""
+    rank: int = 0
+    world_size: int = 1
+    wrap: Optional[Callable] = None          # model -> DDP(model)
+    barrier: Callable = lambda: None
+    all_reduce: Callable = lambda t: t       # sum over ranks, in place; returns t
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+# ---- the run object ---------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """A finished run in the store. ``model`` is loaded lazily (eval mode, CPU)."""
+    path: Path
+    config: RunConfig
+    store_root: Optional[Path] = None
+    model_fn: Callable = build_model
+    data_fn: Callable = load_datasets
+    trained_now: bool = False
+    _model: Optional[torch.nn.Module] = field(default=None, repr=False)
+    _data: Optional[tuple] = field(default=None, repr=False)
+    _datasets: Optional[tuple] = field(default=None, repr=False)
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.config, self.store_root)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            ck = self.store.load_checkpoint()
+            if ck is None:
+                raise FileNotFoundError(f"{self.path}: no checkpoint.pt")
+            m = self.model_fn(self.config, ck["num_classes"], ck.get("input_dims"))
+            m.load_state_dict(ck["model"])
+            self._model = m.eval()
+        return self._model
+
+    @property
+    def metrics(self) -> dict:
+        return self.store.read_json(RunStore.METRICS, {})
+
+    @property
+    def history(self) -> list:
+        return self.store.read_json(RunStore.HISTORY, [])
+
+    def datasets(self):
+        """``(train, test)``: the avsnn.data datasets (vision/audio) or the feature sets (fusion)."""
+        if self._datasets is None:
+            if self.config.modality == "fusion":
+                self._datasets = self.array_data()
+            else:
+                self._datasets = self.data_fn(self.config)
+        return self._datasets
+
+    def array_data(self) -> tuple[ArrayData, ArrayData]:
+        """``(train, test)`` as :class:`ArrayData` (what the engine trains on)."""
+        if self._data is None:
+            if self.config.modality == "fusion":
+                self._data = fusion_data(self.config, self.store_root, progress=False,
+                                         model_fn=self.model_fn, data_fn=self.data_fn)
+            else:
+                tr, te = self.datasets()
+                self._data = (as_array_data(tr, self.config.modality), as_array_data(te, self.config.modality))
+        return self._data
+
+    def features(self, split: str = "test") -> dict:
+        """Frozen fusion features of a unimodal run: ``{"features", "labels", "keys"}`` (cached on disk)."""
+        return unimodal_features(self, split)
+
+
+# ---- fusion features ------------------------------------------------------------------------------
+@torch.no_grad()
+def _extract(model, data: ArrayData, batch_size: int = 256) -> torch.Tensor:
+    model.eval()
+    out = []
+    for x, _ in data.batches(batch_size):
+        out.append(F.normalize(model(x).z_av.float().flatten(1), dim=1))  # Eqs. 10-11
+    return torch.cat(out)
+
+
+def unimodal_features(run: Run, split: str) -> dict:
+    store = run.store
+    cached = store.load_features(split)
+    if cached is not None:
+        return cached
+    tr, te = run.array_data()
+    data = tr if split == "train" else te
+    feats = {"features": _extract(run.model, data), "labels": data.labels.clone(),
+             "keys": data.keys, "classes": data.classes}
+    store.save_features(split, feats)
+    return feats
+
+
+def fusion_data(cfg: RunConfig, store_root=None, progress=None, model_fn=build_model,
+                data_fn=load_datasets) -> tuple[ArrayData, ArrayData]:
+    """Train/load the unimodal runs of a fusion config and return the feature sets."""
+    runs = {name: train_or_load(sub, store_root, progress, model_fn=model_fn, data_fn=data_fn)
+            for name, sub in cfg.sub_configs.items()}
+    out = []
+    for split in ("train", "test"):
+        feats = {name: unimodal_features(run, split) for name, run in runs.items()}
+        names = list(feats)
+        ref = feats[names[0]]
+        for other in names[1:]:
+            f = feats[other]
+            if not torch.equal(f["labels"], ref["labels"]) or (
+                    f["keys"] is not None and ref["keys"] is not None and f["keys"] != ref["keys"]):
+                raise ValueError(f"{split} features of {names[0]} and {other} are not aligned sample by sample")
+        out.append(ArrayData({n: feats[n]["features"] for n in names}, ref["labels"], classes=ref["classes"],
+                             keys=ref["keys"]))
+    return out[0], out[1]
+
+
+# ---- training --------------------------------------------------------------------------------------
+def _loss(cfg, out, y):
+    return mse_count_loss(out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets)
+
+
+def _checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_dims) -> dict:
+    return {"config": cfg.to_dict(), "hash": cfg.hash(), "epoch": epoch, "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
+            "history": history, "num_classes": num_classes, "input_dims": input_dims,
+            "torch_version": torch.__version__}
+
+
+def _make_optimizer(cfg, params):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, model_fn, progress: bool,
+         verbose: bool, on_epoch_end: Optional[Callable], dist: DistContext) -> torch.nn.Module:
+    from tqdm.auto import tqdm
+
+    from avsnn.metrics import accuracy, predict, run_model
+    device = resolve_device(cfg.device)
+    num_classes = train.num_classes
+    input_dims = train.input_dims() if cfg.modality == "fusion" else None
+    seed_everything(cfg.seed)
+    model = model_fn(cfg, num_classes, input_dims).to(device)
+    opt = _make_optimizer(cfg, model.parameters())
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    history, start = [], 0
+    ck = store.load_checkpoint(map_location=device)
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        history, start = list(ck["history"]), int(ck["epoch"])
+        if verbose and dist.is_main:
+            print(f"resuming {store.path} after epoch {start}/{cfg.epochs}", flush=True)
+    net = dist.wrap(model) if dist.wrap is not None else model
+    amp = cfg.amp and device.type == "cuda"
+    n = len(train)
+    nb = math.ceil(n / cfg.batch_size)
+    if cfg.max_train_batches is not None:
+        nb = min(nb, cfg.max_train_batches)
+    for epoch in range(start, cfg.epochs):
+        es = _epoch_seed(cfg.seed, epoch)
+        seed_everything(es)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(es))
+        model.train()
+        t0 = time.perf_counter()
+        stats = torch.zeros(3, dtype=torch.float64)  # loss*samples, correct, samples (this rank)
+        bar = tqdm(range(nb), desc=f"{cfg.modality} {store.path.name} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not (progress and dist.is_main), leave=False, file=sys.stderr)
+        for b in bar:
+            gidx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            idx = gidx[dist.rank::dist.world_size]   # each rank: an equal share of the global batch
+            empty = len(idx) == 0                    # tiny last batch, fewer samples than ranks
+            if empty:
+                idx = gidx[:1]
+            x, y = train.batch(idx, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = net(x)
+            loss = _loss(cfg, out, y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}/{nb} of run {store.path}; "
+                    f"the checkpoint of epoch {start if epoch == start else epoch} is kept")
+            # rank-local mean -> share of the global mean; DDP averages gradients over ranks
+            scale = 0.0 if empty else len(idx) * dist.world_size / len(gidx)
+            opt.zero_grad(set_to_none=True)
+            (loss * scale).backward()
+            opt.step()
+            with torch.no_grad():
+                if empty:
+                    continue
+                pred = predict(out.spikes.float(), out.current.float() if out.current is not None else None)
+                stats += torch.tensor([loss.item() * len(idx), float((pred == y).sum()), len(idx)],
+                                      dtype=torch.float64)
+            if progress:
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.close()
+        stats = dist.all_reduce(stats)
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        rec = {"epoch": epoch + 1, "loss": float(stats[0] / stats[2]), "train_accuracy": float(stats[1] / stats[2]),
+               "lr": lr, "seconds": time.perf_counter() - t0}
+        if dist.is_main:
+            r = run_model(model, test, batch_size=max(256, cfg.batch_size), device=device, amp=amp)
+            rec["test_accuracy"] = accuracy(r["pred"], r["labels"])
+        history.append(rec)
+        if dist.is_main:
+            store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, epoch + 1, history, num_classes,
+                                                    input_dims))
+            store.write_history(history)
+            if verbose:
+                print(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
+                      f"test {rec.get('test_accuracy', float('nan')):.3f} lr {lr:.2e} ({rec['seconds']:.1f}s)",
+                      flush=True)
+        dist.barrier()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, model)
+    if ck is None and cfg.epochs == 0 and dist.is_main:
+        store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, 0, history, num_classes, input_dims))
+    return model.eval()
+
+
+def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, history: list) -> dict:
+    from avsnn.metrics import evaluate
+    device = resolve_device(cfg.device)
+    m = evaluate(model, test, train, modality=cfg.modality, num_classes=train.num_classes,
+                 batch_size=max(256, cfg.batch_size), device=device, amp=cfg.amp and device.type == "cuda")
+    m = {"config_hash": cfg.hash(), "modality": cfg.modality, "epochs": len(history),
+         "train_seconds": float(sum(h["seconds"] for h in history)), **m}
+    if train.classes is not None:
+        m["classes"] = list(train.classes)
+    return m
+
+
+def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = None, *,
+                  model_fn: Callable = build_model, data_fn: Callable = load_datasets,
+                  verbose: Optional[bool] = None, on_epoch_end: Optional[Callable] = None,
+                  dist: Optional[DistContext] = None) -> Run:
+    """Return the finished run of ``cfg``: cached, resumed or trained from scratch.
+
+    ``store_root``: run store root (default ``$AVSNN_RUNS`` or ``./runs``). ``progress``: tqdm
+    bars (default ``cfg.progress``). ``verbose``: print the config and one line per epoch
+    (default: same as ``progress``). ``model_fn(cfg, num_classes, input_dims)`` and
+    ``data_fn(cfg) -> (train, test)`` replace the model / dataset builders (tests, experiments).
+    ``on_epoch_end(epoch, model)`` is called after each epoch's checkpoint is written.
+    """
+    if not isinstance(cfg, RunConfig):
+        raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
+    progress = cfg.progress if progress is None else bool(progress)
+    verbose = progress if verbose is None else verbose
+    dist = dist or DistContext()
+    store = RunStore(cfg, store_root)
+    run = Run(store.path, cfg, store.root, model_fn, data_fn)
+    if store.done:
+        return run
+    device = resolve_device(cfg.device)
+    if verbose and dist.is_main:
+        print(cfg.describe(), flush=True)
+        print(f"run folder: {store.path} (device {device})", flush=True)
+    if cfg.modality == "fusion":
+        train, test = fusion_data(cfg, store_root, progress, model_fn, data_fn)
+    else:
+        tr, te = data_fn(cfg)
+        run._datasets = (tr, te)
+        train, test = as_array_data(tr, cfg.modality), as_array_data(te, cfg.modality)
+    run._data = (train, test)
+    if dist.is_main:
+        store.init()
+    dist.barrier()
+    with _deterministic(device):
+        model = _fit(cfg, store, train, test, model_fn=model_fn, progress=progress, verbose=verbose,
+                     on_epoch_end=on_epoch_end, dist=dist)
+        if dist.is_main:
+            ck = store.load_checkpoint()
+            history = ck["history"] if ck else []
+            metrics = _final_metrics(cfg, model, train, test, history)
+            store.write_metrics(metrics)
+            store.mark_done()
+            if verbose:
+                print(f"done: test accuracy {metrics['test_accuracy']:.4f}; run folder {store.path}", flush=True)
+    dist.barrier()
+    run._model = model.cpu().eval()
+    run.trained_now = True
+    return run

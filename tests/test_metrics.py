@@ -1,0 +1,100 @@
+"""Section V metrics: confusion, Eq. 23 cosine distances, separability, energy, decision rule."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from avsnn import metrics as M
+
+
+def test_accuracy_and_confusion_rows_sum_to_one():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    pred = torch.tensor([0, 1, 1, 1, 0, 2])
+    assert M.accuracy(pred, labels) == pytest.approx(4 / 6)
+    cm = M.confusion_matrix(pred, labels, 4)
+    assert torch.allclose(cm[:3].sum(1), torch.ones(3, dtype=cm.dtype))
+    assert cm[3].sum() == 0  # absent class: zero row
+    assert cm[0].tolist() == [0.5, 0.5, 0, 0] and cm[1].tolist() == pytest.approx([1 / 3, 2 / 3, 0, 0])
+    pca = M.per_class_accuracy(pred, labels, 4)
+    assert pca[:3] == pytest.approx([0.5, 2 / 3, 1.0]) and math.isnan(pca[3])
+    assert M.confusion_matrix(pred, labels, 4, normalize=False).sum() == 6
+
+
+def test_cosine_distance_matrix_by_hand():
+    f = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    labels = torch.tensor([1, 0, 1])
+    d, sl = M.cosine_distance_matrix(f, labels)
+    assert sl.tolist() == [0, 1, 1]                       # sorted by class, stable
+    # order after sorting: sample 1 ([0,2]), sample 0 ([1,0]), sample 2 ([3,3])
+    c = 1 / math.sqrt(2)
+    expect = torch.tensor([[0, 1, 1 - c], [1, 0, 1 - c], [1 - c, 1 - c, 0]], dtype=torch.float32)
+    assert torch.allclose(d, expect, atol=1e-6)
+    assert torch.equal(d, d.t()) and torch.all(d.diag() == 0)
+
+
+def test_cosine_distance_accumulates_over_time():
+    feats = torch.rand(4, 10, 6)  # [T, N, d]
+    labels = torch.randint(0, 3, (10,))
+    d1, _ = M.cosine_distance_matrix(feats, labels)
+    d2, _ = M.cosine_distance_matrix(feats.sum(0), labels)
+    assert torch.allclose(d1, d2)
+
+
+def _brute_separability(f, labels):
+    d, sl = M.cosine_distance_matrix(f, labels)
+    same = sl[:, None] == sl[None, :]
+    off = ~torch.eye(len(sl), dtype=torch.bool)
+    intra = d[same & off].double().mean().item()
+    inter = d[~same].double().mean().item()
+    return intra, inter
+
+
+def test_separability_matches_brute_force_and_ratios():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(5, 16, generator=g) * 3
+    labels = torch.arange(5).repeat(40)
+    clustered = centres[labels] + 0.5 * torch.randn(200, 16, generator=g)
+    s = M.separability(clustered, labels)
+    intra, inter = _brute_separability(clustered, labels)
+    assert s["intra"] == pytest.approx(intra, abs=1e-5) and s["inter"] == pytest.approx(inter, abs=1e-5)
+    assert s["ratio"] > 2
+    shuffled = labels[torch.randperm(200, generator=g)]
+    r = M.separability(clustered, shuffled)
+    assert r["ratio"] == pytest.approx(1.0, abs=0.1)
+    # zero (silent) vectors: cosine 0 -> distance 1, no NaN
+    z = M.separability(torch.zeros(6, 3), torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert z == {"intra": 1.0, "inter": 1.0, "ratio": 1.0}
+
+
+def test_energy_estimate():
+    e = M.energy_estimate(macs=1e9, sops=2e8)
+    assert e["ann_joules"] == pytest.approx(4.6e-3) and e["snn_joules"] == pytest.approx(1.8e-4)
+    assert e["ratio_ann_over_snn"] == pytest.approx(4.6e-3 / 1.8e-4)
+    assert "Horowitz" in M.energy_estimate.__doc__ and "45 nm" in M.energy_estimate.__doc__
+
+
+def test_predict_tie_rule():
+    spikes = torch.zeros(2, 3, 4)
+    spikes[:, 0, 2] = 1                       # clear winner 2
+    spikes[0, 1, 1] = spikes[0, 1, 3] = 1     # tie 1 vs 3
+    current = torch.zeros(2, 3, 4)
+    current[:, 1, 3] = 0.5                     # ...broken by current -> 3
+    current[:, 0, 0] = 9.0                     # a larger current does not beat a larger count
+    assert M.predict(spikes, current).tolist() == [2, 3, 0]  # sample 2: all silent, all currents 0 -> lowest
+    assert M.predict(spikes).tolist() == [2, 1, 0]
+
+
+def test_evaluate_on_model():
+    from test_train_helpers import TinyData, TinyNet
+    from avsnn.train.batching import as_array_data
+    torch.manual_seed(0)
+    model = TinyNet(32, 3, timesteps=4)
+    m = M.evaluate(model, TinyData(5, 0), TinyData(5, 1), modality="vision")
+    json.dumps(m)
+    assert 0 <= m["test_accuracy"] <= 1 and len(m["confusion"]) == 3
+    assert set(m["separability"]) == {"train", "test"}
+    assert "firing_rates" in m and m["energy"]["snn_joules"] >= 0
+    assert as_array_data(TinyData(5, 0), "vision").batch(torch.arange(2))[0].shape == (2, 2, 4, 4)

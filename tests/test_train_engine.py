@@ -1,0 +1,168 @@
+"""Training engine: resume-after-kill equality, atomic checkpoints, cache hits, NaN stop."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import avsnn.train.loop as loop
+import avsnn.train.store as store_mod
+from avsnn.train import RunStore, TrainingDiverged, train_or_load
+from test_train_helpers import tiny_config, tiny_data, tiny_model
+
+
+class Killed(Exception):
+    pass
+
+
+def _train(cfg, root, **kw):
+    return train_or_load(cfg, root, progress=False, verbose=False, model_fn=tiny_model, data_fn=tiny_data, **kw)
+
+
+def _assert_same_state(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_train_writes_store(tmp_path):
+    cfg = tiny_config()
+    run = _train(cfg, tmp_path)
+    assert run.path == tmp_path / cfg.hash()
+    for name in ("config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"):
+        assert (run.path / name).exists(), name
+    hist = run.history
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert hist[0]["lr"] == pytest.approx(1e-2) and hist[2]["lr"] == pytest.approx(1e-3)  # milestone 2
+    m = run.metrics
+    assert 0 <= m["test_accuracy"] <= 1 and m["test_accuracy"] > 0.6  # clustered toy data
+    assert set(m["separability"]) == {"train", "test"}
+    json.dumps(m)  # JSON-able
+    assert json.loads((run.path / "config.json").read_text())["modality"] == "vision"
+    assert not run.model.training
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path):
+    cfg = tiny_config(epochs=4)
+    full = _train(cfg, tmp_path / "a")
+
+    def kill_after_2(epoch, model):
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _train(cfg, tmp_path / "b", on_epoch_end=kill_after_2)
+    st = RunStore(cfg, tmp_path / "b")
+    assert not st.done and st.load_checkpoint()["epoch"] == 2
+    # a different process state in between must not matter
+    torch.manual_seed(12345)
+    torch.randn(100)
+    resumed = _train(cfg, tmp_path / "b")
+    assert resumed.trained_now
+    _assert_same_state(full.model.state_dict(), resumed.model.state_dict())
+    ca, cb = RunStore(cfg, tmp_path / "a").load_checkpoint(), st.load_checkpoint()
+    _assert_same_state(ca["optimizer"]["state"][0], cb["optimizer"]["state"][0])
+    ma, mb = full.metrics, resumed.metrics
+    for k in ("test_accuracy", "train_accuracy", "confusion", "separability"):
+        assert ma[k] == mb[k], k
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+
+
+def test_cache_hit_does_not_train(tmp_path, monkeypatch):
+    cfg = tiny_config(epochs=1)
+    first = _train(cfg, tmp_path)
+    assert first.trained_now
+
+    def boom(*a, **k):
+        raise AssertionError("training ran on a cache hit")
+
+    monkeypatch.setattr(loop, "_fit", boom)
+    monkeypatch.setattr(loop, "fusion_data", boom)
+    again = _train(cfg, tmp_path)
+    assert not again.trained_now and again.path == first.path
+    assert again.metrics == first.metrics
+    _assert_same_state(again.model.state_dict(), first.model.state_dict())
+
+
+def test_cosmetic_fields_share_the_run(tmp_path):
+    cfg = tiny_config(epochs=1)
+    assert cfg.hash() == cfg.replace(progress=True, profile="x", device="auto").hash()
+    assert cfg.hash() != cfg.replace(lr=2e-2).hash()
+
+
+def test_killed_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    cfg = tiny_config(epochs=3)
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def partial_save(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the checkpoint after epoch 2: write some bytes, then "die"
+            f.write(b"PK\x03\x04 partial garbage")
+            raise Killed("killed mid-write")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(store_mod.torch, "save", partial_save)
+    with pytest.raises(Killed):
+        _train(cfg, tmp_path)
+    monkeypatch.setattr(store_mod.torch, "save", real_save)
+    st = RunStore(cfg, tmp_path)
+    ck = st.load_checkpoint()
+    assert ck["epoch"] == 1
+    assert not [p for p in st.path.iterdir() if p.name.endswith(".tmp")]  # temp file cleaned up
+    # and the run can finish from there, ending where an uninterrupted run ends
+    done = _train(cfg, tmp_path)
+    ref = _train(cfg, tmp_path / "ref")
+    _assert_same_state(done.model.state_dict(), ref.model.state_dict())
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny_config(epochs=3)
+    real = loop.mse_count_loss
+    calls = {"n": 0}
+    per_epoch = -(-60 // cfg.batch_size)
+
+    def nan_in_epoch_2(spikes, labels, *a, **k):
+        calls["n"] += 1
+        loss = real(spikes, labels, *a, **k)
+        return loss * float("nan") if calls["n"] == per_epoch + 3 else loss
+
+    monkeypatch.setattr(loop, "mse_count_loss", nan_in_epoch_2)
+    with pytest.raises(TrainingDiverged, match="nan.*epoch 2"):
+        _train(cfg, tmp_path)
+    st = RunStore(cfg, tmp_path)
+    assert not st.done
+    ck = st.load_checkpoint()
+    assert ck["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_max_train_batches_and_zero_epochs(tmp_path):
+    run = _train(tiny_config(epochs=1, max_train_batches=2), tmp_path)
+    assert run.history[0]["epoch"] == 1
+    run0 = _train(tiny_config(epochs=0), tmp_path)
+    assert run0.history == [] and (run0.path / "DONE").exists()
+    assert run0.model is not None
+
+
+def test_fusion_on_tiny_features(tmp_path):
+    from avsnn.train import make_config
+    cfg = make_config("fusion", "smoke", "tiny", ["epochs=2", "vision.epochs=2", "audio.epochs=2",
+                                                  "timesteps=4", "device=cpu"])
+    run = _train(cfg, tmp_path)
+    subs = cfg.sub_configs
+    for name in ("vision", "audio"):
+        p = tmp_path / subs[name].hash()
+        assert (p / "DONE").exists() and (p / "features_train.pt").exists() and (p / "features_test.pt").exists()
+    tr, te = run.array_data()
+    assert set(tr.inputs) == {"vision", "audio"}
+    assert torch.allclose(tr.inputs["vision"].norm(dim=1)[tr.inputs["vision"].norm(dim=1) > 0], torch.tensor(1.0))
+    assert 0 <= run.metrics["test_accuracy"] <= 1
+    # single-modality SMLP baseline on the same cached features
+    base = make_config("fusion", "smoke", "tiny", ["fusion_inputs=vision", "epochs=2", "vision.epochs=2",
+                                                   "audio.epochs=2", "timesteps=4", "device=cpu"])
+    assert base.audio_config is None and base.vision_config == cfg.vision_config
+    brun = _train(base, tmp_path)
+    assert set(brun.array_data()[0].inputs) == {"vision"}
