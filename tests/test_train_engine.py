@@ -166,3 +166,17 @@ def test_fusion_on_tiny_features(tmp_path):
     assert base.audio_config is None and base.vision_config == cfg.vision_config
     brun = _train(base, tmp_path)
     assert set(brun.array_data()[0].inputs) == {"vision"}
+
+
+def test_second_trainer_waits_for_lock_then_loads(tmp_path):
+    import threading
+    cfg = tiny_config(epochs=1)
+    st = RunStore(cfg, tmp_path)
+    result = {}
+    with st.lock():
+        th = threading.Thread(target=lambda: result.setdefault("run", _train(cfg, tmp_path)))
+        th.start()
+        th.join(1.5)
+        assert th.is_alive() and not st.done  # blocked on the lock
+    th.join(60)
+    assert result["run"].trained_now and st.done

@@ -309,7 +309,7 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}/{nb} of run {store.path}; "
-                    f"the checkpoint of epoch {start if epoch == start else epoch} is kept")
+                    + (f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written"))
             # rank-local mean -> share of the global mean; DDP averages gradients over ranks
             scale = 0.0 if empty else len(idx) * dist.world_size / len(gidx)
             opt.zero_grad(set_to_none=True)
@@ -393,6 +393,14 @@ def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = No
         run._datasets = (tr, te)
         train, test = as_array_data(tr, cfg.modality), as_array_data(te, cfg.modality)
     run._data = (train, test)
+    lock = store.lock() if dist.is_main and dist.world_size == 1 else contextlib.nullcontext()
+    with lock:
+        if store.done:  # another process finished it while we waited for the lock
+            return run
+        return _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist)
+
+
+def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist) -> Run:
     if dist.is_main:
         store.init()
     dist.barrier()

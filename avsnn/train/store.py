@@ -18,6 +18,7 @@ version of the file intact (plus, at worst, a stray ``.*.tmp`` file that is igno
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -123,6 +124,26 @@ class RunStore:
 
     def save_features(self, split: str, obj: dict) -> Path:
         return atomic_torch_save(self.path / f"features_{split}.pt", obj)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive advisory lock on the run folder (``.lock``): one trainer per run at a time.
+
+        A second process calling :func:`train_or_load` for the same config waits here, then finds
+        ``DONE`` and loads the result instead of training it again. No-op where ``fcntl`` is missing.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        with open(self.path / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     # -- reading ---------------------------------------------------------------------------
     def load_checkpoint(self, map_location="cpu") -> Optional[dict]:
