@@ -16,6 +16,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from .chapter import add_chapter_parser
     from .data import add_data_parser
+    from .train import add_train_parser
 
     parser = argparse.ArgumentParser(prog="avsnn", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_chapter_parser(sub)
     add_data_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

@@ -1,0 +1,112 @@
+"""Figures the book draws from library results (matplotlib only, no computation of results).
+
+Each function takes already computed arrays (a confusion matrix, a distance matrix, a
+history) and an optional ``ax``; it returns the matplotlib ``Figure`` so chapters stay
+narrative.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def image_grid(images, labels, classes: Sequence[str], per_class: int = 6):
+    """A grid of ``per_class`` images (uint8 ``[N, 3, H, W]``) for each class, one row per class."""
+    images, labels = _np(images), _np(labels)
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 0.9, len(classes) * 0.95))
+    for row, name in enumerate(classes):
+        idx = np.flatnonzero(labels == row)[:per_class]
+        for col in range(per_class):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(idx):
+                ax.imshow(images[idx[col]].transpose(1, 2, 0))
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def spectrogram_grid(spectrograms, labels, classes: Sequence[str], per_class: int = 3,
+                     sample_rate: Optional[int] = None, hop_length: Optional[int] = None):
+    """``per_class`` log-mel spectrograms ``[N, 1, mels, frames]`` per class, classes in columns of two."""
+    specs, labels = _np(spectrograms), _np(labels)
+    ncols = 2 * per_class
+    nrows = (len(classes) + 1) // 2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.3, nrows * 1.1), sharex=True, sharey=True)
+    vmin, vmax = np.percentile(specs, [1, 99.5])
+    for c, name in enumerate(classes):
+        idx = np.flatnonzero(labels == c)[:per_class]
+        row, col0 = c // 2, (c % 2) * per_class
+        for k in range(per_class):
+            ax = axes[row, col0 + k]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k < len(idx):
+                ax.imshow(specs[idx[k], 0], origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma")
+        axes[row, col0].set_title(name, fontsize=7, loc="left")
+    fig.subplots_adjust(wspace=0.05, hspace=0.35)
+    return fig
+
+
+def training_history(histories: dict, keys=("train_loss", "test_accuracy")):
+    """One panel per key, one line per run: ``histories = {label: [epoch dicts]}``."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3))
+    axes = np.atleast_1d(axes)
+    for ax, key in zip(axes, keys):
+        for label, hist in histories.items():
+            epochs = [h["epoch"] for h in hist if key in h]
+            ax.plot(epochs, [h[key] for h in hist if key in h], "o-", ms=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(key.replace("_", " "))
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion(matrix, classes: Sequence[str], ax=None, title: str = ""):
+    """A row-normalised confusion matrix (rows: true class), values printed in the cells."""
+    m = _np(matrix)
+    fig, ax = _axes(ax, (5, 4.4))
+    im = ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
+    n = len(classes)
+    for i in range(n):
+        for j in range(n):
+            if m[i, j] >= 0.005:
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if m[i, j] > 0.6 else "black")
+    ax.set_xticks(range(n), range(n))
+    ax.set_yticks(range(n), [f"{i} {c}" for i, c in enumerate(classes)], fontsize=7)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
+def distance_matrix(matrix, sorted_labels, ax=None, title: str = ""):
+    """A cosine-distance matrix of samples sorted by class (Eq. 23; the paper's Figs. 6 and 9)."""
+    m, lab = _np(matrix), _np(sorted_labels)
+    fig, ax = _axes(ax, (4, 4))
+    ax.imshow(m, vmin=0, vmax=max(1.0, float(m.max())), cmap="viridis")
+    edges = np.flatnonzero(np.diff(lab)) + 0.5
+    for e in edges:
+        ax.axhline(e, color="w", lw=0.3)
+        ax.axvline(e, color="w", lw=0.3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    return fig
