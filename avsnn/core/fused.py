@@ -20,80 +20,419 @@ Backward, with ``g[t] = surrogate'(V[t] - thr)`` and ``delta[t] = dL/dV[t]``::
 Only the membrane ``V`` is saved (spikes are recomputed from it), so memory is
 one ``[T, B, ...]`` tensor per layer instead of the several tensors per step the
 autograd graph of the loop keeps.
+
+**Speed.** Two implementations of the same scan, chosen per call:
+
+* CPU, float32/float64: a small C++ kernel (built once with ``torch.utils.cpp_extension``,
+  see :func:`cpu_kernel`) that runs the whole T-step scan on cache-sized chunks of neurons,
+  one pass over memory forward (reads I, writes S and V) and one backward (reads V, gS, gV,
+  writes dL/dI; beta/threshold gradients reduced per chunk in float64). ``AVSNN_FUSED_CPP=0``
+  disables it; if it cannot be built (no compiler) the torch-op path is used.
+* everywhere else (CUDA, bf16/fp16, or no compiler): torch ops on contiguous ``[T, N]``
+  buffers allocated once per call -- per step one ``addcmul`` (``I + beta*V``), one in-place
+  reset and one ``ge`` written straight into the float spike buffer; backward fuses the
+  surrogate derivative and ``gS * g + gV`` into 2-4 whole-tensor kernels (``addcdiv``), the
+  reverse scan is one in-place ``addcmul_`` per step and the beta/threshold gradients are
+  ``dot`` reductions over contiguous slices (CUDA: about ``3T`` launches forward, ``T + 6``
+  backward; written without a GPU at hand).
+
+Results equal the reference loop: spikes bit-identical (same arithmetic order; the kernel is
+built without FMA contraction), membrane and gradients to rounding (tests/test_fused.py).
 """
 from __future__ import annotations
 
+import hashlib
+import math
+import os
+import threading
+import warnings
+
 import torch
+from torch.autograd.function import once_differentiable
 
-from .surrogate import Surrogate, heaviside
+from .surrogate import Surrogate
+
+_RESETS = ("subtract", "zero", "none")
+_RESET_CODE = {"subtract": 0, "zero": 1, "none": 2}
+_SURROGATE_CODE = {"atan": 0, "fast_sigmoid": 1}
+
+# --------------------------------------------------------------------------- optional CPU kernel
+# One pass over the data per direction: each thread takes chunks of neurons and runs the whole
+# T-step scan on them while they sit in cache (the torch-op path below makes ~3 passes forward and
+# ~5 backward). Built on first use with torch.utils.cpp_extension (g++ + ninja, ~1 min, cached in
+# ~/.cache/torch_extensions); set AVSNN_FUSED_CPP=0 to disable. Any build failure falls back to
+# the torch-op path with one warning. Same arithmetic as lif_loop (no FMA: built without -march).
+_CPP_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <cmath>
+
+// reset: 0 subtract, 1 zero, 2 none.  surrogate: 0 atan, 1 fast_sigmoid.
+// Neurons are processed in chunks of CHUNK; a chunk's whole T-step scan runs while it is in cache.
+static constexpr int64_t CHUNK = 2048;
+
+template <typename scalar_t, int RESET>
+static void fwd_kernel(const scalar_t* __restrict__ I, scalar_t* __restrict__ S, scalar_t* __restrict__ V,
+                       int64_t T, int64_t N, int64_t istride, scalar_t beta, scalar_t thr) {
+  const int64_t nchunk = (N + CHUNK - 1) / CHUNK;
+  at::parallel_for(0, nchunk, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const int64_t b = c * CHUNK, n = std::min(N, b + CHUNK) - b;
+      {
+        const scalar_t* __restrict__ x = I + b; scalar_t* __restrict__ vo = V + b; scalar_t* __restrict__ so = S + b;
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) {
+          const scalar_t v = x[i];
+          vo[i] = v;
+          so[i] = v >= thr ? scalar_t(1) : scalar_t(0);
+        }
+      }
+      for (int64_t t = 1; t < T; ++t) {
+        const scalar_t* __restrict__ x = I + t * istride + b;
+        const scalar_t* __restrict__ vp = V + (t - 1) * N + b;
+        const scalar_t* __restrict__ sp = S + (t - 1) * N + b;
+        scalar_t* __restrict__ vo = V + t * N + b;
+        scalar_t* __restrict__ so = S + t * N + b;
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) {
+          scalar_t v;
+          if (RESET == 0) {
+            v = beta * vp[i] + x[i];
+            v = v - thr * sp[i];
+          } else if (RESET == 1) {
+            v = (beta * (scalar_t(1) - sp[i])) * vp[i] + x[i];
+          } else {
+            v = beta * vp[i] + x[i];
+          }
+          vo[i] = v;
+          so[i] = v >= thr ? scalar_t(1) : scalar_t(0);
+        }
+      }
+    }
+  });
+}
+
+void lif_forward(torch::Tensor inp, torch::Tensor S, torch::Tensor V, double beta, double thr, int64_t reset) {
+  // inp: [T, N] rows contiguous; its row stride may be anything (0 for a current broadcast over T).
+  TORCH_CHECK(inp.dim() == 2 && inp.stride(1) == 1 && S.is_contiguous() && V.is_contiguous() &&
+              S.sizes() == inp.sizes() && V.sizes() == inp.sizes(), "lif_forward expects contiguous [T, N] tensors");
+  const int64_t T = inp.size(0), N = inp.size(1);
+  AT_DISPATCH_FLOATING_TYPES(inp.scalar_type(), "lif_forward", [&] {
+    const scalar_t* I = inp.data_ptr<scalar_t>(); scalar_t* s = S.data_ptr<scalar_t>(); scalar_t* v = V.data_ptr<scalar_t>();
+    if (reset == 0) fwd_kernel<scalar_t, 0>(I, s, v, T, N, inp.stride(0), (scalar_t)beta, (scalar_t)thr);
+    else if (reset == 1) fwd_kernel<scalar_t, 1>(I, s, v, T, N, inp.stride(0), (scalar_t)beta, (scalar_t)thr);
+    else fwd_kernel<scalar_t, 2>(I, s, v, T, N, inp.stride(0), (scalar_t)beta, (scalar_t)thr);
+  });
+}
+
+// One time step of the reverse scan over one chunk row. NEXT: a later step exists (carry its
+// delta); PREV: an earlier step exists (beta / threshold gradient terms). Returns via sb, st.
+template <typename scalar_t, int RESET, int SURR, bool HAS_GS, bool HAS_GV, bool NEXT, bool PREV>
+static inline void bwd_row(const scalar_t* __restrict__ v, const scalar_t* __restrict__ vprev,
+                           const scalar_t* __restrict__ gs, const scalar_t* __restrict__ gv,
+                           const scalar_t* __restrict__ gnext, scalar_t* __restrict__ gi, int64_t n,
+                           scalar_t beta, scalar_t thr, scalar_t k, scalar_t cnum, scalar_t& sb_out, scalar_t& st_out) {
+  scalar_t sb = 0, st = 0;
+#pragma omp simd reduction(+ : sb, st)
+  for (int64_t i = 0; i < n; ++i) {
+    scalar_t d = scalar_t(0);
+    if (HAS_GV) d = gv[i];
+    if (HAS_GS) {
+      const scalar_t x = v[i] - thr;
+      scalar_t den;
+      if (SURR == 0) { const scalar_t z = k * x; den = scalar_t(1) + z * z; }
+      else { const scalar_t z = scalar_t(1) + k * std::abs(x); den = z * z; }
+      const scalar_t ds = gs[i] * cnum / den;
+      d += ds;
+      st -= ds;
+    }
+    if (NEXT) {
+      const scalar_t f = RESET == 1 ? (v[i] >= thr ? scalar_t(0) : beta) : beta;
+      d += f * gnext[i];
+    }
+    gi[i] = d;
+    if (PREV) {
+      const scalar_t sp = vprev[i] >= thr ? scalar_t(1) : scalar_t(0);
+      sb += d * (RESET == 1 ? vprev[i] * (scalar_t(1) - sp) : vprev[i]);
+      if (RESET == 0) st -= d * sp;
+    }
+  }
+  sb_out = sb; st_out = st;
+}
+
+// Writes dL/dI into GI; partial[2c], partial[2c+1] get chunk c's dL/dbeta and dL/dthr.
+template <typename scalar_t, int RESET, int SURR, bool HAS_GS, bool HAS_GV>
+static void bwd_kernel(const scalar_t* __restrict__ V, const scalar_t* __restrict__ GS,
+                       const scalar_t* __restrict__ GV, scalar_t* __restrict__ GI, int64_t T, int64_t N,
+                       scalar_t beta, scalar_t thr, scalar_t scale, double* partial) {
+  const int64_t nchunk = (N + CHUNK - 1) / CHUNK;
+  const scalar_t k = SURR == 0 ? scalar_t(M_PI) * scale / scalar_t(2) : scale;
+  const scalar_t cnum = SURR == 0 ? scale / scalar_t(2) : scalar_t(1);
+  at::parallel_for(0, nchunk, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const int64_t b = c * CHUNK, n = std::min(N, b + CHUNK) - b;
+      double gb = 0.0, gt = 0.0;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* v = V + t * N + b;
+        scalar_t* gi = GI + t * N + b;
+        const scalar_t* gs = HAS_GS ? GS + t * N + b : nullptr;
+        const scalar_t* gv = HAS_GV ? GV + t * N + b : nullptr;
+        const scalar_t* gnext = t + 1 < T ? GI + (t + 1) * N + b : nullptr;
+        const scalar_t* vprev = t >= 1 ? V + (t - 1) * N + b : nullptr;
+        scalar_t sb = 0, st = 0;
+        if (gnext && vprev)
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, true, true>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+        else if (gnext)
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, true, false>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+        else if (vprev)
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, false, true>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+        else
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, false, false>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+        gb += (double)sb; gt += (double)st;
+      }
+      partial[2 * c] = gb; partial[2 * c + 1] = gt;
+    }
+  });
+}
+
+template <typename scalar_t, int RESET, int SURR>
+static void bwd_dispatch_g(const scalar_t* V, const scalar_t* GS, const scalar_t* GV, scalar_t* GI, int64_t T,
+                           int64_t N, scalar_t beta, scalar_t thr, scalar_t scale, double* partial) {
+  if (GS && GV) bwd_kernel<scalar_t, RESET, SURR, true, true>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else if (GS) bwd_kernel<scalar_t, RESET, SURR, true, false>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else bwd_kernel<scalar_t, RESET, SURR, false, true>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+}
+
+template <typename scalar_t>
+static void bwd_dispatch(int64_t reset, int64_t surr, const scalar_t* V, const scalar_t* GS, const scalar_t* GV,
+                         scalar_t* G, int64_t T, int64_t N, scalar_t b, scalar_t th, scalar_t sc, double* P) {
+  if (surr == 0) {
+    if (reset == 0) bwd_dispatch_g<scalar_t, 0, 0>(V, GS, GV, G, T, N, b, th, sc, P);
+    else if (reset == 1) bwd_dispatch_g<scalar_t, 1, 0>(V, GS, GV, G, T, N, b, th, sc, P);
+    else bwd_dispatch_g<scalar_t, 2, 0>(V, GS, GV, G, T, N, b, th, sc, P);
+  } else {
+    if (reset == 0) bwd_dispatch_g<scalar_t, 0, 1>(V, GS, GV, G, T, N, b, th, sc, P);
+    else if (reset == 1) bwd_dispatch_g<scalar_t, 1, 1>(V, GS, GV, G, T, N, b, th, sc, P);
+    else bwd_dispatch_g<scalar_t, 2, 1>(V, GS, GV, G, T, N, b, th, sc, P);
+  }
+}
+
+torch::Tensor lif_backward(torch::Tensor mem, torch::Tensor GI, c10::optional<torch::Tensor> g_spk,
+                           c10::optional<torch::Tensor> g_mem, double beta, double thr,
+                           int64_t reset, int64_t surr, double scale) {
+  TORCH_CHECK(mem.dim() == 2 && mem.is_contiguous() && GI.is_contiguous() && GI.sizes() == mem.sizes(),
+              "lif_backward expects contiguous [T, N] tensors");
+  TORCH_CHECK(g_spk.has_value() || g_mem.has_value(), "lif_backward needs a gradient");
+  const int64_t T = mem.size(0), N = mem.size(1);
+  const int64_t nchunk = (N + CHUNK - 1) / CHUNK;
+  auto partial = torch::zeros({std::max<int64_t>(nchunk, 1), 2}, mem.options().dtype(torch::kFloat64));
+  torch::Tensor gs, gv;
+  if (g_spk.has_value()) gs = g_spk->contiguous();
+  if (g_mem.has_value()) gv = g_mem->contiguous();
+  AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward", [&] {
+    const scalar_t* V = mem.data_ptr<scalar_t>();
+    const scalar_t* GS = gs.defined() ? gs.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* GV = gv.defined() ? gv.data_ptr<scalar_t>() : nullptr;
+    scalar_t* G = GI.data_ptr<scalar_t>();
+    double* P = partial.data_ptr<double>();
+    const scalar_t b = (scalar_t)beta, th = (scalar_t)thr, sc = (scalar_t)scale;
+    bwd_dispatch<scalar_t>(reset, surr, V, GS, GV, G, T, N, b, th, sc, P);
+  });
+  return partial.sum(0);
+}
+"""
+
+_cpp_lock = threading.Lock()
+_cpp_state: dict = {}
 
 
-def _scan(current, beta, thr, reset):
-    mem = torch.empty_like(current)
-    spikes = torch.empty_like(current)
-    v = torch.zeros_like(current[0])
-    s = torch.zeros_like(current[0])
-    for t in range(current.shape[0]):
-        if reset == "zero":
-            v = beta * (1 - s) * v + current[t]
-        elif reset == "subtract":
-            v = beta * v + current[t] - thr * s
+def cpu_kernel():
+    """The compiled CPU extension module, or ``None`` (disabled, or the build failed: see ``cpu_kernel_error()``)."""
+    if "module" in _cpp_state:
+        return _cpp_state["module"]
+    with _cpp_lock:
+        if "module" in _cpp_state:
+            return _cpp_state["module"]
+        module, error = None, None
+        if os.environ.get("AVSNN_FUSED_CPP", "1").strip().lower() in ("0", "false", "no", "off"):
+            error = "disabled by AVSNN_FUSED_CPP=0"
         else:
-            v = beta * v + current[t]
-        s = heaviside(v - thr)
-        mem[t] = v
-        spikes[t] = s
+            try:
+                from torch.utils.cpp_extension import load_inline
+                digest = hashlib.sha1((_CPP_SOURCE + torch.__version__).encode()).hexdigest()[:12]
+                module = load_inline(name=f"avsnn_lif_cpu_{digest}", cpp_sources=[_CPP_SOURCE],
+                                     functions=["lif_forward", "lif_backward"],
+                                     extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"],
+                                     verbose=False)
+            except Exception as e:  # no compiler / ninja / headers: keep working on the torch path
+                error = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+                warnings.warn(f"avsnn fused LIF: CPU kernel unavailable, using torch ops ({error})")
+        _cpp_state["module"], _cpp_state["error"] = module, error
+        return module
+
+
+def cpu_kernel_error():
+    """Why :func:`cpu_kernel` is ``None`` (``None`` if it is available or was not tried yet)."""
+    return _cpp_state.get("error")
+
+
+def _use_cpu_kernel(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and cpu_kernel() is not None
+
+
+def _scan_forward(current: torch.Tensor, beta: torch.Tensor, thr: torch.Tensor, reset: str):
+    """No-grad forward scan. Returns ``(spikes, mem)`` shaped like ``current`` (contiguous)."""
+    T = current.shape[0]
+    inp = current.reshape(T, -1)
+    spikes = torch.empty(current.shape, dtype=current.dtype, device=current.device)
+    mem = torch.empty_like(spikes)
+    s, v = spikes.view(T, -1), mem.view(T, -1)
+    v[0].copy_(inp[0])                      # V[0] = beta*0 + I[0] (- thr*0)
+    if reset == "none":
+        for t in range(1, T):
+            torch.addcmul(inp[t], v[t - 1], beta, out=v[t])
+        torch.ge(v, thr, out=s)             # one comparison over all steps
+        return spikes, mem
+    torch.ge(v[0], thr, out=s[0])
+    if reset == "subtract":
+        neg_thr = -thr
+        for t in range(1, T):
+            torch.addcmul(inp[t], v[t - 1], beta, out=v[t])   # I + beta*V
+            v[t].addcmul_(s[t - 1], neg_thr)                 # - thr*S[t-1] (exact: S is 0/1)
+            torch.ge(v[t], thr, out=s[t])
+    else:  # zero
+        neg_beta = -beta
+        keep = torch.empty_like(v[0])
+        for t in range(1, T):
+            torch.addcmul(beta, s[t - 1], neg_beta, out=keep)  # beta*(1-S[t-1]): beta or exactly 0
+            torch.addcmul(inp[t], v[t - 1], keep, out=v[t])
+            torch.ge(v[t], thr, out=s[t])
     return spikes, mem
+
+
+def _direct_grad(mem, thr, g_spikes, g_mem, surrogate: Surrogate, want_thr: bool):
+    """``gS * surrogate'(V - thr) + gV`` as a fresh ``[T, N]`` buffer, and ``-sum(gS * g)`` if wanted.
+
+    The surrogate derivative is written as ``c / den`` and folded into one ``addcdiv``:
+    atan: ``den = 1 + (pi*alpha/2 * x)^2``, ``c = alpha/2``; fast sigmoid: ``den = (1 + k|x|)^2``, ``c = 1``.
+    """
+    T = mem.shape[0]
+    m = mem.reshape(T, -1)
+    g_thr_surr = None
+    if g_spikes is None:
+        out = g_mem.reshape(T, -1).clone(memory_format=torch.contiguous_format)
+        if want_thr:
+            g_thr_surr = torch.zeros((), dtype=mem.dtype, device=mem.device)
+        return out, g_thr_surr
+    gs = g_spikes.reshape(T, -1)
+    one = torch.ones((), dtype=m.dtype, device=m.device)
+    if surrogate.kind == "atan":
+        k = torch.full((), math.pi * surrogate.scale / 2, dtype=m.dtype, device=m.device)
+        den = torch.addcmul(-thr * k, m, k)                  # k * (V - thr)
+        torch.addcmul(one, den, den, out=den)                # 1 + (k x)^2
+        c = surrogate.scale / 2
+    else:
+        k = torch.full((), surrogate.scale, dtype=m.dtype, device=m.device)
+        den = torch.sub(m, thr).abs_()
+        torch.addcmul(one, den, k, out=den)                  # 1 + k |x|
+        den.mul_(den)
+        c = 1.0
+    zero = torch.zeros((), dtype=den.dtype, device=den.device)
+    if g_mem is None or want_thr:
+        torch.addcdiv(zero, gs, den, value=c, out=den)     # den <- gS * g
+        if want_thr:
+            g_thr_surr = -den.sum()
+        if g_mem is not None:
+            den.add_(g_mem.reshape(T, -1))
+    else:
+        torch.addcdiv(g_mem.reshape(T, -1), gs, den, value=c, out=den)
+    return den, g_thr_surr
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a, b = a.reshape(-1), b.reshape(-1)
+    if a.numel() == 0:
+        return torch.zeros((), dtype=a.dtype, device=a.device)
+    if a.dtype in (torch.float32, torch.float64):
+        return torch.dot(a, b)
+    return torch.dot(a.float(), b.float()).to(a.dtype)
+
+
+def _scan_forward_cpu(current, beta, thr, reset):
+    T = current.shape[0]
+    inp = current.reshape(T, -1)
+    if inp.stride(1) != 1 or (T > 1 and inp.stride(0) not in (0, inp.shape[1])):
+        inp = inp.contiguous()   # a stride-0 time axis (direct encoding) is read in place
+    spikes = torch.empty(current.shape, dtype=current.dtype)
+    mem = torch.empty_like(spikes)
+    cpu_kernel().lif_forward(inp, spikes.view(T, -1), mem.view(T, -1), float(beta), float(thr), _RESET_CODE[reset])
+    return spikes, mem
+
+
+def _backward_cpu(mem, beta, thr, g_spikes, g_mem, reset, surrogate, need_beta, need_thr):
+    T = mem.shape[0]
+    g_cur = torch.empty_like(mem)
+    flat = (lambda g: None if g is None else g.reshape(T, -1).contiguous())
+    sums = cpu_kernel().lif_backward(mem.view(T, -1), g_cur.view(T, -1), flat(g_spikes), flat(g_mem),
+                                     float(beta), float(thr), _RESET_CODE[reset],
+                                     _SURROGATE_CODE[surrogate.kind], float(surrogate.scale)).to(mem.dtype)
+    g_beta = sums[0].reshape(beta.shape) if need_beta else None
+    g_thr = sums[1].reshape(thr.shape) if need_thr else None
+    return g_cur, g_beta, g_thr
 
 
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, beta, thr, reset, surrogate):
-        with torch.no_grad():
-            spikes, mem = _scan(current, beta, thr, reset)
+        if _use_cpu_kernel(current):
+            spikes, mem = _scan_forward_cpu(current, beta, thr, reset)
+        else:
+            spikes, mem = _scan_forward(current, beta, thr, reset)
         ctx.save_for_backward(mem, beta, thr)
         ctx.reset, ctx.surrogate = reset, surrogate
         return spikes, mem
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_spikes, g_mem):
         mem, beta, thr = ctx.saved_tensors
         reset, surrogate = ctx.reset, ctx.surrogate
+        need_beta, need_thr = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        if g_spikes is None and g_mem is None:
+            return None, None, None, None, None
+        if _use_cpu_kernel(mem):
+            g_cur, g_beta, g_thr = _backward_cpu(mem, beta, thr, g_spikes, g_mem, reset, surrogate,
+                                                 need_beta, need_thr)
+            return g_cur, g_beta, g_thr, None, None
         T = mem.shape[0]
-        shifted = mem - thr
-        spikes = heaviside(shifted)
-        sg_spk = surrogate.grad(shifted)
-        if g_spikes is None:
-            g_spikes = torch.zeros_like(mem)
-        direct = g_spikes * sg_spk
-        if g_mem is not None:
-            direct = direct + g_mem
-        g_current = torch.empty_like(mem)
-        delta_next = torch.zeros_like(mem[0])
-        for t in range(T - 1, -1, -1):
-            if t + 1 < T:
-                carry = beta * delta_next
-                if reset == "zero":
-                    carry = carry * (1 - spikes[t])
-                delta = direct[t] + carry
+        m = mem.view(T, -1)
+        # delta starts as the direct gradient and becomes dL/dI in place.
+        delta, g_thr = _direct_grad(mem, thr, g_spikes, g_mem, surrogate, need_thr)
+        prev_spk = None
+        if T > 1 and (reset == "zero" or (reset == "subtract" and need_thr)):
+            prev_spk = torch.ge(m[:-1], thr).to(m.dtype)          # S[t-1] for t = 1..T-1
+        if reset == "zero" and T > 1:
+            # dV[t+1]/dV[t] = beta * (1 - S[t]): beta or exactly 0
+            factor = torch.addcmul(beta, prev_spk, -beta)
+            for t in range(T - 2, -1, -1):
+                delta[t].addcmul_(delta[t + 1], factor[t])
+        else:
+            for t in range(T - 2, -1, -1):
+                delta[t].addcmul_(delta[t + 1], beta)
+        g_beta = None
+        if need_beta:
+            if reset == "zero" and T > 1:
+                prev_mem = torch.addcmul(m[:-1], m[:-1], prev_spk, value=-1)   # V[t-1] * (1 - S[t-1])
             else:
-                delta = direct[t]
-            g_current[t] = delta
-            delta_next = delta
-        g_beta = g_thr = None
-        if ctx.needs_input_grad[1]:
-            prev_mem = torch.cat([torch.zeros_like(mem[:1]), mem[:-1]])
-            if reset == "zero":
-                prev_spk = torch.cat([torch.zeros_like(spikes[:1]), spikes[:-1]])
-                prev_mem = prev_mem * (1 - prev_spk)
-            g_beta = (g_current * prev_mem).sum().reshape(beta.shape)
-        if ctx.needs_input_grad[2]:
-            g_thr = -(g_spikes * sg_spk).sum()
+                prev_mem = m[:-1]
+            g_beta = _dot(delta[1:], prev_mem).reshape(beta.shape)
+        if need_thr:
             if reset == "subtract":
-                prev_spk = torch.cat([torch.zeros_like(spikes[:1]), spikes[:-1]])
-                g_thr = g_thr - (g_current * prev_spk).sum()
+                g_thr = g_thr - _dot(delta[1:], prev_spk) if T > 1 else g_thr
             g_thr = g_thr.reshape(thr.shape)
-        return g_current, g_beta, g_thr, None, None
+        else:
+            g_thr = None
+        return delta.view(mem.shape), g_beta, g_thr, None, None
 
 
 def lif_fused(
@@ -103,7 +442,16 @@ def lif_fused(
     reset: str,
     surrogate: Surrogate,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused LIF scan: returns ``(spikes, membrane)``, both ``[T, B, ...]``."""
+    """Fused LIF scan: returns ``(spikes, membrane)``, both ``[T, B, ...]``.
+
+    ``beta`` and ``threshold`` are scalars (Python numbers or one-element tensors, learnable or not).
+    Tensors with more than one element (per-neuron parameters) fall back to the reference loop.
+    """
+    if reset not in _RESETS:
+        raise ValueError(f"LIF reset must be one of {_RESETS}, got {reset!r}")
     beta = torch.as_tensor(beta, dtype=current.dtype, device=current.device)
     threshold = torch.as_tensor(threshold, dtype=current.dtype, device=current.device)
-    return _FusedLIF.apply(current, beta, threshold, reset, surrogate)
+    if beta.numel() != 1 or threshold.numel() != 1:
+        from .lif import lif_loop
+        return lif_loop(current, beta, threshold, reset, surrogate)
+    return _FusedLIF.apply(current, beta.reshape(()), threshold.reshape(()), reset, surrogate)

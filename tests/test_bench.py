@@ -1,0 +1,79 @@
+"""Smoke test of the training-step benchmark (no timing assertions) and of its snnTorch-style twin."""
+import argparse
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("snntorch")
+from avsnn.bench import SnnTorchStyleResNet, add_bench_parser, ann_twin, loop_twin, run_bench  # noqa: E402
+from avsnn.core.lif import LIF  # noqa: E402
+from avsnn.models import L2ActSpikeNet  # noqa: E402
+
+
+def test_run_bench_tiny_returns_required_keys():
+    res = run_bench(width=4, timesteps=2, batch=4, steps=2, device="cpu", warmup=1, data=None)
+    for key in ("device", "spiking_over_ann", "snntorch_over_avsnn", "img_per_s", "peak_memory_mb",
+                "step_ms", "step_ms_raw", "torch", "threads", "saved_bytes", "data_loading"):
+        assert key in res, key
+    assert res["device"] == "cpu"
+    assert res["spiking_over_ann"] > 0 and res["snntorch_over_avsnn"] > 0
+    for name in ("avsnn", "ann", "snntorch", "loop"):
+        assert res["step_ms"][name] > 0
+        assert len(res["step_ms_raw"][name]) == 2
+        assert res["img_per_s"][name] > 0
+        assert res["peak_memory_mb"][name] > 0
+        assert res["saved_bytes"]["step"][name] > 0
+    assert res["saved_bytes"]["lif_layer"]["fused"] > 0
+    assert res["threads"] >= 1
+
+
+def test_bench_parser_registers_command():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_bench_parser(sub)
+    args = parser.parse_args(["bench", "--width", "4", "--timesteps", "2", "--batch", "4", "--steps", "3",
+                              "--device", "cpu", "--out", "x.json"])
+    assert (args.width, args.timesteps, args.batch, args.steps, args.device, args.out) == (4, 2, 4, 3, "cpu", "x.json")
+    assert callable(args.func)
+
+
+def _active_model(T=4, width=4, seed=0):
+    """A float64 L2ActSpikeNet with BN affine params chosen so that every layer spikes."""
+    torch.manual_seed(seed)
+    model = L2ActSpikeNet(width=width, timesteps=T).double()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, 0.0, 0.8)
+    model.train()
+    with torch.no_grad():  # non-trivial running statistics
+        for _ in range(2):
+            model(torch.rand(6, 3, 32, 32, dtype=torch.float64))
+    return model.eval()
+
+
+def test_snntorch_style_net_matches_avsnn_model():
+    model = _active_model()
+    twin = SnnTorchStyleResNet(copy.deepcopy(model)).eval()
+    x = torch.rand(5, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    a, b = model(x), twin(x)
+    assert a.features.abs().sum() > 0 and 0 < a.spikes.sum() < a.spikes.numel()
+    assert torch.equal(a.spikes, b.spikes)
+    torch.testing.assert_close(b.features, a.features, atol=1e-10, rtol=0)
+    torch.testing.assert_close(b.current, a.current, atol=1e-10, rtol=0)
+    torch.testing.assert_close(b.z_av, a.z_av, atol=1e-10, rtol=0)
+
+
+def test_twins_have_expected_neurons():
+    model = L2ActSpikeNet(width=4, timesteps=2)
+    n_lif = sum(isinstance(m, LIF) for m in model.modules())
+    ann = ann_twin(model)
+    assert sum(isinstance(m, LIF) for m in ann.modules()) == 0
+    assert sum(isinstance(m, nn.ReLU) for m in ann.modules()) == n_lif
+    loop = loop_twin(model)
+    assert all(m.impl == "loop" for m in loop.modules() if isinstance(m, LIF))
+    assert all(m.impl != "loop" for m in model.modules() if isinstance(m, LIF))
+    out = ann(torch.rand(2, 3, 32, 32))
+    assert out.spikes.shape == (2, 2, 10)

@@ -1,0 +1,156 @@
+"""The fused LIF scan (avsnn.core.fused) equals the reference per-step loop (avsnn.core.lif.lif_loop)."""
+import itertools
+
+import pytest
+import torch
+
+from avsnn.core import fused
+from avsnn.core import surrogate as sg
+from avsnn.core.fused import lif_fused
+from avsnn.core.lif import LIF, lif_loop
+
+RESETS = ("subtract", "zero", "none")
+SURROGATES = {"atan": sg.atan(2.0), "fast_sigmoid": sg.fast_sigmoid(5.0)}
+TOL = 1e-5
+
+
+@pytest.fixture(autouse=True, params=["cpu_kernel", "torch_ops"])
+def fused_path(request, monkeypatch):
+    """Run every test on both fused paths: the compiled CPU kernel and the plain torch-op scan."""
+    if request.param == "cpu_kernel":
+        if fused.cpu_kernel() is None:
+            pytest.skip(f"CPU kernel unavailable: {fused.cpu_kernel_error()}")
+    else:
+        monkeypatch.setattr(fused, "_use_cpu_kernel", lambda t: False)
+    return request.param
+
+
+def _run(fn, x, beta, thr, learn_beta, learn_thr, reset, surrogate, g_spk, g_mem):
+    x = x.detach().clone().requires_grad_()
+    b = torch.tensor(beta, dtype=x.dtype, requires_grad=learn_beta)
+    t = torch.tensor(thr, dtype=x.dtype, requires_grad=learn_thr)
+    spikes, mem = fn(x, b, t, reset, surrogate)
+    loss = (spikes * g_spk).sum()
+    if g_mem is not None:
+        loss = loss + (mem * g_mem).sum()
+    loss.backward()
+    return spikes.detach(), mem.detach(), x.grad, b.grad, t.grad
+
+
+def _compare(x, reset, surrogate, learn_beta, learn_thr, with_mem, beta=0.8, thr=1.0, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    g_spk = torch.randn(x.shape, generator=g, dtype=x.dtype)
+    g_mem = torch.randn(x.shape, generator=g, dtype=x.dtype) if with_mem else None
+    ref = _run(lif_loop, x, beta, thr, learn_beta, learn_thr, reset, surrogate, g_spk, g_mem)
+    got = _run(lif_fused, x, beta, thr, learn_beta, learn_thr, reset, surrogate, g_spk, g_mem)
+    assert torch.equal(ref[0], got[0]), "spikes differ"
+    assert ref[0].sum() > 0 and ref[0].sum() < ref[0].numel(), "test input should spike sometimes"
+    torch.testing.assert_close(got[1], ref[1], atol=TOL, rtol=0)
+    torch.testing.assert_close(got[2], ref[2], atol=TOL, rtol=0)
+    for i, learn in ((3, learn_beta), (4, learn_thr)):
+        if learn:
+            assert abs(float(got[i]) - float(ref[i])) <= TOL
+        else:
+            assert got[i] is None and ref[i] is None
+
+
+def _inputs(shape, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=dtype) * 0.8 + 0.4
+
+
+@pytest.mark.parametrize("reset,surr,learn_beta,learn_thr",
+                         list(itertools.product(RESETS, SURROGATES, (False, True), (False, True))))
+@pytest.mark.parametrize("with_mem", [False, True], ids=["loss_spikes", "loss_spikes_mem"])
+def test_fused_equals_loop(reset, surr, learn_beta, learn_thr, with_mem):
+    x = _inputs((6, 3, 2, 5, 4))
+    _compare(x, reset, SURROGATES[surr], learn_beta, learn_thr, with_mem)
+
+
+@pytest.mark.parametrize("reset", RESETS)
+@pytest.mark.parametrize("shape", [(7, 16), (1, 9), (1, 2, 3, 4, 4), (2, 5)], ids=["TB", "T1_B", "T1_5d", "T2"])
+def test_fused_shapes_and_t1(reset, shape):
+    _compare(_inputs(shape, seed=3), reset, sg.atan(), True, True, True)
+
+
+@pytest.mark.parametrize("reset", RESETS)
+def test_fused_non_contiguous_input(reset):
+    base = _inputs((4, 5, 3, 6), seed=4)
+    x = base.permute(0, 3, 1, 2)             # [T, 6, 5, 3], non-contiguous
+    assert not x.is_contiguous()
+    _compare(x, reset, sg.fast_sigmoid(), True, True, True)
+    xs = _inputs((5, 3, 8), seed=5)[:, :, ::2]  # strided slice
+    _compare(xs, reset, sg.atan(), True, True, False)
+
+
+@pytest.mark.parametrize("reset", RESETS)
+def test_fused_broadcast_input_over_time(reset):
+    """Direct encoding feeds an expanded (stride-0 over T) current; gradients sum over T."""
+    img = _inputs((1, 4, 3, 5), seed=6)
+    outs = []
+    for fn in (lif_loop, lif_fused):
+        leaf = img.clone().requires_grad_()
+        x = leaf.expand(5, 4, 3, 5)
+        spikes, mem = fn(x, torch.tensor(0.9, dtype=x.dtype), torch.tensor(1.0, dtype=x.dtype), reset, sg.atan())
+        (spikes.sum() + 0.5 * (mem ** 2).sum()).backward()
+        outs.append((spikes, mem.detach(), leaf.grad))
+    assert torch.equal(outs[0][0], outs[1][0])
+    torch.testing.assert_close(outs[1][1], outs[0][1], atol=TOL, rtol=0)
+    torch.testing.assert_close(outs[1][2], outs[0][2], atol=TOL, rtol=0)
+
+
+def test_fused_mem_only_loss_and_float32():
+    x = _inputs((5, 4, 7), seed=7, dtype=torch.float32)
+    res = []
+    for fn in (lif_loop, lif_fused):
+        xi = x.clone().requires_grad_()
+        b = torch.tensor(0.9, requires_grad=True)
+        t = torch.tensor(1.0, requires_grad=True)
+        spikes, mem = fn(xi, b, t, "subtract", sg.atan())
+        mem.square().sum().backward()  # gradient reaches only through the membrane
+        res.append((spikes, mem.detach(), xi.grad, b.grad, t.grad))
+    assert torch.equal(res[0][0], res[1][0])
+    for a, b in zip(res[0][1:], res[1][1:]):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16])
+def test_fused_low_precision_runs(dtype):
+    """bf16 (as under autocast) runs and stays close to float32 where no spike flips."""
+    x = _inputs((4, 3, 16), seed=8, dtype=torch.float32)
+    lif = LIF(learn_beta=True, learn_threshold=True)
+    xl = x.to(dtype).requires_grad_()
+    s, m = lif(xl, return_mem=True)
+    assert s.dtype == dtype and m.dtype == dtype
+    (s.float().sum() + m.float().sum()).backward()
+    assert xl.grad.dtype == dtype and torch.isfinite(xl.grad.float()).all()
+    assert lif.beta.grad is not None and lif.threshold.grad is not None
+
+
+def test_lif_module_fused_equals_loop_with_learnable_params():
+    torch.manual_seed(0)
+    x = _inputs((4, 3, 2, 3, 3), seed=9)
+    grads = []
+    for impl in ("loop", "fused"):
+        lif = LIF(beta=0.7, learn_beta=True, learn_threshold=True, reset="zero", impl=impl).double()
+        xi = x.clone().requires_grad_()
+        s, m = lif(xi, return_mem=True)
+        (s.sum() + m.sum()).backward()
+        grads.append((s, xi.grad, lif.beta.grad, lif.threshold.grad))
+    assert torch.equal(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1:], grads[1][1:]):
+        torch.testing.assert_close(b, a, atol=TOL, rtol=0)
+
+
+def test_fused_no_grad_and_inference():
+    x = _inputs((3, 4, 5), seed=10)
+    with torch.no_grad():
+        s1, m1 = lif_fused(x, 0.9, 1.0, "subtract", sg.atan())
+    s0, m0 = lif_loop(x, 0.9, 1.0, "subtract", sg.atan())
+    assert torch.equal(s0, s1)
+    torch.testing.assert_close(m1, m0, atol=TOL, rtol=0)
+
+
+def test_fused_rejects_unknown_reset():
+    with pytest.raises(ValueError):
+        lif_fused(_inputs((2, 3)), 0.9, 1.0, "bogus", sg.atan())
