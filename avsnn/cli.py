@@ -14,6 +14,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .bench import add_bench_parser
     from .chapter import add_chapter_parser
     from .data import add_data_parser
     from .train import add_train_parser
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chapter_parser(sub)
     add_data_parser(sub)
     add_train_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -354,4 +354,5 @@ def ensure_embedded(cache_dir: str | os.PathLike | None = None, **kwargs) -> Pat
     """
     settings = embedded_settings(**kwargs)
     out = resolve_cache_dir(cache_dir) / f"embedded-{stable_hash([GENERATOR_VERSION, settings], 12)}"
-    return make_embedded(out, **settings)
+    # A cache heals itself: a stale or half-written folder under this name is regenerated.
+    return make_embedded(out, overwrite=True, **settings)
