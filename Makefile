@@ -23,12 +23,13 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 book: $(STAMP)
+	$(PY) -c "from avsnn.core.fused import cpu_kernel; cpu_kernel()"
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)
-	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg \
-	  -n 2 --dist loadgroup
+	$(PY) -c "from avsnn.core.fused import cpu_kernel; cpu_kernel()"  # build the CPU LIF kernel once, before any notebook runs
+	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider

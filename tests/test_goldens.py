@@ -44,7 +44,7 @@ def test_nbval_fails_on_a_hand_edited_golden(tmp_path):
     (tmp_path / "edited.ipynb").write_text(json.dumps(golden))
     shutil.copy(GOLDENS / "sanitize.cfg", tmp_path)
     cmd = [sys.executable, "-m", "pytest", "--nbval", str(tmp_path / "edited.ipynb"), "-p", "no:cacheprovider",
-           "--nbval-sanitize-with", str(tmp_path / "sanitize.cfg"), "-q", "-p", "no:xdist"]
+           "--nbval-sanitize-with", str(tmp_path / "sanitize.cfg"), "-q"]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "999 spikes" in result.stdout and "failed" in result.stdout

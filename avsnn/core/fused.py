@@ -45,6 +45,7 @@ import hashlib
 import math
 import os
 import threading
+import logging
 import warnings
 
 import torch
@@ -257,6 +258,9 @@ def cpu_kernel():
         if os.environ.get("AVSNN_FUSED_CPP", "1").strip().lower() in ("0", "false", "no", "off"):
             error = "disabled by AVSNN_FUSED_CPP=0"
         else:
+            quiet = logging.getLogger("torch.utils.cpp_extension")  # its import logs CUDA_HOME notes
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
             try:
                 from torch.utils.cpp_extension import load_inline
                 digest = hashlib.sha1((_CPP_SOURCE + torch.__version__).encode()).hexdigest()[:12]
@@ -267,6 +271,8 @@ def cpu_kernel():
             except Exception as e:  # no compiler / ninja / headers: keep working on the torch path
                 error = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
                 warnings.warn(f"avsnn fused LIF: CPU kernel unavailable, using torch ops ({error})")
+            finally:
+                quiet.setLevel(level)
         _cpp_state["module"], _cpp_state["error"] = module, error
         return module
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._util import check_on_error, report_skipped
 from .audio import AudioConfig, SpectrogramCache

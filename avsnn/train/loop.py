@@ -262,7 +262,7 @@ def _make_optimizer(cfg, params):
 
 def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, model_fn, progress: bool,
          verbose: bool, on_epoch_end: Optional[Callable], dist: DistContext) -> torch.nn.Module:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from avsnn.metrics import accuracy, predict, run_model
     device = resolve_device(cfg.device)
