@@ -43,6 +43,7 @@ from torch import nn
 
 from .core.lif import LIF
 from .core.loss import mse_count_loss
+from .train.loop import resolve_device
 
 __all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes", "run_bench",
            "add_bench_parser", "cmd_bench", "main"]
@@ -211,14 +212,6 @@ def _make_step(model, opt, x, y):
     return step
 
 
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but torch.cuda.is_available() is False")
-    return torch.device(device)
-
-
 def _median_ms(ts):
     return statistics.median(ts) * 1e3
 
@@ -313,7 +306,7 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
     """
     from .models import L2ActSpikeNet
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     torch.manual_seed(seed)
     base = L2ActSpikeNet(num_classes=10, width=width, timesteps=timesteps).to(dev)
     models = {

@@ -98,10 +98,15 @@ def confusion(matrix, classes: Sequence[str], ax=None, title: str = ""):
 
 
 def distance_matrix(matrix, sorted_labels, ax=None, title: str = ""):
-    """A cosine-distance matrix of samples sorted by class (Eq. 23; the paper's Figs. 6 and 9)."""
+    """A cosine-distance matrix of samples sorted by class (Eq. 23; the paper's Figs. 6 and 9).
+
+    Like the paper's heatmaps, each panel has its own colour scale (0 to its largest distance,
+    shown by the colour bar): compare panels by their numbers, not by their colours.
+    """
     m, lab = _np(matrix), _np(sorted_labels)
     fig, ax = _axes(ax, (4, 4))
-    ax.imshow(m, vmin=0, vmax=max(1.0, float(m.max())), cmap="viridis")
+    im = ax.imshow(m, vmin=0, vmax=max(float(m.max()), 1e-6), cmap="viridis")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     edges = np.flatnonzero(np.diff(lab)) + 0.5
     for e in edges:
         ax.axhline(e, color="w", lw=0.3)
