@@ -23,6 +23,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from avsnn.data.audio import AudioConfig
+
 MODALITIES = ("vision", "audio", "fusion")
 HEADS = ("l2", "fc")
 SURROGATES = ("atan", "fast_sigmoid")
@@ -60,14 +62,14 @@ class RunConfig:
     surrogate_scale: float = 2.0
     audio_channels: tuple[int, ...] = (16, 32, 64)
     dropout: float = 0.5
-    # audio front end (avsnn.data.AudioConfig)
-    sample_rate: int = 16000
-    duration_s: float = 1.0
-    n_fft: int = 512
-    hop_length: int = 128
-    n_mels: int = 64
-    f_max: float = 8000.0
-    top_db: float = 80.0
+    # audio front end: the fields of avsnn.data.AudioConfig, with its defaults
+    sample_rate: int = AudioConfig.sample_rate
+    duration_s: float = AudioConfig.duration_s
+    n_fft: int = AudioConfig.n_fft
+    hop_length: int = AudioConfig.hop_length
+    n_mels: int = AudioConfig.n_mels
+    f_max: float = AudioConfig.f_max
+    top_db: float = AudioConfig.top_db
     # fusion (SMLP on frozen unimodal features)
     fusion_inputs: str = "both"
     hidden: tuple[int, ...] = (512,)
@@ -149,7 +151,6 @@ class RunConfig:
 
     def audio_settings(self):
         """The :class:`avsnn.data.AudioConfig` these fields describe."""
-        from avsnn.data import AudioConfig
         return AudioConfig(sample_rate=self.sample_rate, duration_s=self.duration_s, n_fft=self.n_fft,
                            hop_length=self.hop_length, n_mels=self.n_mels, f_max=self.f_max, top_db=self.top_db)
 
