@@ -127,8 +127,9 @@ void lif_forward(torch::Tensor inp, torch::Tensor S, torch::Tensor V, double bet
 }
 
 // One time step of the reverse scan over one chunk row. NEXT: a later step exists (carry its
-// delta); PREV: an earlier step exists (beta / threshold gradient terms). Returns via sb, st.
-template <typename scalar_t, int RESET, int SURR, bool HAS_GS, bool HAS_GV, bool NEXT, bool PREV>
+// delta); PREV: an earlier step exists and beta's gradient is wanted (reads V[t-1]); GRAD_T: the
+// threshold's gradient is wanted. Returns via sb, st.
+template <typename scalar_t, int RESET, int SURR, bool HAS_GS, bool HAS_GV, bool NEXT, bool PREV, bool GRAD_T>
 static inline void bwd_row(const scalar_t* __restrict__ v, const scalar_t* __restrict__ vprev,
                            const scalar_t* __restrict__ gs, const scalar_t* __restrict__ gv,
                            const scalar_t* __restrict__ gnext, scalar_t* __restrict__ gi, int64_t n,
@@ -145,7 +146,7 @@ static inline void bwd_row(const scalar_t* __restrict__ v, const scalar_t* __res
       else { const scalar_t z = scalar_t(1) + k * std::abs(x); den = z * z; }
       const scalar_t ds = gs[i] * cnum / den;
       d += ds;
-      st -= ds;
+      if (GRAD_T) st -= ds;
     }
     if (NEXT) {
       const scalar_t f = RESET == 1 ? (v[i] >= thr ? scalar_t(0) : beta) : beta;
@@ -155,14 +156,14 @@ static inline void bwd_row(const scalar_t* __restrict__ v, const scalar_t* __res
     if (PREV) {
       const scalar_t sp = vprev[i] >= thr ? scalar_t(1) : scalar_t(0);
       sb += d * (RESET == 1 ? vprev[i] * (scalar_t(1) - sp) : vprev[i]);
-      if (RESET == 0) st -= d * sp;
+      if (RESET == 0 && GRAD_T) st -= d * sp;
     }
   }
   sb_out = sb; st_out = st;
 }
 
 // Writes dL/dI into GI; partial[2c], partial[2c+1] get chunk c's dL/dbeta and dL/dthr.
-template <typename scalar_t, int RESET, int SURR, bool HAS_GS, bool HAS_GV>
+template <typename scalar_t, int RESET, int SURR, bool HAS_GS, bool HAS_GV, bool GRAD_B, bool GRAD_T>
 static void bwd_kernel(const scalar_t* __restrict__ V, const scalar_t* __restrict__ GS,
                        const scalar_t* __restrict__ GV, scalar_t* __restrict__ GI, int64_t T, int64_t N,
                        scalar_t beta, scalar_t thr, scalar_t scale, double* partial) {
@@ -181,14 +182,16 @@ static void bwd_kernel(const scalar_t* __restrict__ V, const scalar_t* __restric
         const scalar_t* gnext = t + 1 < T ? GI + (t + 1) * N + b : nullptr;
         const scalar_t* vprev = t >= 1 ? V + (t - 1) * N + b : nullptr;
         scalar_t sb = 0, st = 0;
-        if (gnext && vprev)
-          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, true, true>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+        // V[t-1] is read only for the parameter gradients (beta always, threshold under subtract).
+        const bool prev = vprev != nullptr && (GRAD_B || (GRAD_T && RESET == 0));
+        if (gnext && prev)
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, true, true, GRAD_T>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
         else if (gnext)
-          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, true, false>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
-        else if (vprev)
-          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, false, true>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, true, false, GRAD_T>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+        else if (prev)
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, false, true, GRAD_T>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
         else
-          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, false, false>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
+          bwd_row<scalar_t, RESET, SURR, HAS_GS, HAS_GV, false, false, GRAD_T>(v, vprev, gs, gv, gnext, gi, n, beta, thr, k, cnum, sb, st);
         gb += (double)sb; gt += (double)st;
       }
       partial[2 * c] = gb; partial[2 * c + 1] = gt;
@@ -196,31 +199,43 @@ static void bwd_kernel(const scalar_t* __restrict__ V, const scalar_t* __restric
   });
 }
 
+template <typename scalar_t, int RESET, int SURR, bool GRAD_B, bool GRAD_T>
+static void bwd_dispatch_p(const scalar_t* V, const scalar_t* GS, const scalar_t* GV, scalar_t* GI, int64_t T,
+                           int64_t N, scalar_t beta, scalar_t thr, scalar_t scale, double* partial) {
+  if (GS && GV) bwd_kernel<scalar_t, RESET, SURR, true, true, GRAD_B, GRAD_T>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else if (GS) bwd_kernel<scalar_t, RESET, SURR, true, false, GRAD_B, GRAD_T>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else bwd_kernel<scalar_t, RESET, SURR, false, true, GRAD_B, GRAD_T>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+}
+
 template <typename scalar_t, int RESET, int SURR>
 static void bwd_dispatch_g(const scalar_t* V, const scalar_t* GS, const scalar_t* GV, scalar_t* GI, int64_t T,
-                           int64_t N, scalar_t beta, scalar_t thr, scalar_t scale, double* partial) {
-  if (GS && GV) bwd_kernel<scalar_t, RESET, SURR, true, true>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
-  else if (GS) bwd_kernel<scalar_t, RESET, SURR, true, false>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
-  else bwd_kernel<scalar_t, RESET, SURR, false, true>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+                           int64_t N, scalar_t beta, scalar_t thr, scalar_t scale, double* partial,
+                           bool grad_b, bool grad_t) {
+  // Frozen beta and threshold (the usual case) skip the reductions and the reads of V[t-1].
+  if (grad_b && grad_t) bwd_dispatch_p<scalar_t, RESET, SURR, true, true>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else if (grad_b) bwd_dispatch_p<scalar_t, RESET, SURR, true, false>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else if (grad_t) bwd_dispatch_p<scalar_t, RESET, SURR, false, true>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
+  else bwd_dispatch_p<scalar_t, RESET, SURR, false, false>(V, GS, GV, GI, T, N, beta, thr, scale, partial);
 }
 
 template <typename scalar_t>
 static void bwd_dispatch(int64_t reset, int64_t surr, const scalar_t* V, const scalar_t* GS, const scalar_t* GV,
-                         scalar_t* G, int64_t T, int64_t N, scalar_t b, scalar_t th, scalar_t sc, double* P) {
+                         scalar_t* G, int64_t T, int64_t N, scalar_t b, scalar_t th, scalar_t sc, double* P,
+                         bool gb, bool gt) {
   if (surr == 0) {
-    if (reset == 0) bwd_dispatch_g<scalar_t, 0, 0>(V, GS, GV, G, T, N, b, th, sc, P);
-    else if (reset == 1) bwd_dispatch_g<scalar_t, 1, 0>(V, GS, GV, G, T, N, b, th, sc, P);
-    else bwd_dispatch_g<scalar_t, 2, 0>(V, GS, GV, G, T, N, b, th, sc, P);
+    if (reset == 0) bwd_dispatch_g<scalar_t, 0, 0>(V, GS, GV, G, T, N, b, th, sc, P, gb, gt);
+    else if (reset == 1) bwd_dispatch_g<scalar_t, 1, 0>(V, GS, GV, G, T, N, b, th, sc, P, gb, gt);
+    else bwd_dispatch_g<scalar_t, 2, 0>(V, GS, GV, G, T, N, b, th, sc, P, gb, gt);
   } else {
-    if (reset == 0) bwd_dispatch_g<scalar_t, 0, 1>(V, GS, GV, G, T, N, b, th, sc, P);
-    else if (reset == 1) bwd_dispatch_g<scalar_t, 1, 1>(V, GS, GV, G, T, N, b, th, sc, P);
-    else bwd_dispatch_g<scalar_t, 2, 1>(V, GS, GV, G, T, N, b, th, sc, P);
+    if (reset == 0) bwd_dispatch_g<scalar_t, 0, 1>(V, GS, GV, G, T, N, b, th, sc, P, gb, gt);
+    else if (reset == 1) bwd_dispatch_g<scalar_t, 1, 1>(V, GS, GV, G, T, N, b, th, sc, P, gb, gt);
+    else bwd_dispatch_g<scalar_t, 2, 1>(V, GS, GV, G, T, N, b, th, sc, P, gb, gt);
   }
 }
 
 torch::Tensor lif_backward(torch::Tensor mem, torch::Tensor GI, c10::optional<torch::Tensor> g_spk,
                            c10::optional<torch::Tensor> g_mem, double beta, double thr,
-                           int64_t reset, int64_t surr, double scale) {
+                           int64_t reset, int64_t surr, double scale, bool grad_beta, bool grad_thr) {
   TORCH_CHECK(mem.dim() == 2 && mem.is_contiguous() && GI.is_contiguous() && GI.sizes() == mem.sizes(),
               "lif_backward expects contiguous [T, N] tensors");
   TORCH_CHECK(g_spk.has_value() || g_mem.has_value(), "lif_backward needs a gradient");
@@ -237,7 +252,7 @@ torch::Tensor lif_backward(torch::Tensor mem, torch::Tensor GI, c10::optional<to
     scalar_t* G = GI.data_ptr<scalar_t>();
     double* P = partial.data_ptr<double>();
     const scalar_t b = (scalar_t)beta, th = (scalar_t)thr, sc = (scalar_t)scale;
-    bwd_dispatch<scalar_t>(reset, surr, V, GS, GV, G, T, N, b, th, sc, P);
+    bwd_dispatch<scalar_t>(reset, surr, V, GS, GV, G, T, N, b, th, sc, P, grad_beta, grad_thr);
   });
   return partial.sum(0);
 }
@@ -381,7 +396,8 @@ def _backward_cpu(mem, beta, thr, g_spikes, g_mem, reset, surrogate, need_beta, 
     flat = (lambda g: None if g is None else g.reshape(T, -1).contiguous())
     sums = cpu_kernel().lif_backward(mem.view(T, -1), g_cur.view(T, -1), flat(g_spikes), flat(g_mem),
                                      float(beta), float(thr), _RESET_CODE[reset],
-                                     _SURROGATE_CODE[surrogate.kind], float(surrogate.scale)).to(mem.dtype)
+                                     _SURROGATE_CODE[surrogate.kind], float(surrogate.scale),
+                                     bool(need_beta), bool(need_thr)).to(mem.dtype)
     g_beta = sums[0].reshape(beta.shape) if need_beta else None
     g_thr = sums[1].reshape(thr.shape) if need_thr else None
     return g_cur, g_beta, g_thr
@@ -396,6 +412,7 @@ class _FusedLIF(torch.autograd.Function):
             spikes, mem = _scan_forward(current, beta, thr, reset)
         ctx.save_for_backward(mem, beta, thr)
         ctx.reset, ctx.surrogate = reset, surrogate
+        ctx.set_materialize_grads(False)   # an unused membrane output gets no zero-filled gradient
         return spikes, mem
 
     @staticmethod
