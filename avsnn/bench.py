@@ -28,6 +28,7 @@ written without a GPU at hand.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -45,7 +46,7 @@ from .core.lif import LIF
 from .core.loss import mse_count_loss
 from .train.loop import resolve_device
 
-__all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes", "run_bench",
+__all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes", "time_breakdown", "run_bench",
            "add_bench_parser", "cmd_bench", "main"]
 
 VARIANTS = ("avsnn", "ann", "snntorch", "loop")
@@ -201,9 +202,10 @@ def _loss(out, labels):
     return mse_count_loss(out.spikes, labels, CORRECT_RATE, INCORRECT_RATE)
 
 
-def _make_step(model, opt, x, y):
+def _make_step(model, opt, x, y, amp: bool = False):
     def step():
-        out = model(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
         loss = _loss(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -295,13 +297,74 @@ def _profile_top(step, device, n_steps: int = 3, rows: int = 15) -> tuple[list, 
     return top, avg.table(sort_by=key, row_limit=rows)
 
 
+# (category, substrings of profiler event names, lower case); the first category found walking
+# up from an event to its ancestors gets the event's self time.
+CATEGORIES = (
+    ("optimizer", ("optimizer.step",)),
+    ("LIF scan", ("fusedlif",)),
+    ("convolution", ("convolution",)),
+    ("batch norm", ("batch_norm",)),
+    ("ReLU", ("relu", "threshold_backward")),
+)
+OTHER = "other (loss, head, pooling, adds, autograd)"
+
+
+def _category(event) -> str:
+    e = event
+    while e is not None:
+        name = e.name.lower()
+        for cat, keys in CATEGORIES:
+            if any(k in name for k in keys):
+                return cat
+        e = e.cpu_parent
+    return OTHER
+
+
+@contextlib.contextmanager
+def _kineto_quiet():
+    """Send file descriptor 2 to /dev/null while the profiler starts and stops: its C++ backend
+    logs timestamped start/stop lines (and, without a GPU, a device-count error) straight to fd 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def time_breakdown(step: Callable[[], object], n_steps: int = 3) -> dict:
+    """CPU time of one training step split by category (ms per step), from ``torch.profiler``.
+
+    Every profiled op's *self* time goes to the first category matched by its name or by one of
+    its ancestors' names (so Adam's element-wise ops count as ``optimizer``, the C++/Triton LIF
+    kernels -- no aten ops -- as ``LIF scan``, conv and BN backward kernels as theirs). CPU
+    only: on CUDA the host-side times this measures are not where the time goes.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    step()
+    with _kineto_quiet(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(n_steps):
+            step()
+    out = {cat: 0.0 for cat, _ in CATEGORIES}
+    out[OTHER] = 0.0
+    for ev in prof.events():
+        out[_category(ev)] += ev.self_cpu_time_total / 1e3 / n_steps
+    return out
+
+
 # --------------------------------------------------------------------------- the benchmark
 
 def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int = 10, device: str = "auto",
               *, warmup: int = 2, data: Optional[str] = "embedded", profile: bool = False,
-              lif_micro: bool = True, seed: int = 0, verbose: bool = False) -> dict:
+              lif_micro: bool = True, seed: int = 0, verbose: bool = False, channels_last: bool = False,
+              amp: bool = False, breakdown: bool = False) -> dict:
     """Time a training step of L2ActSpikeNet against its ANN floor, the snnTorch idiom and the loop LIF.
 
+    ``channels_last`` puts every network and the input in channels-last memory format; ``amp`` runs
+    the forward passes under bfloat16 autocast (both as the training loop does on CUDA).
     Returns a JSON-ready dict (see the module docstring); times in milliseconds, memory in MB.
     """
     from .models import L2ActSpikeNet
@@ -318,17 +381,22 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, 3, 32, 32, generator=g).to(dev)
     y = torch.randint(0, 10, (batch,), generator=g).to(dev)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        for m in models.values():
+            m.to(memory_format=torch.channels_last)
     steps_fn = {}
     for name, m in models.items():
         m.train()
         opt = torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-4)
-        steps_fn[name] = _make_step(m, opt, x, y)
+        steps_fn[name] = _make_step(m, opt, x, y, amp)
 
     # Memory: autograd-saved bytes of one forward (parameters excluded), and CUDA peaks.
     saved = {}
     for name, m in models.items():
         params = tuple(m.parameters())
-        saved[name] = saved_tensor_bytes(lambda: _loss(m(x), y), exclude=params)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            saved[name] = saved_tensor_bytes(lambda: _loss(m(x), y), exclude=params)
     peak_mb = {}
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for name, step in steps_fn.items():
@@ -359,7 +427,8 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
         "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
         "config": {"width": width, "timesteps": timesteps, "batch": batch, "steps": steps, "warmup": warmup,
                    "model": "L2ActSpikeNet(head='l2', block='act_after_add')", "optimizer": "Adam",
-                   "loss": "mse_count_loss(0.9, 0.1)"},
+                   "loss": "mse_count_loss(0.9, 0.1)", "channels_last": channels_last, "amp_bf16": amp},
+        "lif_backend": _lif_backend(x, amp),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
@@ -387,6 +456,8 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
         result["saved_bytes"]["lif_layer"] = {"shape": micro["shape"], "fused": micro["fused_saved_bytes"],
                                               "loop": micro["loop_saved_bytes"]}
     result["data_loading"] = _data_loading(batch, med["avsnn"] / 1e3, data)
+    if breakdown and dev.type == "cpu":
+        result["breakdown_ms"] = {name: time_breakdown(steps_fn[name]) for name in ("avsnn", "ann")}
     if profile:
         top, table = _profile_top(steps_fn["avsnn"], dev)
         result["profile_avsnn_top"] = top
@@ -395,11 +466,18 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
     return result
 
 
+def _lif_backend(x: torch.Tensor, amp: bool) -> str:
+    from .core.fused import backend
+    dtype = torch.bfloat16 if amp else x.dtype
+    return backend(torch.empty(0, device=x.device, dtype=dtype))
+
+
 def format_table(res: dict) -> str:
     """Human-readable summary of :func:`run_bench`'s result."""
     lines = [f"device={res['device']} torch={res['torch']} threads={res['threads']} "
              f"config={res['config']['width']}w T={res['config']['timesteps']} B={res['config']['batch']} "
-             f"steps={res['config']['steps']}",
+             f"steps={res['config']['steps']} channels_last={res['config'].get('channels_last', False)} "
+             f"amp={res['config'].get('amp_bf16', False)} lif_backend={res.get('lif_backend', '?')}",
              f"{'network':<10}{'step ms (median)':>18}{'min ms':>10}{'img/s':>10}{'mem MB':>10}"]
     for name in VARIANTS:
         lines.append(f"{name:<10}{res['step_ms'][name]:>18.1f}{res['step_ms_min'][name]:>10.1f}"
@@ -421,6 +499,8 @@ def format_table(res: dict) -> str:
                      f"of a step")
     else:
         lines.append(f"data: {d.get('skipped', 'not measured')}")
+    for name, parts in res.get("breakdown_ms", {}).items():
+        lines.append(f"{name} step by category (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
     for row in res.get("profile_avsnn_top", [])[:10]:
         lines.append(f"  {row['op']:<45}{row['self_ms_per_step']:>9.1f} ms/step {100 * row['share']:>5.1f}%")
     return "\n".join(lines)
@@ -439,9 +519,12 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
+    p.add_argument("--channels-last", action="store_true", help="networks and input in channels-last format")
+    p.add_argument("--amp", action="store_true", help="forward passes under bfloat16 autocast")
     p.add_argument("--data", default="embedded",
                    help="dataset for the data-loading figure ('none' to skip)")
     p.add_argument("--profile", action="store_true", help="torch.profiler table of the avsnn step")
+    p.add_argument("--breakdown", action="store_true", help="CPU time by category (conv, BN, LIF, ...)")
     p.add_argument("--out", default=None, help="write the result as JSON to this file")
     p.set_defaults(func=cmd_bench)
     return p
@@ -452,7 +535,8 @@ def cmd_bench(args) -> dict:
         torch.set_num_threads(args.threads)
     res = run_bench(args.width, args.timesteps, args.batch, args.steps, args.device, warmup=args.warmup,
                     data=None if str(args.data).lower() == "none" else args.data, profile=args.profile,
-                    verbose=args.profile)
+                    verbose=args.profile, channels_last=args.channels_last, amp=args.amp,
+                    breakdown=args.breakdown)
     print(format_table(res))
     if args.out:
         with open(args.out, "w") as f:

@@ -29,6 +29,17 @@ def test_run_bench_tiny_returns_required_keys():
     assert res["threads"] >= 1
 
 
+def test_time_breakdown_attributes_spiking_and_relu_time():
+    res = run_bench(width=4, timesteps=2, batch=4, steps=1, device="cpu", warmup=1, data=None, lif_micro=False,
+                    breakdown=True, channels_last=True)
+    snn, ann = res["breakdown_ms"]["avsnn"], res["breakdown_ms"]["ann"]
+    assert snn["LIF scan"] > 0 and snn["ReLU"] == 0
+    assert ann["LIF scan"] == 0 and ann["ReLU"] > 0
+    for parts in (snn, ann):
+        assert parts["convolution"] > 0 and parts["batch norm"] > 0 and parts["optimizer"] > 0
+    assert res["config"]["channels_last"] is True and res["lif_backend"] in ("cpp", "torch")
+
+
 def test_bench_parser_registers_command():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")

@@ -1,5 +1,9 @@
 """The fused LIF scan (avsnn.core.fused) equals the reference per-step loop (avsnn.core.lif.lif_loop)."""
 import itertools
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,15 +18,40 @@ SURROGATES = {"atan": sg.atan(2.0), "fast_sigmoid": sg.fast_sigmoid(5.0)}
 TOL = 1e-5
 
 
-@pytest.fixture(autouse=True, params=["cpu_kernel", "torch_ops"])
+# Triton's interpreter must be switched on before triton is first imported, so the Triton path
+# (the CUDA kernels) is tested by re-running this file in a subprocess with TRITON_INTERPRET=1:
+# there every test runs on the interpreted Triton kernels only (test_triton_kernels_in_interpreter).
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+PATHS = ["triton_interpreted"] if INTERPRETED else ["cpu_kernel", "torch_ops"]
+
+
+@pytest.fixture(autouse=True, params=PATHS)
 def fused_path(request, monkeypatch):
-    """Run every test on both fused paths: the compiled CPU kernel and the plain torch-op scan."""
+    """Run every test on each fused path: the compiled CPU kernel and the plain torch-op scan (or,
+    under TRITON_INTERPRET=1, the Triton kernels executed by Triton's interpreter on CPU tensors)."""
     if request.param == "cpu_kernel":
         if fused.cpu_kernel() is None:
             pytest.skip(f"CPU kernel unavailable: {fused.cpu_kernel_error()}")
+        monkeypatch.setattr(fused, "backend", lambda t: "cpp" if t.dtype in (torch.float32, torch.float64) else "torch")
+    elif request.param == "torch_ops":
+        monkeypatch.setattr(fused, "backend", lambda t: "torch")
     else:
-        monkeypatch.setattr(fused, "_use_cpu_kernel", lambda t: False)
+        assert fused.triton_kernels() is not None, fused._triton_state.get("error")
+        monkeypatch.setattr(fused, "backend", lambda t: "triton")
     return request.param
+
+
+@pytest.mark.skipif(INTERPRETED, reason="this is the subprocess")
+def test_triton_kernels_in_interpreter(tmp_path):
+    """The Triton kernels pass every test of this file (Triton's CPU interpreter, a subprocess)."""
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    tail = (proc.stdout + proc.stderr)[-3000:]
+    assert proc.returncode == 0, tail
+    passed = re.search(r"(\d+) passed", proc.stdout)
+    assert passed and int(passed.group(1)) >= 60, tail
 
 
 def _run(fn, x, beta, thr, learn_beta, learn_thr, reset, surrogate, g_spk, g_mem):
@@ -154,3 +183,34 @@ def test_fused_no_grad_and_inference():
 def test_fused_rejects_unknown_reset():
     with pytest.raises(ValueError):
         lif_fused(_inputs((2, 3)), 0.9, 1.0, "bogus", sg.atan())
+
+
+@pytest.mark.parametrize("reset", RESETS)
+def test_fused_keeps_channels_last_layout(reset):
+    """A channels-last [T*B, C, H, W] activation unflattened to [T, B, ...] is scanned in place:
+    spikes, membrane and input gradient keep its strides and equal the contiguous computation."""
+    x4 = _inputs((3 * 2, 4, 5, 3), seed=11).contiguous(memory_format=torch.channels_last)
+    x = x4.unflatten(0, (3, 2))
+    assert not x.is_contiguous()
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=x.dtype)
+    outs = []
+    for inp in (x, x.contiguous()):
+        leaf = inp.detach().clone(memory_format=torch.preserve_format).requires_grad_()
+        spikes, mem = lif_fused(leaf, 0.8, 1.0, reset, sg.atan())
+        (spikes * g).sum().backward()
+        outs.append((spikes, mem, leaf.grad))
+    (s_cl, m_cl, g_cl), (s_c, m_c, g_c) = outs
+    assert s_cl.stride() == x.stride() and m_cl.stride() == x.stride()
+    assert s_cl.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert g_cl.stride() == x.stride()
+    assert torch.equal(s_cl, s_c)
+    torch.testing.assert_close(m_cl, m_c, atol=TOL, rtol=0)
+    torch.testing.assert_close(g_cl, g_c, atol=TOL, rtol=0)
+    assert s_c.sum() > 0
+
+
+def test_backend_choice_on_cpu(monkeypatch):
+    monkeypatch.undo()  # the real chooser, not the fixture's
+    x = torch.zeros(2, 3)
+    assert fused.backend(x) == ("cpp" if fused.cpu_kernel() is not None else "torch")
+    assert fused.backend(x.bfloat16()) == "torch"   # CPU bf16: torch ops

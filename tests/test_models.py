@@ -234,6 +234,34 @@ def test_broadcast_stem_equals_repeated_input():
     torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("make,inp", [
+    (lambda: small_vision(width=8, timesteps=3), lambda: torch.rand(4, 3, 32, 32, dtype=torch.float64)),
+    (lambda: small_audio(variant="no_dropout"), lambda: torch.randn(3, 1, 16, 24, dtype=torch.float64)),
+])
+def test_channels_last_model_equals_contiguous_and_stays_channels_last(make, inp):
+    """``model.to(memory_format=torch.channels_last)`` computes the same spikes and gradients, and
+    every LIF fed by a conv/BN keeps the channels-last layout (the fused scan copies nothing)."""
+    torch.manual_seed(0)
+    model, x = make().double(), inp()
+    ref = model(x)
+    ref.spikes.sum().backward()
+    ref_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model = model.to(memory_format=torch.channels_last)
+    layouts = []
+    for m in model.modules():
+        if isinstance(m, LIF):
+            m.register_forward_hook(lambda mod, i, o: layouts.append(
+                o.dim() != 5 or i[0].stride(0) == 0 or o.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)))
+    out = model(x.contiguous(memory_format=torch.channels_last))
+    out.spikes.sum().backward()
+    assert torch.equal(out.spikes, ref.spikes) and out.spikes.sum() > 0
+    torch.testing.assert_close(out.features, ref.features)
+    for p, g in zip(model.parameters(), ref_grads):
+        torch.testing.assert_close(p.grad, g)
+    assert layouts and all(layouts)
+
+
 # ---------------------------------------------------------------- determinism
 @pytest.mark.parametrize("make,inp", [
     (lambda: small_vision(), lambda: torch.randn(3, 3, 32, 32)),

@@ -17,6 +17,8 @@ def test_hash_stable_and_json_roundtrip():
     assert len(cfg.hash()) == 12 and cfg.hash() == make_config("vision", "smoke").hash()
     assert cfg.hash() != make_config("vision", "smoke", overrides={"seed": 1}).hash()
     assert cfg.hash() == make_config("vision", "smoke", overrides=["progress=true", "device=cpu"]).hash()
+    cl = make_config("vision", "smoke", overrides=["channels_last=true"])   # a layout, not a result
+    assert cl.channels_last is True and cl.hash() == cfg.hash()
     assert isinstance(hash(cfg), int)
 
 

@@ -21,20 +21,27 @@ Only the membrane ``V`` is saved (spikes are recomputed from it), so memory is
 one ``[T, B, ...]`` tensor per layer instead of the several tensors per step the
 autograd graph of the loop keeps.
 
-**Speed.** Two implementations of the same scan, chosen per call:
+**Speed.** Three implementations of the same scan; :func:`backend` picks one per call:
 
-* CPU, float32/float64: a small C++ kernel (built once with ``torch.utils.cpp_extension``,
-  see :func:`cpu_kernel`) that runs the whole T-step scan on cache-sized chunks of neurons,
-  one pass over memory forward (reads I, writes S and V) and one backward (reads V, gS, gV,
-  writes dL/dI; beta/threshold gradients reduced per chunk in float64). ``AVSNN_FUSED_CPP=0``
+* ``"cpp"`` -- CPU, float32/float64: a small C++ kernel (built once with
+  ``torch.utils.cpp_extension``, see :func:`cpu_kernel`) that runs the whole T-step scan on
+  cache-sized chunks of neurons, one pass over memory forward (reads I, writes S and V) and one
+  backward (reads V, gS, gV, writes dL/dI; beta/threshold gradients reduced per chunk in float64,
+  and skipped -- with the reads of ``V[t-1]`` -- when both are frozen). ``AVSNN_FUSED_CPP=0``
   disables it; if it cannot be built (no compiler) the torch-op path is used.
-* everywhere else (CUDA, bf16/fp16, or no compiler): torch ops on contiguous ``[T, N]``
-  buffers allocated once per call -- per step one ``addcmul`` (``I + beta*V``), one in-place
-  reset and one ``ge`` written straight into the float spike buffer; backward fuses the
-  surrogate derivative and ``gS * g + gV`` into 2-4 whole-tensor kernels (``addcdiv``), the
-  reverse scan is one in-place ``addcmul_`` per step and the beta/threshold gradients are
-  ``dot`` reductions over contiguous slices (CUDA: about ``3T`` launches forward, ``T + 6``
-  backward; written without a GPU at hand).
+* ``"triton"`` -- CUDA, float16/bfloat16/float32/float64, when Triton is installed: the same
+  one-pass-per-direction plan as two Triton kernels (:mod:`avsnn.core.triton_lif`; one launch
+  per direction, arithmetic in float32, beta/threshold read on the device: no host sync).
+  ``AVSNN_FUSED_TRITON=0`` disables it.
+* ``"torch"`` -- everywhere else: torch ops on contiguous ``[T, N]`` buffers allocated once per
+  call -- per step one ``addcmul`` (``I + beta*V``), one in-place reset and one ``ge`` written
+  straight into the float spike buffer; backward fuses the surrogate derivative and
+  ``gS * g + gV`` into 2-4 whole-tensor kernels (``addcdiv``), the reverse scan is one in-place
+  ``addcmul_`` per step and the beta/threshold gradients are ``dot`` reductions.
+
+All three work on a ``[T, N]`` view in memory order, so channels-last activations stay
+channels-last (no copies), and a current broadcast over T (direct encoding) is read in place.
+The membrane output, when unused, gets no zero-filled gradient (``set_materialize_grads(False)``).
 
 Results equal the reference loop: spikes bit-identical (same arithmetic order; the kernel is
 built without FMA contraction), membrane and gradients to rounding (tests/test_fused.py).
@@ -297,23 +304,87 @@ def cpu_kernel_error():
     return _cpp_state.get("error")
 
 
-def _use_cpu_kernel(t: torch.Tensor) -> bool:
-    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and cpu_kernel() is not None
+_triton_state: dict = {}
 
 
-def _scan_forward(current: torch.Tensor, beta: torch.Tensor, thr: torch.Tensor, reset: str):
-    """No-grad forward scan. Returns ``(spikes, mem)`` shaped like ``current`` (contiguous)."""
-    T = current.shape[0]
-    inp = current.reshape(T, -1)
-    spikes = torch.empty(current.shape, dtype=current.dtype, device=current.device)
-    mem = torch.empty_like(spikes)
-    s, v = spikes.view(T, -1), mem.view(T, -1)
+def triton_kernels():
+    """The Triton kernel module :mod:`avsnn.core.triton_lif`, or ``None`` (not installed, or
+    ``AVSNN_FUSED_TRITON=0``). Used for CUDA tensors."""
+    if "module" not in _triton_state:
+        module = None
+        if os.environ.get("AVSNN_FUSED_TRITON", "1").strip().lower() not in ("0", "false", "no", "off"):
+            try:
+                from . import triton_lif as module
+            except Exception as e:  # no triton: the torch-op path serves CUDA too
+                _triton_state["error"] = f"{type(e).__name__}: {e}"
+        _triton_state["module"] = module
+    return _triton_state["module"]
+
+
+def backend(t: torch.Tensor) -> str:
+    """Which implementation runs the scan for tensors like ``t``: ``"cpp"`` (CPU kernel),
+    ``"triton"`` (CUDA) or ``"torch"`` (torch ops: any device and dtype)."""
+    if t.device.type == "cpu":
+        if t.dtype in (torch.float32, torch.float64) and cpu_kernel() is not None:
+            return "cpp"
+    elif t.is_cuda and t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) \
+            and t.numel() < 2**31 and triton_kernels() is not None:
+        return "triton"
+    return "torch"
+
+
+# --------------------------------------------------------------------------- layout
+# Every path works on a [T, N] view of the neurons in *memory order*: time outermost, the N
+# neurons of one step dense in any order. A contiguous tensor, a channels-last one (the batch
+# axis, split into T and B, stays outermost) and a current broadcast over T (stride 0) all have
+# such a view, so outputs and gradients keep the input's layout; anything else is copied once.
+
+def _dense(x: torch.Tensor) -> bool:
+    """Non-overlapping and dense (some permutation of a contiguous tensor)."""
+    expected = 1
+    for size, stride in sorted(((sz, st) for sz, st in zip(x.shape, x.stride()) if sz > 1), key=lambda p: p[1]):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _rows(x: torch.Tensor):
+    """``x`` ``[T, ...]`` as a ``[T, N]`` view with unit column stride in memory order, or ``None``."""
+    T, n = x.shape[0], x[0].numel()
+    if x.is_contiguous():
+        return x.view(T, n)
+    if (T > 1 and x.stride(0) not in (0, n)) or not _dense(x[0]):
+        return None
+    return x.as_strided((T, n), (x.stride(0) if T > 1 else n, 1))
+
+
+def _like(x: torch.Tensor) -> torch.Tensor:
+    """A new dense tensor with ``x``'s shape and per-step layout (``x`` must have a ``_rows`` view)."""
+    n = x[0].numel()
+    return torch.empty_strided(x.shape, (n,) + tuple(x.stride()[1:]), dtype=x.dtype, device=x.device)
+
+
+def _rows_as(g, like: torch.Tensor):
+    """Gradient ``g`` as a contiguous ``[T, N]`` view in the memory order of ``like`` (copied if needed)."""
+    if g is None:
+        return None
+    if g.stride() != like.stride():
+        g = torch.empty_like(like).copy_(g)
+    return g.as_strided((like.shape[0], like[0].numel()), (like[0].numel(), 1))
+
+
+# --------------------------------------------------------------------------- torch-op path
+
+def _forward_rows_torch(inp, s, v, beta: torch.Tensor, thr: torch.Tensor, reset: str) -> None:
+    """Fill ``s``, ``v`` (``[T, N]``) with torch ops: about ``3T`` kernels."""
+    T = inp.shape[0]
     v[0].copy_(inp[0])                      # V[0] = beta*0 + I[0] (- thr*0)
     if reset == "none":
         for t in range(1, T):
             torch.addcmul(inp[t], v[t - 1], beta, out=v[t])
         torch.ge(v, thr, out=s)             # one comparison over all steps
-        return spikes, mem
+        return
     torch.ge(v[0], thr, out=s[0])
     if reset == "subtract":
         neg_thr = -thr
@@ -328,24 +399,19 @@ def _scan_forward(current: torch.Tensor, beta: torch.Tensor, thr: torch.Tensor, 
             torch.addcmul(beta, s[t - 1], neg_beta, out=keep)  # beta*(1-S[t-1]): beta or exactly 0
             torch.addcmul(inp[t], v[t - 1], keep, out=v[t])
             torch.ge(v[t], thr, out=s[t])
-    return spikes, mem
 
 
-def _direct_grad(mem, thr, g_spikes, g_mem, surrogate: Surrogate, want_thr: bool):
+def _direct_grad(m, thr, gs, gv, surrogate: Surrogate, want_thr: bool):
     """``gS * surrogate'(V - thr) + gV`` as a fresh ``[T, N]`` buffer, and ``-sum(gS * g)`` if wanted.
 
     The surrogate derivative is written as ``c / den`` and folded into one ``addcdiv``:
     atan: ``den = 1 + (pi*alpha/2 * x)^2``, ``c = alpha/2``; fast sigmoid: ``den = (1 + k|x|)^2``, ``c = 1``.
     """
-    T = mem.shape[0]
-    m = mem.reshape(T, -1)
     g_thr_surr = None
-    if g_spikes is None:
-        out = g_mem.reshape(T, -1).clone(memory_format=torch.contiguous_format)
+    if gs is None:
         if want_thr:
-            g_thr_surr = torch.zeros((), dtype=mem.dtype, device=mem.device)
-        return out, g_thr_surr
-    gs = g_spikes.reshape(T, -1)
+            g_thr_surr = torch.zeros((), dtype=m.dtype, device=m.device)
+        return gv.clone(), g_thr_surr
     one = torch.ones((), dtype=m.dtype, device=m.device)
     if surrogate.kind == "atan":
         k = torch.full((), math.pi * surrogate.scale / 2, dtype=m.dtype, device=m.device)
@@ -359,14 +425,14 @@ def _direct_grad(mem, thr, g_spikes, g_mem, surrogate: Surrogate, want_thr: bool
         den.mul_(den)
         c = 1.0
     zero = torch.zeros((), dtype=den.dtype, device=den.device)
-    if g_mem is None or want_thr:
+    if gv is None or want_thr:
         torch.addcdiv(zero, gs, den, value=c, out=den)     # den <- gS * g
         if want_thr:
             g_thr_surr = -den.sum()
-        if g_mem is not None:
-            den.add_(g_mem.reshape(T, -1))
+        if gv is not None:
+            den.add_(gv)
     else:
-        torch.addcdiv(g_mem.reshape(T, -1), gs, den, value=c, out=den)
+        torch.addcdiv(gv, gs, den, value=c, out=den)
     return den, g_thr_surr
 
 
@@ -379,37 +445,56 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.dot(a.float(), b.float()).to(a.dtype)
 
 
-def _scan_forward_cpu(current, beta, thr, reset):
-    T = current.shape[0]
-    inp = current.reshape(T, -1)
-    if inp.stride(1) != 1 or (T > 1 and inp.stride(0) not in (0, inp.shape[1])):
-        inp = inp.contiguous()   # a stride-0 time axis (direct encoding) is read in place
-    spikes = torch.empty(current.shape, dtype=current.dtype)
-    mem = torch.empty_like(spikes)
-    cpu_kernel().lif_forward(inp, spikes.view(T, -1), mem.view(T, -1), float(beta), float(thr), _RESET_CODE[reset])
-    return spikes, mem
+def _backward_rows_torch(m, gs, gv, beta, thr, reset, surrogate, need_beta, need_thr):
+    """Reverse scan with torch ops (``T + 6`` kernels): ``(dL/dI [T, N], dL/dbeta, dL/dthr)``."""
+    T = m.shape[0]
+    # delta starts as the direct gradient and becomes dL/dI in place.
+    delta, g_thr = _direct_grad(m, thr, gs, gv, surrogate, need_thr)
+    prev_spk = None
+    if T > 1 and (reset == "zero" or (reset == "subtract" and need_thr)):
+        prev_spk = torch.ge(m[:-1], thr).to(m.dtype)          # S[t-1] for t = 1..T-1
+    if reset == "zero" and T > 1:
+        # dV[t+1]/dV[t] = beta * (1 - S[t]): beta or exactly 0
+        factor = torch.addcmul(beta, prev_spk, -beta)
+        for t in range(T - 2, -1, -1):
+            delta[t].addcmul_(delta[t + 1], factor[t])
+    else:
+        for t in range(T - 2, -1, -1):
+            delta[t].addcmul_(delta[t + 1], beta)
+    g_beta = None
+    if need_beta:
+        if reset == "zero" and T > 1:
+            prev_mem = torch.addcmul(m[:-1], m[:-1], prev_spk, value=-1)   # V[t-1] * (1 - S[t-1])
+        else:
+            prev_mem = m[:-1]
+        g_beta = _dot(delta[1:], prev_mem)
+    if need_thr and reset == "subtract" and T > 1:
+        g_thr = g_thr - _dot(delta[1:], prev_spk)
+    return delta, g_beta, g_thr if need_thr else None
 
 
-def _backward_cpu(mem, beta, thr, g_spikes, g_mem, reset, surrogate, need_beta, need_thr):
-    T = mem.shape[0]
-    g_cur = torch.empty_like(mem)
-    flat = (lambda g: None if g is None else g.reshape(T, -1).contiguous())
-    sums = cpu_kernel().lif_backward(mem.view(T, -1), g_cur.view(T, -1), flat(g_spikes), flat(g_mem),
-                                     float(beta), float(thr), _RESET_CODE[reset],
-                                     _SURROGATE_CODE[surrogate.kind], float(surrogate.scale),
-                                     bool(need_beta), bool(need_thr)).to(mem.dtype)
-    g_beta = sums[0].reshape(beta.shape) if need_beta else None
-    g_thr = sums[1].reshape(thr.shape) if need_thr else None
-    return g_cur, g_beta, g_thr
-
+# --------------------------------------------------------------------------- autograd node
 
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, beta, thr, reset, surrogate):
-        if _use_cpu_kernel(current):
-            spikes, mem = _scan_forward_cpu(current, beta, thr, reset)
+        T = current.shape[0]
+        inp = _rows(current)
+        if inp is None:
+            current = current.contiguous()
+            inp = current.view(T, -1)
+        spikes, mem = _like(current), _like(current)
+        n = inp.shape[1]
+        s, v = spikes.as_strided((T, n), (n, 1)), mem.as_strided((T, n), (n, 1))
+        how = backend(current)
+        if n == 0:
+            pass
+        elif how == "cpp":
+            cpu_kernel().lif_forward(inp, s, v, float(beta), float(thr), _RESET_CODE[reset])
+        elif how == "triton":
+            triton_kernels().forward(inp, s, v, beta, thr, reset)
         else:
-            spikes, mem = _scan_forward(current, beta, thr, reset)
+            _forward_rows_torch(inp, s, v, beta, thr, reset)
         ctx.save_for_backward(mem, beta, thr)
         ctx.reset, ctx.surrogate = reset, surrogate
         ctx.set_materialize_grads(False)   # an unused membrane output gets no zero-filled gradient
@@ -423,39 +508,30 @@ class _FusedLIF(torch.autograd.Function):
         need_beta, need_thr = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         if g_spikes is None and g_mem is None:
             return None, None, None, None, None
-        if _use_cpu_kernel(mem):
-            g_cur, g_beta, g_thr = _backward_cpu(mem, beta, thr, g_spikes, g_mem, reset, surrogate,
-                                                 need_beta, need_thr)
-            return g_cur, g_beta, g_thr, None, None
-        T = mem.shape[0]
-        m = mem.view(T, -1)
-        # delta starts as the direct gradient and becomes dL/dI in place.
-        delta, g_thr = _direct_grad(mem, thr, g_spikes, g_mem, surrogate, need_thr)
-        prev_spk = None
-        if T > 1 and (reset == "zero" or (reset == "subtract" and need_thr)):
-            prev_spk = torch.ge(m[:-1], thr).to(m.dtype)          # S[t-1] for t = 1..T-1
-        if reset == "zero" and T > 1:
-            # dV[t+1]/dV[t] = beta * (1 - S[t]): beta or exactly 0
-            factor = torch.addcmul(beta, prev_spk, -beta)
-            for t in range(T - 2, -1, -1):
-                delta[t].addcmul_(delta[t + 1], factor[t])
-        else:
-            for t in range(T - 2, -1, -1):
-                delta[t].addcmul_(delta[t + 1], beta)
-        g_beta = None
-        if need_beta:
-            if reset == "zero" and T > 1:
-                prev_mem = torch.addcmul(m[:-1], m[:-1], prev_spk, value=-1)   # V[t-1] * (1 - S[t-1])
+        T, n = mem.shape[0], mem[0].numel()
+        m = mem.as_strided((T, n), (n, 1))
+        gs, gv = _rows_as(g_spikes, mem), _rows_as(g_mem, mem)
+        how = backend(mem)
+        if how in ("cpp", "triton"):
+            g_cur = torch.empty_like(mem)
+            gi = g_cur.as_strided((T, n), (n, 1))
+            if n == 0:
+                sums = torch.zeros(2, dtype=mem.dtype, device=mem.device)
+            elif how == "cpp":
+                sums = cpu_kernel().lif_backward(m, gi, gs, gv, float(beta), float(thr), _RESET_CODE[reset],
+                                                 _SURROGATE_CODE[surrogate.kind], float(surrogate.scale),
+                                                 bool(need_beta), bool(need_thr))
             else:
-                prev_mem = m[:-1]
-            g_beta = _dot(delta[1:], prev_mem).reshape(beta.shape)
-        if need_thr:
-            if reset == "subtract":
-                g_thr = g_thr - _dot(delta[1:], prev_spk) if T > 1 else g_thr
-            g_thr = g_thr.reshape(thr.shape)
-        else:
-            g_thr = None
-        return delta.view(mem.shape), g_beta, g_thr, None, None
+                sums = triton_kernels().backward(m, gi, gs, gv, beta, thr, reset, surrogate, need_beta, need_thr)
+            sums = sums.to(mem.dtype)
+            g_beta = sums[0].reshape(beta.shape) if need_beta else None
+            g_thr = sums[1].reshape(thr.shape) if need_thr else None
+            return g_cur, g_beta, g_thr, None, None
+        delta, g_beta, g_thr = _backward_rows_torch(m, gs, gv, beta, thr, reset, surrogate, need_beta, need_thr)
+        g_cur = delta.as_strided(mem.shape, mem.stride())
+        g_beta = None if g_beta is None else g_beta.reshape(beta.shape)
+        g_thr = None if g_thr is None else g_thr.reshape(thr.shape)
+        return g_cur, g_beta, g_thr, None, None
 
 
 def lif_fused(
@@ -465,7 +541,8 @@ def lif_fused(
     reset: str,
     surrogate: Surrogate,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused LIF scan: returns ``(spikes, membrane)``, both ``[T, B, ...]``.
+    """Fused LIF scan: returns ``(spikes, membrane)``, both ``[T, B, ...]`` in ``current``'s layout
+    (contiguous or channels-last stay so).
 
     ``beta`` and ``threshold`` are scalars (Python numbers or one-element tensors, learnable or not).
     Tensors with more than one element (per-neuron parameters) fall back to the reference loop.

@@ -7,7 +7,9 @@ settings always map to the same trained model.
 
 Fields that do not change the result are left out of the hash (:data:`COSMETIC`):
 ``profile`` (the name of the preset the config came from), ``progress`` (progress
-bars) and ``device`` (where it runs: a model trained on a GPU is reused on a CPU).
+bars), ``device`` (where it runs: a model trained on a GPU is reused on a CPU) and
+``channels_last`` (a memory layout for the convolutions -- faster with oneDNN on CPU and tensor
+cores on CUDA -- computing the same function up to float rounding).
 
 ``modality="fusion"`` configs carry the complete configs of the unimodal runs whose
 frozen features they consume (``vision_config`` / ``audio_config``, canonical dicts),
@@ -37,7 +39,7 @@ VARIANTS = {
     "fusion": ("smlp",),
 }
 DEFAULT_VARIANT = {"vision": "act_after_add", "audio": "full", "fusion": "smlp"}
-COSMETIC = ("profile", "progress", "device")
+COSMETIC = ("profile", "progress", "device", "channels_last")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class RunConfig:
     amp: bool = False
     # cosmetic (not hashed)
     device: str = "auto"
+    channels_last: bool = True           # conv nets and images in channels-last memory format
     profile: str = "custom"
     progress: bool = True
 
