@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
 GOLDENS := tests/goldens
 
-.PHONY: book test env unit nbval goldens bench clean clean-book
+.PHONY: book test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
 
 env: $(STAMP)
 
@@ -40,6 +40,14 @@ goldens: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m avsnn bench --width 16 --timesteps 4 --batch 32 --out results/bench_cpu.json
+
+# Wheels of the pure-Python packages a bare CUDA-torch machine may lack, carried to it for
+# scripts/gpu_check.sh (device tool: carry [".gpu_wheels"]).
+gpu-wheels: $(STAMP)
+	$(PY) -m pip download -q --no-deps -d .gpu_wheels snntorch==1.0.0 tqdm pytest pluggy iniconfig packaging pygments exceptiongroup tomli typing_extensions
+
+gpu-check:
+	bash scripts/gpu_check.sh
 
 clean-book:
 	rm -rf _build

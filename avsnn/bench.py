@@ -44,7 +44,7 @@ from torch import nn
 
 from .core.lif import LIF
 from .core.loss import mse_count_loss
-from .train.loop import resolve_device
+from .device import resolve_device
 
 __all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes", "time_breakdown", "run_bench",
            "add_bench_parser", "cmd_bench", "main"]

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from avsnn.core.loss import mse_count_loss
+from avsnn.device import resolve_device
 
 from .batching import ArrayData, as_array_data
 from .config import RunConfig
@@ -57,14 +58,6 @@ class TrainingDiverged(RuntimeError):
 
 
 # ---- building blocks (replaceable through train_or_load(model_fn=..., data_fn=...)) ------------
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' requested but CUDA is not available")
-    return torch.device(name)
-
-
 def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = None) -> torch.nn.Module:
     """The network ``cfg`` describes (vision: L2ActSpikeNet, audio: SpikingAudioNet, fusion: SMLP)."""
     from avsnn.core import surrogate as sg
