@@ -40,6 +40,20 @@ def test_time_breakdown_attributes_spiking_and_relu_time():
     assert res["config"]["channels_last"] is True and res["lif_backend"] in ("cpp", "torch")
 
 
+def test_data_loading_measures_both_pipelines_against_training_steps(tmp_path, monkeypatch):
+    from avsnn.bench import data_loading
+    from avsnn.data.fixtures import write_release_fixture
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
+    root = write_release_fixture(tmp_path / "rel", classes=("a", "b", "c"), per_class=6)
+    res = data_loading(batch=4, step_s=0.5, data=str(root), reps=3)
+    for modality in ("vision", "audio"):
+        m = res[modality]
+        assert m["samples"] > 0 and m["batches_per_s"] > 0 and m["build_warm_s"] > 0
+        assert m["train_step_s"] > 0 and m["data_over_step"] == m["train_steps_per_s"] / m["batches_per_s"]
+    assert res["vision"]["train_step_s"] == 0.5 and res["data_batches_per_s"] == res["vision"]["batches_per_s"]
+    assert "skipped" in data_loading(4, 0.5, str(tmp_path / "missing"))["vision"]
+
+
 def test_bench_parser_registers_command():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")

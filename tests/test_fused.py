@@ -214,3 +214,21 @@ def test_backend_choice_on_cpu(monkeypatch):
     x = torch.zeros(2, 3)
     assert fused.backend(x) == ("cpp" if fused.cpu_kernel() is not None else "torch")
     assert fused.backend(x.bfloat16()) == "torch"   # CPU bf16: torch ops
+
+
+def test_triton_failure_falls_back_to_torch_ops(monkeypatch):
+    """A Triton launch that raises (say, a compiler too old for the kernels) warns and the torch-op
+    path gives the result instead: training goes on, with the same spikes and gradients."""
+    class Broken:
+        def forward(self, *a, **k):
+            raise RuntimeError("CompilationError: pretend")
+
+        backward = forward
+
+    monkeypatch.setattr(fused, "_triton_state", {})
+    monkeypatch.setattr(fused, "triton_kernels", lambda: Broken())
+    monkeypatch.setattr(fused, "backend", lambda t: "triton")
+    x = _inputs((5, 3, 7), seed=12)
+    with pytest.warns(UserWarning, match="Triton kernels failed"):
+        _compare(x, "subtract", sg.atan(), True, True, True)
+    assert "pretend" in fused._triton_state["error"]

@@ -321,6 +321,13 @@ def triton_kernels():
     return _triton_state["module"]
 
 
+def _triton_failed(error: Exception) -> None:
+    """A Triton launch raised (e.g. a compiler too old for the kernels): warn once, use torch ops."""
+    msg = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300] if str(error).strip() else ''}"
+    _triton_state.update(module=None, error=msg)
+    warnings.warn(f"avsnn fused LIF: Triton kernels failed, using torch ops from now on ({msg})")
+
+
 def backend(t: torch.Tensor) -> str:
     """Which implementation runs the scan for tensors like ``t``: ``"cpp"`` (CPU kernel),
     ``"triton"`` (CUDA) or ``"torch"`` (torch ops: any device and dtype)."""
@@ -492,7 +499,11 @@ class _FusedLIF(torch.autograd.Function):
         elif how == "cpp":
             cpu_kernel().lif_forward(inp, s, v, float(beta), float(thr), _RESET_CODE[reset])
         elif how == "triton":
-            triton_kernels().forward(inp, s, v, beta, thr, reset)
+            try:
+                triton_kernels().forward(inp, s, v, beta, thr, reset)
+            except Exception as e:  # compile-time failure on this machine: the torch ops are exact too
+                _triton_failed(e)
+                _forward_rows_torch(inp, s, v, beta, thr, reset)
         else:
             _forward_rows_torch(inp, s, v, beta, thr, reset)
         ctx.save_for_backward(mem, beta, thr)
@@ -512,17 +523,27 @@ class _FusedLIF(torch.autograd.Function):
         m = mem.as_strided((T, n), (n, 1))
         gs, gv = _rows_as(g_spikes, mem), _rows_as(g_mem, mem)
         how = backend(mem)
-        if how in ("cpp", "triton"):
+        if how == "triton":
+            g_cur = torch.empty_like(mem)
+            try:
+                sums = triton_kernels().backward(m, g_cur.as_strided((T, n), (n, 1)), gs, gv, beta, thr, reset,
+                                                 surrogate, need_beta, need_thr) if n else None
+            except Exception as e:
+                _triton_failed(e)
+                how = "torch"
+            else:
+                sums = torch.zeros(2, dtype=mem.dtype, device=mem.device) if sums is None else sums.to(mem.dtype)
+                return (g_cur, sums[0].reshape(beta.shape) if need_beta else None,
+                        sums[1].reshape(thr.shape) if need_thr else None, None, None)
+        if how == "cpp":
             g_cur = torch.empty_like(mem)
             gi = g_cur.as_strided((T, n), (n, 1))
             if n == 0:
                 sums = torch.zeros(2, dtype=mem.dtype, device=mem.device)
-            elif how == "cpp":
+            else:
                 sums = cpu_kernel().lif_backward(m, gi, gs, gv, float(beta), float(thr), _RESET_CODE[reset],
                                                  _SURROGATE_CODE[surrogate.kind], float(surrogate.scale),
                                                  bool(need_beta), bool(need_thr))
-            else:
-                sums = triton_kernels().backward(m, gi, gs, gv, beta, thr, reset, surrogate, need_beta, need_thr)
             sums = sums.to(mem.dtype)
             g_beta = sums[0].reshape(beta.shape) if need_beta else None
             g_thr = sums[1].reshape(thr.shape) if need_thr else None
