@@ -102,3 +102,15 @@ def test_twins_have_expected_neurons():
     assert all(m.impl != "loop" for m in model.modules() if isinstance(m, LIF))
     out = ann(torch.rand(2, 3, 32, 32))
     assert out.spikes.shape == (2, 2, 10)
+
+
+def test_keep_freed_memory_switch(monkeypatch):
+    import platform
+
+    import avsnn.device as d
+    monkeypatch.setattr(d, "_MALLOC_TUNED", [])
+    monkeypatch.setenv("AVSNN_MALLOC_TUNE", "0")
+    assert d.keep_freed_memory() is False
+    monkeypatch.setattr(d, "_MALLOC_TUNED", [])
+    monkeypatch.delenv("AVSNN_MALLOC_TUNE")
+    assert d.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from avsnn.core.loss import mse_count_loss
-from avsnn.device import resolve_device
+from avsnn.device import keep_freed_memory, resolve_device
 
 from .batching import ArrayData, as_array_data
 from .config import RunConfig
@@ -274,6 +274,8 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
         history, start = list(ck["history"]), int(ck["epoch"])
         if verbose and dist.is_main:
             print(f"resuming {store.path} after epoch {start}/{cfg.epochs}", flush=True)
+    if device.type == "cpu":
+        keep_freed_memory()   # no page faults on every step's activations (avsnn.device)
     channels_last = cfg.channels_last   # a memory layout: the same function, faster convs (avsnn bench)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
