@@ -56,8 +56,8 @@ def test_triton_kernels_in_interpreter(tmp_path):
 
 def _run(fn, x, beta, thr, learn_beta, learn_thr, reset, surrogate, g_spk, g_mem):
     x = x.detach().clone().requires_grad_()
-    b = torch.tensor(beta, dtype=x.dtype, requires_grad=learn_beta)
-    t = torch.tensor(thr, dtype=x.dtype, requires_grad=learn_thr)
+    b = torch.tensor(beta, dtype=x.dtype, device=x.device, requires_grad=learn_beta)
+    t = torch.tensor(thr, dtype=x.dtype, device=x.device, requires_grad=learn_thr)
     spikes, mem = fn(x, b, t, reset, surrogate)
     loss = (spikes * g_spk).sum()
     if g_mem is not None:

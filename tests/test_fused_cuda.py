@@ -12,6 +12,7 @@ from avsnn.core import fused
 from avsnn.core import surrogate as sg
 from avsnn.core.fused import lif_fused
 from avsnn.core.lif import LIF, lif_loop
+from test_fused import _run  # noqa: E402  (the same forward+backward driver as the CPU tests)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -31,18 +32,6 @@ def cuda_path(request, monkeypatch):
     return request.param
 
 
-def _run(fn, x, learn_beta, learn_thr, reset, surrogate, g_spk, g_mem):
-    x = x.detach().clone().requires_grad_()
-    b = torch.tensor(0.8, dtype=x.dtype, device=x.device, requires_grad=learn_beta)
-    t = torch.tensor(1.0, dtype=x.dtype, device=x.device, requires_grad=learn_thr)
-    spikes, mem = fn(x, b, t, reset, surrogate)
-    loss = (spikes * g_spk).sum()
-    if g_mem is not None:
-        loss = loss + (mem * g_mem).sum()
-    loss.backward()
-    return spikes.detach(), mem.detach(), x.grad, b.grad, t.grad
-
-
 # float32: every reset x surrogate x learnable flags x loss on membrane; float64: a subset (each
 # combination is one Triton compilation, ~1 s).
 CASES = [(torch.float32, *c) for c in itertools.product(RESETS, SURROGATES, (False, True), (False, True), (False, True))]
@@ -56,8 +45,8 @@ def test_cuda_fused_equals_loop(cuda_path, dtype, reset, surr, learn_beta, learn
     x = (torch.randn(shape, generator=g, dtype=torch.float64) * 0.8 + 0.4).to("cuda", dtype)
     g_spk = torch.randn(shape, generator=g, dtype=torch.float64).to("cuda", dtype)
     g_mem = torch.randn(shape, generator=g, dtype=torch.float64).to("cuda", dtype) if with_mem else None
-    ref = _run(lif_loop, x, learn_beta, learn_thr, reset, SURROGATES[surr], g_spk, g_mem)
-    got = _run(lif_fused, x, learn_beta, learn_thr, reset, SURROGATES[surr], g_spk, g_mem)
+    ref = _run(lif_loop, x, 0.8, 1.0, learn_beta, learn_thr, reset, SURROGATES[surr], g_spk, g_mem)
+    got = _run(lif_fused, x, 0.8, 1.0, learn_beta, learn_thr, reset, SURROGATES[surr], g_spk, g_mem)
     assert torch.equal(ref[0], got[0]), "spikes differ"
     assert 0 < ref[0].sum() < ref[0].numel()
     torch.testing.assert_close(got[1], ref[1], atol=TOL, rtol=0)

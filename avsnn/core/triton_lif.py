@@ -30,17 +30,12 @@ _SURROGATE_CODE = {"atan": 0, "fast_sigmoid": 1}
 
 @triton.jit
 def _lif_fwd_kernel(I, S, V, BETA, THR, T, N, stride_t,
-                    RESET: tl.constexpr, F64: tl.constexpr, BLOCK: tl.constexpr):
+                    RESET: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    if F64:
-        beta = tl.load(BETA).to(tl.float64)
-        thr = tl.load(THR).to(tl.float64)
-        v = tl.zeros([BLOCK], dtype=tl.float64)
-    else:
-        beta = tl.load(BETA).to(tl.float32)
-        thr = tl.load(THR).to(tl.float32)
-        v = tl.zeros([BLOCK], dtype=tl.float32)
+    beta = tl.load(BETA).to(ACC)
+    thr = tl.load(THR).to(ACC)
+    v = tl.zeros([BLOCK], dtype=ACC)
     s = v * 0
     for t in range(0, T):
         x = tl.load(I + t * stride_t + offs, mask=mask, other=0.0).to(v.dtype)
@@ -59,18 +54,13 @@ def _lif_fwd_kernel(I, S, V, BETA, THR, T, N, stride_t,
 @triton.jit
 def _lif_bwd_kernel(V, GS, GV, GI, PART, BETA, THR, T, N, k, cnum,
                     RESET: tl.constexpr, SURR: tl.constexpr, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr,
-                    GRAD_B: tl.constexpr, GRAD_T: tl.constexpr, F64: tl.constexpr, BLOCK: tl.constexpr):
+                    GRAD_B: tl.constexpr, GRAD_T: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    if F64:
-        beta = tl.load(BETA).to(tl.float64)
-        thr = tl.load(THR).to(tl.float64)
-        carry = tl.zeros([BLOCK], dtype=tl.float64)
-    else:
-        beta = tl.load(BETA).to(tl.float32)
-        thr = tl.load(THR).to(tl.float32)
-        carry = tl.zeros([BLOCK], dtype=tl.float32)
+    beta = tl.load(BETA).to(ACC)
+    thr = tl.load(THR).to(ACC)
+    carry = tl.zeros([BLOCK], dtype=ACC)
     sb = carry * 0      # dL/dbeta partial
     st = carry * 0      # dL/dthr partial
     for i in range(0, T):
@@ -112,6 +102,11 @@ def _lif_bwd_kernel(V, GS, GV, GI, PART, BETA, THR, T, N, k, cnum,
     tl.store(PART + 2 * pid + 1, tl.sum(tl.where(mask, st, 0.0), axis=0))
 
 
+def _acc(x: torch.Tensor):
+    """The accumulation dtype: float64 for float64 tensors, else float32 (also for fp16/bf16)."""
+    return tl.float64 if x.dtype == torch.float64 else tl.float32
+
+
 def _launch_opts(x: torch.Tensor) -> dict:
     # No FMA contraction: the same roundings as the reference loop. (The interpreter ignores it.)
     return {"enable_fp_fusion": False} if x.is_cuda else {}
@@ -123,7 +118,7 @@ def forward(inp: torch.Tensor, S: torch.Tensor, V: torch.Tensor, beta: torch.Ten
     T, N = inp.shape
     grid = (triton.cdiv(N, BLOCK),)
     _lif_fwd_kernel[grid](inp, S, V, beta, thr, T, N, inp.stride(0) if T > 1 else N,
-                          RESET=_RESET_CODE[reset], F64=inp.dtype == torch.float64, BLOCK=BLOCK,
+                          RESET=_RESET_CODE[reset], ACC=_acc(inp), BLOCK=BLOCK,
                           **_launch_opts(inp))
 
 
@@ -144,5 +139,5 @@ def backward(V: torch.Tensor, GI: torch.Tensor, g_spk, g_mem, beta: torch.Tensor
                               RESET=_RESET_CODE[reset], SURR=_SURROGATE_CODE[surrogate.kind],
                               HAS_GS=g_spk is not None, HAS_GV=g_mem is not None,
                               GRAD_B=bool(grad_beta), GRAD_T=bool(grad_thr),
-                              F64=V.dtype == torch.float64, BLOCK=BLOCK, **_launch_opts(V))
+                              ACC=_acc(V), BLOCK=BLOCK, **_launch_opts(V))
     return part.sum(0)
