@@ -5,7 +5,8 @@
 #      autocast and plain float32, JSON files under $OUT.
 # Needs torch (+ triton, shipped with CUDA torch). snntorch, pytest and tqdm are installed from
 # wheels carried along in .gpu_wheels/ (`make gpu-wheels` fills it) when the machine lacks them.
-# Every step has its own timeout, so one slow step cannot eat the device budget.
+# Every step has its own timeout (240 + 120 + 120 s at most), so one slow step cannot eat the
+# device budget; run it with the device tool's timeout_s 560 and carry [".gpu_wheels"].
 set -u
 OUT=${OUT:-gpu_out}
 PY=${PYTHON:-python}
@@ -19,11 +20,11 @@ for mod in snntorch pytest tqdm; do
   $PY -c "import $mod" 2>/dev/null || $PY -m pip install -q --no-index --find-links .gpu_wheels "$mod" || echo "cannot install $mod"
 done
 echo "== CUDA tests"
-timeout 300 $PY -m pytest -q -p no:cacheprovider tests/test_fused_cuda.py 2>&1 | tail -15
+timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_fused_cuda.py 2>&1 | tail -15
 echo "== bench: channels-last + bf16 autocast"
-timeout 150 $PY -m avsnn.bench --device cuda --width 64 --timesteps 8 --batch 128 --steps 10 --channels-last --amp \
+timeout 120 $PY -m avsnn.bench --device cuda --width 64 --timesteps 8 --batch 128 --steps 10 --channels-last --amp \
   --data none --out "$OUT/bench_cuda_w64_T8_b128_cl_amp.json"
 echo "== bench: contiguous float32"
-timeout 150 $PY -m avsnn.bench --device cuda --width 64 --timesteps 8 --batch 128 --steps 10 \
+timeout 120 $PY -m avsnn.bench --device cuda --width 64 --timesteps 8 --batch 128 --steps 10 \
   --data none --out "$OUT/bench_cuda_w64_T8_b128_fp32.json"
 date -u
