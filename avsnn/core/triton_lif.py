@@ -11,8 +11,10 @@ float64 spikes equal the reference loop's bit for bit.
 ``beta`` and the threshold are read from device memory inside the kernel (no host sync), and the
 beta / threshold gradients are per-program partial sums reduced by one ``torch.sum``.
 
-Tested on CPU with Triton's interpreter (``TRITON_INTERPRET=1``, see ``tests/test_fused.py``);
-on a GPU the same kernels are compiled. This module imports ``triton``; :mod:`avsnn.core.fused`
+Tested without a GPU in two ways: Triton's interpreter runs them on CPU tensors against the
+reference loop (``TRITON_INTERPRET=1``, ``tests/test_fused.py``), and Triton compiles them to
+cubins for sm_90 / sm_80 with its bundled ``ptxas`` (``tests/test_triton_compile.py``, which also
+checks the float32 forward has no FMA). On a GPU, ``tests/test_fused_cuda.py`` runs them. This module imports ``triton``; :mod:`avsnn.core.fused`
 imports it only when a CUDA tensor reaches the fused LIF and Triton is installed.
 """
 from __future__ import annotations
