@@ -523,31 +523,25 @@ class _FusedLIF(torch.autograd.Function):
         m = mem.as_strided((T, n), (n, 1))
         gs, gv = _rows_as(g_spikes, mem), _rows_as(g_mem, mem)
         how = backend(mem)
-        if how == "triton":
-            g_cur = torch.empty_like(mem)
-            try:
-                sums = triton_kernels().backward(m, g_cur.as_strided((T, n), (n, 1)), gs, gv, beta, thr, reset,
-                                                 surrogate, need_beta, need_thr) if n else None
-            except Exception as e:
-                _triton_failed(e)
-                how = "torch"
-            else:
-                sums = torch.zeros(2, dtype=mem.dtype, device=mem.device) if sums is None else sums.to(mem.dtype)
-                return (g_cur, sums[0].reshape(beta.shape) if need_beta else None,
-                        sums[1].reshape(thr.shape) if need_thr else None, None, None)
-        if how == "cpp":
+        if how in ("cpp", "triton"):
             g_cur = torch.empty_like(mem)
             gi = g_cur.as_strided((T, n), (n, 1))
+            sums = None
             if n == 0:
                 sums = torch.zeros(2, dtype=mem.dtype, device=mem.device)
-            else:
+            elif how == "cpp":
                 sums = cpu_kernel().lif_backward(m, gi, gs, gv, float(beta), float(thr), _RESET_CODE[reset],
                                                  _SURROGATE_CODE[surrogate.kind], float(surrogate.scale),
                                                  bool(need_beta), bool(need_thr))
-            sums = sums.to(mem.dtype)
-            g_beta = sums[0].reshape(beta.shape) if need_beta else None
-            g_thr = sums[1].reshape(thr.shape) if need_thr else None
-            return g_cur, g_beta, g_thr, None, None
+            else:
+                try:
+                    sums = triton_kernels().backward(m, gi, gs, gv, beta, thr, reset, surrogate, need_beta, need_thr)
+                except Exception as e:  # as in forward: fall through to the torch ops
+                    _triton_failed(e)
+            if sums is not None:
+                sums = sums.to(mem.dtype)
+                return (g_cur, sums[0].reshape(beta.shape) if need_beta else None,
+                        sums[1].reshape(thr.shape) if need_thr else None, None, None)
         delta, g_beta, g_thr = _backward_rows_torch(m, gs, gv, beta, thr, reset, surrogate, need_beta, need_thr)
         g_cur = delta.as_strided(mem.shape, mem.stride())
         g_beta = None if g_beta is None else g_beta.reshape(beta.shape)
