@@ -16,6 +16,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def env_switch(name: str) -> bool:
+    """An on/off environment switch, on unless set to 0 / false / no / off (``AVSNN_FUSED_CPP`` ...)."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 _MALLOC_TUNED: list = []
 
 
@@ -35,7 +40,7 @@ def keep_freed_memory() -> bool:
     if _MALLOC_TUNED:
         return _MALLOC_TUNED[0]
     ok = False
-    if os.environ.get("AVSNN_MALLOC_TUNE", "1").strip().lower() not in ("0", "false", "no", "off"):
+    if env_switch("AVSNN_MALLOC_TUNE"):
         try:
             libc = ctypes.CDLL("libc.so.6")
             M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3   # <malloc.h>

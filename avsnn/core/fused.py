@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import threading
 import logging
 import warnings
@@ -58,6 +57,7 @@ import warnings
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..device import env_switch
 from .surrogate import Surrogate
 
 _RESETS = ("subtract", "zero", "none")
@@ -277,7 +277,7 @@ def cpu_kernel():
         if "module" in _cpp_state:
             return _cpp_state["module"]
         module, error = None, None
-        if os.environ.get("AVSNN_FUSED_CPP", "1").strip().lower() in ("0", "false", "no", "off"):
+        if not env_switch("AVSNN_FUSED_CPP"):
             error = "disabled by AVSNN_FUSED_CPP=0"
         else:
             quiet = logging.getLogger("torch.utils.cpp_extension")  # its import logs CUDA_HOME notes
@@ -312,7 +312,7 @@ def triton_kernels():
     ``AVSNN_FUSED_TRITON=0``). Used for CUDA tensors."""
     if "module" not in _triton_state:
         module = None
-        if os.environ.get("AVSNN_FUSED_TRITON", "1").strip().lower() not in ("0", "false", "no", "off"):
+        if env_switch("AVSNN_FUSED_TRITON"):
             try:
                 from . import triton_lif as module
             except Exception as e:  # no triton: the torch-op path serves CUDA too
@@ -408,6 +408,14 @@ def _forward_rows_torch(inp, s, v, beta: torch.Tensor, thr: torch.Tensor, reset:
             torch.ge(v[t], thr, out=s[t])
 
 
+def surrogate_constants(surrogate: Surrogate) -> tuple[float, float]:
+    """``(k, c)`` with surrogate'(x) = ``c / (1 + (k x)^2)`` (atan: ``k = pi alpha / 2``, ``c = alpha / 2``)
+    or ``c / (1 + k |x|)^2`` (fast sigmoid: ``k`` = slope, ``c = 1``); the C++ kernel derives the same."""
+    if surrogate.kind == "atan":
+        return math.pi * surrogate.scale / 2, surrogate.scale / 2
+    return float(surrogate.scale), 1.0
+
+
 def _direct_grad(m, thr, gs, gv, surrogate: Surrogate, want_thr: bool):
     """``gS * surrogate'(V - thr) + gV`` as a fresh ``[T, N]`` buffer, and ``-sum(gS * g)`` if wanted.
 
@@ -420,17 +428,15 @@ def _direct_grad(m, thr, gs, gv, surrogate: Surrogate, want_thr: bool):
             g_thr_surr = torch.zeros((), dtype=m.dtype, device=m.device)
         return gv.clone(), g_thr_surr
     one = torch.ones((), dtype=m.dtype, device=m.device)
+    k_val, c = surrogate_constants(surrogate)
+    k = torch.full((), k_val, dtype=m.dtype, device=m.device)
     if surrogate.kind == "atan":
-        k = torch.full((), math.pi * surrogate.scale / 2, dtype=m.dtype, device=m.device)
         den = torch.addcmul(-thr * k, m, k)                  # k * (V - thr)
         torch.addcmul(one, den, den, out=den)                # 1 + (k x)^2
-        c = surrogate.scale / 2
     else:
-        k = torch.full((), surrogate.scale, dtype=m.dtype, device=m.device)
         den = torch.sub(m, thr).abs_()
         torch.addcmul(one, den, k, out=den)                  # 1 + k |x|
         den.mul_(den)
-        c = 1.0
     zero = torch.zeros((), dtype=den.dtype, device=den.device)
     if gv is None or want_thr:
         torch.addcdiv(zero, gs, den, value=c, out=den)     # den <- gS * g

@@ -14,20 +14,19 @@ beta / threshold gradients are per-program partial sums reduced by one ``torch.s
 Tested without a GPU in two ways: Triton's interpreter runs them on CPU tensors against the
 reference loop (``TRITON_INTERPRET=1``, ``tests/test_fused.py``), and Triton compiles them to
 cubins for sm_90 / sm_80 with its bundled ``ptxas`` (``tests/test_triton_compile.py``, which also
-checks the float32 forward has no FMA). On a GPU, ``tests/test_fused_cuda.py`` runs them. This module imports ``triton``; :mod:`avsnn.core.fused`
-imports it only when a CUDA tensor reaches the fused LIF and Triton is installed.
+checks the float32 forward has no FMA). On a GPU, ``tests/test_fused_cuda.py`` runs them.
+This module imports ``triton``; :mod:`avsnn.core.fused` imports it only when a CUDA tensor
+reaches the fused LIF and Triton is installed.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import triton
 import triton.language as tl
 
+from .fused import _RESET_CODE, _SURROGATE_CODE, surrogate_constants
+
 BLOCK = 1024
-_RESET_CODE = {"subtract": 0, "zero": 1, "none": 2}
-_SURROGATE_CODE = {"atan": 0, "fast_sigmoid": 1}
 
 
 @triton.jit
@@ -131,10 +130,7 @@ def backward(V: torch.Tensor, GI: torch.Tensor, g_spk, g_mem, beta: torch.Tensor
     nprog = triton.cdiv(N, BLOCK)
     acc = torch.float64 if V.dtype == torch.float64 else torch.float32
     part = torch.zeros((max(nprog, 1), 2), dtype=acc, device=V.device)
-    if surrogate.kind == "atan":
-        k, cnum = math.pi * surrogate.scale / 2, surrogate.scale / 2
-    else:
-        k, cnum = float(surrogate.scale), 1.0
+    k, cnum = surrogate_constants(surrogate)
     dummy = V  # never read when the matching HAS_* flag is off
     _lif_bwd_kernel[(nprog,)](V, dummy if g_spk is None else g_spk, dummy if g_mem is None else g_mem, GI, part,
                               beta, thr, T, N, k, cnum,
