@@ -46,7 +46,7 @@ from torch import nn
 
 from .core.lif import LIF
 from .core.loss import mse_count_loss
-from .device import keep_freed_memory, resolve_device
+from .device import keep_freed_memory, resolve_device, use_channels_last
 
 __all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes", "time_breakdown", "data_loading",
            "run_bench", "add_bench_parser", "cmd_bench", "main"]
@@ -420,6 +420,7 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
     from .models import L2ActSpikeNet
 
     dev = resolve_device(device)
+    channels_last = use_channels_last(channels_last, dev)   # explicit on CPU: probed first, fails fast
     malloc_tuned = keep_freed_memory() if dev.type == "cpu" else False
     torch.manual_seed(seed)
     base = L2ActSpikeNet(num_classes=10, width=width, timesteps=timesteps).to(dev)

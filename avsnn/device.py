@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
+import sys
+from typing import Optional
 
 import torch
 
@@ -14,6 +17,58 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' requested but CUDA is not available")
     return torch.device(name)
+
+
+# The operation that hangs (2 threads) or crashes (1 thread) in oneDNN's AVX2 1x1 strided
+# convolution backward with torch 2.14.1 on AVX2-only CPUs; every ResNet downsample shortcut runs it.
+_CHANNELS_LAST_PROBE = """
+import torch
+conv = torch.nn.Conv2d(4, 8, 1, stride=2, bias=False).to(memory_format=torch.channels_last)
+x = torch.randn(32, 4, 32, 32).to(memory_format=torch.channels_last).requires_grad_()
+conv(x).sum().backward()
+print("ok")
+"""
+_PROBED: dict = {}
+
+
+def channels_last_cpu_probe(timeout_s: float = 30.0) -> tuple[bool, str]:
+    """Whether a channels-last 1x1 stride-2 convolution backward finishes on this CPU.
+
+    Runs the operation in subprocesses with a time limit, with this process's thread count and
+    with one thread (on AVX2-only hosts with some oneDNN builds it spins forever or segfaults,
+    depending on the thread count), and returns ``(safe, reason)``; cached per process.
+    """
+    if "cpu" not in _PROBED:
+        ok, why = True, ""
+        for threads in sorted({torch.get_num_threads(), 1}, reverse=True):
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            try:
+                r = subprocess.run([sys.executable, "-c", _CHANNELS_LAST_PROBE], capture_output=True, text=True,
+                                   timeout=timeout_s, env=env)
+                if r.returncode != 0 or not r.stdout.strip().endswith("ok"):
+                    ok, why = False, f"with {threads} thread(s) the probe exited with code {r.returncode}"
+            except subprocess.TimeoutExpired:
+                ok, why = False, f"with {threads} thread(s) the probe did not finish in {timeout_s:.0f} s"
+            if not ok:
+                break
+        _PROBED["cpu"] = (ok, why)
+    return _PROBED["cpu"]
+
+
+def use_channels_last(flag: Optional[bool], device: torch.device) -> bool:
+    """Resolve ``RunConfig.channels_last``: ``None`` (auto) is on for CUDA and off for CPU.
+
+    An explicit ``True`` on CPU is honoured only where :func:`channels_last_cpu_probe` passes;
+    elsewhere it raises at once instead of hanging in the first backward pass.
+    """
+    if flag is None:
+        return device.type == "cuda"
+    if flag and device.type == "cpu":
+        ok, why = channels_last_cpu_probe()
+        if not ok:
+            raise RuntimeError(f"channels_last=true is unsafe on this CPU: a channels-last 1x1 stride-2 convolution "
+                               f"backward hangs or crashes in this torch/oneDNN build ({why}); use channels_last=false")
+    return bool(flag)
 
 
 def env_switch(name: str) -> bool:

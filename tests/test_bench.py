@@ -31,13 +31,26 @@ def test_run_bench_tiny_returns_required_keys():
 
 def test_time_breakdown_attributes_spiking_and_relu_time():
     res = run_bench(width=4, timesteps=2, batch=4, steps=1, device="cpu", warmup=1, data=None, lif_micro=False,
-                    breakdown=True, channels_last=True)
+                    breakdown=True)
     snn, ann = res["breakdown_ms"]["avsnn"], res["breakdown_ms"]["ann"]
     assert snn["LIF scan"] > 0 and snn["ReLU"] == 0
     assert ann["LIF scan"] == 0 and ann["ReLU"] > 0
     for parts in (snn, ann):
         assert parts["convolution"] > 0 and parts["batch norm"] > 0 and parts["optimizer"] > 0
-    assert res["config"]["channels_last"] is True and res["lif_backend"] in ("cpp", "torch")
+    assert res["config"]["channels_last"] is False and res["lif_backend"] in ("cpp", "torch")
+
+
+def test_bench_channels_last_on_cpu_is_probed_first(monkeypatch):
+    """An explicit channels-last request on CPU runs only where the hang probe passes (issue #11)."""
+    import avsnn.device as device
+    monkeypatch.setitem(device._PROBED, "cpu", (False, "probe says no"))
+    with pytest.raises(RuntimeError, match="channels_last=true is unsafe on this CPU.*probe says no"):
+        run_bench(width=4, timesteps=2, batch=4, steps=1, device="cpu", warmup=1, data=None, lif_micro=False,
+                  channels_last=True)
+    assert device.use_channels_last(None, torch.device("cpu")) is False
+    assert device.use_channels_last(None, torch.device("cuda")) is True
+    monkeypatch.setitem(device._PROBED, "cpu", (True, ""))
+    assert device.use_channels_last(True, torch.device("cpu")) is True
 
 
 def test_data_loading_measures_both_pipelines_against_training_steps(tmp_path, monkeypatch):

@@ -8,8 +8,10 @@ settings always map to the same trained model.
 Fields that do not change the result are left out of the hash (:data:`COSMETIC`):
 ``profile`` (the name of the preset the config came from), ``progress`` (progress
 bars), ``device`` (where it runs: a model trained on a GPU is reused on a CPU) and
-``channels_last`` (a memory layout for the convolutions -- faster with oneDNN on CPU and tensor
-cores on CUDA -- computing the same function up to float rounding).
+``channels_last`` (a memory layout for the convolutions, computing the same function up to float
+rounding). ``channels_last=None`` (auto) uses it on CUDA only: on CPU an explicit ``True`` is an
+opt-in, checked first by :func:`avsnn.device.use_channels_last`, because a channels-last 1x1
+strided convolution backward hangs in some torch/oneDNN builds on AVX2-only CPUs.
 
 ``modality="fusion"`` configs carry the complete configs of the unimodal runs whose
 frozen features they consume (``vision_config`` / ``audio_config``, canonical dicts),
@@ -95,7 +97,7 @@ class RunConfig:
     amp: bool = False
     # cosmetic (not hashed)
     device: str = "auto"
-    channels_last: bool = True           # conv nets and images in channels-last memory format
+    channels_last: Optional[bool] = None  # channels-last convs; None: on CUDA, off on CPU (see above)
     profile: str = "custom"
     progress: bool = True
 

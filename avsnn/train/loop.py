@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from avsnn.core.loss import mse_count_loss
-from avsnn.device import keep_freed_memory, resolve_device
+from avsnn.device import keep_freed_memory, resolve_device, use_channels_last
 
 from .batching import ArrayData, as_array_data
 from .config import RunConfig
@@ -276,7 +276,7 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
             print(f"resuming {store.path} after epoch {start}/{cfg.epochs}", flush=True)
     if device.type == "cpu":
         keep_freed_memory()   # no page faults on every step's activations (avsnn.device)
-    channels_last = cfg.channels_last   # a memory layout: the same function, faster convs (avsnn bench)
+    channels_last = use_channels_last(cfg.channels_last, device)   # a layout: the same function
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = dist.wrap(model) if dist.wrap is not None else model
