@@ -7,7 +7,7 @@ import torch
 
 from avsnn.data import AudioConfig, AVDataset, add_data_parser, build_datasets, make_split, scan_release
 from avsnn.data.fixtures import write_release_fixture, write_wav
-from avsnn.data.inspect import cmd_inspect, cmd_make_embedded, inspect_release
+from avsnn.data.inspect import cmd_inspect, inspect_release
 
 CFG = AudioConfig(duration_s=0.5)
 
@@ -120,4 +120,3 @@ def test_cli(tmp_path, capsys, release):
     assert args.func is cmd_inspect and cmd_inspect(args) == 1
     out = capsys.readouterr().out
     assert "layout:  release" in out and "unreadable files: 1" in out and "a_000.wav" in out
-    assert cmd_make_embedded is not None

@@ -1,7 +1,6 @@
 """Tests for avsnn.models: the paper's three networks, their heads and ablation variants."""
 from __future__ import annotations
 
-import time
 
 import pytest
 import torch
@@ -397,28 +396,20 @@ def test_profile_conv_models(make, inp):
     assert p.layer_sops[first_conv] == p.layer_macs[first_conv]  # static input: no spikes
 
 
-# ---------------------------------------------------------------- timings (printed, not asserted)
-def _time_step(model, inputs, labels, repeats=3):
-    model.train()
-    best = float("inf")
-    for _ in range(repeats):
-        model.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        out = model(inputs)
-        mse_count_loss(out.spikes, labels, 0.9, 0.1).backward()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def test_forward_backward_timings():
+# ---------------------------------------------------------------- every model trains one step
+def test_default_models_take_a_finite_gradient_step():
+    """The default-size networks run forward and backward at batch 32 (timings live in ``avsnn bench``)."""
     torch.manual_seed(0)
     labels = torch.randint(0, 10, (32,))
-    vision = M.L2ActSpikeNet(width=16, timesteps=4)
-    t_v = _time_step(vision, torch.randn(32, 3, 32, 32), labels)
-    audio = M.SpikingAudioNet()
-    t_a = _time_step(audio, torch.randn(32, 1, 64, 126), labels)
-    smlp = M.SMLP({"vision": 512, "audio": 27136})
-    t_s = _time_step(smlp, {"vision": torch.randn(32, 512), "audio": torch.randn(32, 27136)}, labels)
-    print(f"\nforward+backward, batch 32, CPU ({torch.get_num_threads()} threads): "
-          f"L2ActSpikeNet(width=16, T=4) {t_v:.3f} s; SpikingAudioNet(default, T=4) {t_a:.3f} s; "
-          f"SMLP(512+27136, hidden 512, T=8) {t_s:.3f} s")
+    cases = [(M.L2ActSpikeNet(width=16, timesteps=4), torch.rand(32, 3, 32, 32)),
+             (M.SpikingAudioNet(), torch.randn(32, 1, 64, 126)),
+             (M.SMLP({"vision": 512, "audio": 27136}), {"vision": torch.randn(32, 512),
+                                                         "audio": torch.randn(32, 27136)})]
+    for model, x in cases:
+        model.train()
+        out = model(x)
+        mse_count_loss(out.spikes, labels, 0.9, 0.1).backward()
+        grads = [p.grad for p in model.parameters() if p.requires_grad]
+        assert out.spikes.shape[1:] == (32, 10)
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert any(g.abs().sum() > 0 for g in grads)

@@ -168,15 +168,35 @@ def test_fusion_on_tiny_features(tmp_path):
     assert set(brun.array_data()[0].inputs) == {"vision"}
 
 
-def test_second_trainer_waits_for_lock_then_loads(tmp_path):
+def test_second_trainer_waits_for_lock_then_loads(tmp_path, monkeypatch):
+    """While one process holds a run's lock, a second trainer blocks on it (an explicit lock probe,
+    no timing), then finds the run finished by the holder's release order and trains it once."""
+    import fcntl
     import threading
     cfg = tiny_config(epochs=1)
     st = RunStore(cfg, tmp_path)
-    result = {}
+    real_flock, blocked, events, result = fcntl.flock, threading.Event(), [], {}
+
+    def probing_flock(f, op):
+        if op == fcntl.LOCK_EX and threading.current_thread() is not threading.main_thread():
+            try:   # the lock must be taken: a non-blocking attempt fails while the test holds it
+                real_flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                events.append("acquired without waiting")
+            except BlockingIOError:
+                events.append("blocked")
+                blocked.set()
+                real_flock(f, op)
+                events.append("acquired after release")
+            return None
+        return real_flock(f, op)
+
+    monkeypatch.setattr(fcntl, "flock", probing_flock)
     with st.lock():
         th = threading.Thread(target=lambda: result.setdefault("run", _train(cfg, tmp_path)))
         th.start()
-        th.join(1.5)
-        assert th.is_alive() and not st.done  # blocked on the lock
-    th.join(60)
+        assert blocked.wait(120), events   # the trainer reached the lock and could not take it
+        assert not st.done and not st.has_checkpoint()
+        events.append("released")
+    th.join(600)
+    assert events == ["blocked", "released", "acquired after release"]
     assert result["run"].trained_now and st.done
