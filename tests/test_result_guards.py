@@ -50,6 +50,9 @@ def test_energy_from_profile_matches_a_hand_count():
     e = energy_from_profile(p)
     assert e["ann_joules"] == pytest.approx(36 * 4.6e-12)
     assert e["snn_joules"] == pytest.approx(24 * 4.6e-12 + 4 * 0.9e-12)
+    # an ANN of the same layers runs once: 12 + 6 MACs
+    assert p.one_pass_macs == 18 and e["ann_one_pass_joules"] == pytest.approx(18 * 4.6e-12)
+    assert e["ratio_one_pass_ann_over_snn"] == pytest.approx(18 * 4.6 / (24 * 4.6 + 4 * 0.9))
     assert (E_MAC_PJ, E_AC_PJ) == (4.6, 0.9)   # Horowitz (ISSCC 2014), 32-bit float, 45 nm
 
 

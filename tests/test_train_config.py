@@ -99,3 +99,17 @@ def test_cli_parser():
     assert cfg.lr == 1e-2 and cfg.epochs == 2 and cfg.modality == "audio"
     with pytest.raises(SystemExit):
         p.parse_args(["train", "--modality", "text"])
+
+
+def test_paper_profile_builds_the_papers_feature_sizes():
+    """Section IV-D: the audio feature is 27,136-d; the fused SMLP input 512 + 27,136 = 27,648-d."""
+    from avsnn.models import PAPER_AUDIO_CONFIG
+    from avsnn.train.loop import build_model
+    audio = make_config("audio", "paper")
+    assert audio.audio_settings().n_frames == PAPER_AUDIO_CONFIG["n_frames"] == 424
+    assert build_model(audio, 10).feature_dim == 27136
+    vision = make_config("vision", "paper")
+    assert build_model(vision, 10).feature_dim == 512
+    fusion = make_config("fusion", "paper")
+    dims = {name: build_model(sub, 10).feature_dim for name, sub in fusion.sub_configs.items()}
+    assert dims == {"vision": 512, "audio": 27136} and sum(dims.values()) == 27648

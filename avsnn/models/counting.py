@@ -45,6 +45,15 @@ class ModelProfile:
     firing_rates: dict[str, float]
     layer_macs: dict[str, float] = field(default_factory=dict)
     layer_sops: dict[str, float] = field(default_factory=dict)
+    timesteps: int = 1
+    per_step_layers: frozenset = frozenset()   # layer names whose MACs count T times
+
+    @property
+    def one_pass_macs(self) -> float:
+        """MACs of the same architecture run once, as an ANN would: per-step layers count once."""
+        if not self.layer_macs:
+            return self.macs
+        return float(sum(m / self.timesteps if k in self.per_step_layers else m for k, m in self.layer_macs.items()))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -98,6 +107,7 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
 
     macs: dict[str, float] = defaultdict(float)
     sops: dict[str, float] = defaultdict(float)
+    stepped: set = set()
     rates: dict[str, list[float]] = defaultdict(list)
     handles = []
 
@@ -108,6 +118,7 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
                 out = out[0]
             if module in per_step:
                 layer_macs = _macs_per_item(module, out) * timesteps
+                stepped.add(name)
             else:
                 layer_macs = _macs_per_item(module, out) * _items_in_call(module, out) / batch
             rate = float(x.float().mean()) if _is_spikes(x) else 1.0
@@ -144,4 +155,6 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
         firing_rates={k: sum(v) / len(v) for k, v in rates.items()},
         layer_macs=dict(macs),
         layer_sops=dict(sops),
+        timesteps=timesteps,
+        per_step_layers=frozenset(stepped),
     )

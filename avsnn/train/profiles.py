@@ -24,12 +24,19 @@ Three profiles, each giving settings per modality:
       64 when the dataset path names UrbanSound8K.
     * rates 0.90/0.10 (vision) and 0.85/0.15 (audio) are used as Eq. 15 states
       (``truncate_targets=False``, not snnTorch's integer truncation).
+    * audio front end (:data:`PAPER_AUDIO_FRONT_END`): the paper gives 64 mel bins and a 27,136-d
+      feature (64 channels x 8 mel rows x 53 frames after three 2x poolings), which needs 424 to
+      431 spectrogram frames, but no sample rate, clip length or hop. We keep 16 kHz, take
+      UrbanSound8K's 4 s clip length, and choose hop 151: ``1 + 64000 // 151 = 424`` frames.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .config import _FIELDS, MODALITIES, RunConfig, parse_overrides, parse_value
+
+# The paper's audio input, 64 mels x 424 frames (see the module docstring).
+PAPER_AUDIO_FRONT_END = {"sample_rate": 16000, "duration_s": 4.0, "hop_length": 151, "n_mels": 64}
 
 # keys a fusion run shares with its unimodal inputs (same samples, same split)
 DATA_KEYS = ("dataset", "data_root", "per_class", "train_frac", "split_seed")
@@ -65,7 +72,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "vision": {**_VISION, "width": 64, "timesteps": 8, "per_class": None, "batch_size": 128, "epochs": 300,
                    "lr": 1e-3, "weight_decay": 1e-4, "milestones": (150, 275), "gamma": 0.1},
         "audio": {**_AUDIO, "audio_channels": (16, 32, 64), "timesteps": 4, "per_class": None, "batch_size": 32,
-                  "epochs": 100, "lr": 1e-4, "weight_decay": 0.0, "milestones": ()},
+                  "epochs": 100, "lr": 1e-4, "weight_decay": 0.0, "milestones": (), **PAPER_AUDIO_FRONT_END},
         "fusion": {**_FUSION, "hidden": (512,), "timesteps": 8, "per_class": None, "batch_size": 32, "epochs": 10,
                    "lr": 1e-3},
     },
