@@ -115,3 +115,51 @@ def distance_matrix(matrix, sorted_labels, ax=None, title: str = ""):
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
     return fig
+
+
+#: Face colours of the vision, audio and fusion boxes of :func:`pipeline_figure`.
+_VISION, _AUDIO, _FUSION = "#dbe9f6", "#fde5cf", "#e3f1dc"
+
+
+def pipeline_figure(visual_dim: int = 512, audio_dim: int = 27136):
+    """The paper's pipeline (its Fig. 1), drawn as boxes and arrows.
+
+    An image goes through L2-ActSpikeNet (a spiking ResNet18, Section IV-C) to an L2-normalised
+    visual feature (Eqs. 10-11); an audio clip becomes a log-mel spectrogram and goes through the
+    spiking audio network (Section IV-D) to an L2-normalised audio feature; the two are
+    concatenated and the SMLP (Section IV-E) turns them into per-class spike counts (Eq. 14).
+    ``visual_dim`` / ``audio_dim`` label the feature sizes (the paper's 512 and 27136 by default).
+    Returns the ``Figure``; each box is an axes text whose ``gid`` is its name.
+    """
+    if visual_dim < 1 or audio_dim < 1:
+        raise ValueError(f"feature sizes must be positive, got visual_dim={visual_dim}, audio_dim={audio_dim}")
+    boxes = {
+        "image": (0.06, 0.8, "image\n3 x 32 x 32", _VISION),
+        "vision_net": (0.34, 0.8, "L2-ActSpikeNet\n(spiking\nResNet18)", _VISION),
+        "vision_feature": (0.6, 0.8, f"L2-normalised\nvisual feature\n{visual_dim}-d", _VISION),
+        "audio": (0.06, 0.2, "audio\nclip", _AUDIO),
+        "log_mel": (0.2, 0.2, "log-mel\nspectrogram\n64 mels", _AUDIO),
+        "audio_net": (0.39, 0.2, "spiking audio\nnetwork (3 x\nConv-BN-\nLIF-Pool)", _AUDIO),
+        "audio_feature": (0.6, 0.2, f"L2-normalised\naudio feature\n{audio_dim}-d", _AUDIO),
+        "concat": (0.6, 0.5, f"concatenate\n{visual_dim + audio_dim}-d", _FUSION),
+        "smlp": (0.79, 0.5, "SMLP\n(BN, Linear-\nBN-LIF)", _FUSION),
+        "counts": (0.94, 0.5, "class\nspike\ncounts", _FUSION),
+    }
+    arrows = [("image", "vision_net"), ("vision_net", "vision_feature"), ("audio", "log_mel"),
+              ("log_mel", "audio_net"), ("audio_net", "audio_feature"), ("vision_feature", "concat"),
+              ("audio_feature", "concat"), ("concat", "smlp"), ("smlp", "counts")]
+    fig, ax = plt.subplots(figsize=(8, 3.9))
+    ax.set_axis_off()
+    texts = {}
+    for name, (x, y, label, colour) in boxes.items():
+        texts[name] = ax.text(x, y, label, ha="center", va="center", fontsize=8, gid=name,
+                              bbox={"boxstyle": "round,pad=0.45", "fc": colour, "ec": "0.35", "lw": 0.8})
+    for start, end in arrows:
+        ax.annotate("", xy=(0.5, 0.5), xycoords=texts[end], xytext=(0.5, 0.5), textcoords=texts[start],
+                    arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 1.1, "shrinkA": 0, "shrinkB": 0,
+                                "patchA": texts[start].get_bbox_patch(), "patchB": texts[end].get_bbox_patch()})
+    ax.text(0.005, 0.97, "vision", color="#2b6cb0", fontsize=10, weight="bold", va="top")
+    ax.text(0.005, 0.03, "audio", color="#c05621", fontsize=10, weight="bold", va="bottom")
+    ax.text(0.79, 0.7, "fusion", color="#2f855a", fontsize=10, weight="bold", ha="center")
+    fig.tight_layout()
+    return fig
