@@ -217,3 +217,15 @@ def test_lemma1_first_step_winner_is_largest_dot_product():
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     w = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
     assert avsnn.lemma1_first_step_winner(a, w).tolist() == [0, 1]
+
+
+def test_lif_fires_in_the_same_step_and_on_equality():
+    """The book's reading (chapter 01): Eq. 17, not Eq. 2's one-step delay and strict '>'."""
+    from avsnn.core.lif import LIF
+    lif = LIF(beta=0.5, threshold=1.0, reset="subtract")
+    x = torch.tensor([[1.0], [0.0], [0.25], [1.0]])
+    # V[1] = 1 = V_th: fires in step 1; the reset follows one step later (snnTorch's reset_delay):
+    # V[2] = 0.5*1 + 0 - 1 = -0.5, V[3] = -0.25 + 0.25 = 0, V[4] = 0 + 1 = 1 = V_th: fires again
+    spikes, mem = lif(x, return_mem=True)
+    assert spikes.flatten().tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert mem.flatten().tolist() == [1.0, -0.5, 0.0, 1.0]

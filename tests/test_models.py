@@ -413,3 +413,16 @@ def test_default_models_take_a_finite_gradient_step():
         assert out.spikes.shape[1:] == (32, 10)
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_block_operations_read_the_built_order():
+    """The chapters' block tables come from tracing the modules: check them against the forward code."""
+    from avsnn.models.describe import block_operations, format_operations
+    from avsnn.models.resnet import ActAfterAddBlock, LIFAfterBNBlock, LIFBeforeAddBlock
+    assert block_operations(ActAfterAddBlock) == {
+        "residual": ["conv", "LIF", "BN", "conv", "BN"], "shortcut": ["conv+BN"], "after_add": ["LIF"]}
+    assert block_operations(LIFAfterBNBlock)["residual"] == ["conv", "BN", "LIF", "conv", "BN"]
+    before = block_operations(LIFBeforeAddBlock, stride=1)
+    assert before == {"residual": ["conv", "LIF", "BN", "conv", "BN", "LIF"], "shortcut": ["identity", "LIF"],
+                      "after_add": []}
+    assert format_operations(before) == "conv → LIF → BN → conv → BN → LIF (+ shortcut: identity → LIF)"
