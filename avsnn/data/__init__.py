@@ -1,13 +1,14 @@
 """Datasets: synthetic "embedded" audio-visual set, paired releases (CIFAR10-AV, UrbanSound8K-AV),
 plain CIFAR-10 / UrbanSound8K readers, audio features and splits."""
+from ._util import CacheNotWritableError
 from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
 from .cifar10 import read_cifar10
 from .datasets import AVDataset, build_datasets
 from .embedded import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
 from .images import read_image
 from .inspect import add_data_parser, cmd_inspect, cmd_make_embedded
-from .release import (ReleaseIndex, Sample, load_or_create_manifest, make_split, read_manifest, scan_release,
-                      write_manifest)
+from .release import (DamagedManifestError, ReleaseIndex, Sample, load_or_create_manifest, make_split, read_manifest,
+                      scan_release, write_manifest)
 from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "write_manifest", "AudioConfig", "read_wav", "load_waveform", "LogMel", "SpectrogramCache",
     "read_image", "AVDataset", "build_datasets", "read_cifar10", "read_urbansound8k_metadata",
     "urbansound8k_folds", "UrbanSound8KDataset", "add_data_parser", "cmd_inspect", "cmd_make_embedded",
+    "CacheNotWritableError", "DamagedManifestError",
 ]

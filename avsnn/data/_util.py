@@ -1,6 +1,7 @@
-"""Small helpers shared by the data modules (cache location, hashing, atomic writes, errors)."""
+"""Small helpers shared by the data modules (cache location, hashing, checked atomic writes, errors)."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -55,11 +56,82 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def handle_error(on_error: str, skipped: list, path: Any, reason: str, exc_type=ValueError) -> None:
-    """Raise ``exc_type`` naming ``path`` (``on_error="raise"``) or record ``(path, reason)``."""
+class CacheNotWritableError(ValueError):
+    """A folder the data layer must write to (cache, ``--out``) is not writable."""
+
+
+def is_not_writable(exc: BaseException) -> bool:
+    """True if ``exc`` says a path cannot be written (permission denied, read-only file system)."""
+    return isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS)
+
+
+_warned_not_writable: set = set()
+
+
+CACHE_FIX = "set AVSNN_CACHE to a writable folder to cache it"
+
+
+def warn_not_writable(folder: Path, exc: OSError, what: str, fix: str = CACHE_FIX) -> None:
+    """Log one line (once per folder and ``what``): ``folder`` is not writable, ``what`` stays in memory."""
+    if (str(folder), what) in _warned_not_writable:
+        return
+    _warned_not_writable.add((str(folder), what))
+    logger.warning("folder %s is not writable (%s): not writing %s there (kept in memory only); %s",
+                   folder, exc.strerror or type(exc).__name__, what, fix)
+
+
+def check_path(path: str | os.PathLike) -> Path:
+    """The check file of ``path`` (``<name>.check.json`` beside it), written by :func:`write_checked`."""
+    path = Path(path)
+    return path.with_name(path.name + ".check.json")
+
+
+def _check_record(data: bytes) -> dict:
+    return {"lines": data.count(b"\n"), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def write_checked(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically, then its check file (line count, size, sha256) for :func:`verify_checked`."""
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(check_path(path), json.dumps(_check_record(data)).encode() + b"\n")
+
+
+def verify_checked(path: str | os.PathLike) -> str | None:
+    """None if ``path`` still matches its check file, else why not (one phrase, for a message)."""
+    try:
+        want = json.loads(check_path(path).read_text())
+        want = {k: want[k] for k in ("lines", "bytes", "sha256")}
+    except FileNotFoundError:
+        return f"it has no check file {check_path(path).name}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its check file {check_path(path).name} is unreadable"
+    have = _check_record(Path(path).read_bytes())
+    if have == want:
+        return None
+    if (have["lines"], have["bytes"]) == (want["lines"], want["bytes"]):
+        return f"its checksum differs (same {have['lines']} lines and {have['bytes']} bytes: edited)"
+    return (f"it was written with {want['lines']} lines ({want['bytes']} bytes) and now holds {have['lines']} "
+            f"lines ({have['bytes']} bytes){'' if have['sha256'] == want['sha256'] else ', checksum differs'}")
+
+
+def raise_or_skip(on_error: str, skipped: list, path: Any, error: Exception) -> None:
+    """The data layer's one raise-or-skip policy for a bad file.
+
+    ``on_error="raise"`` raises ``error`` (whose message names ``path``); ``"skip"`` appends
+    ``(path, reason)`` to ``skipped``, the reason being the message without its leading ``"<path>: "``.
+    """
     if on_error == "raise":
-        raise exc_type(f"{path}: {reason}")
-    skipped.append((Path(path) if not isinstance(path, Path) else path, reason))
+        raise error
+    skipped.append((Path(path), str(error).removeprefix(f"{path}: ")))
+
+
+def load_or_skip(reader, path: Any, on_error: str, skipped: list):
+    """``reader(path)``; a bad file (``ValueError``/``FileNotFoundError``) goes to :func:`raise_or_skip` (None)."""
+    try:
+        return reader(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise_or_skip(on_error, skipped, path, exc)
+        return None
 
 
 def report_skipped(skipped: list, what: str) -> None:

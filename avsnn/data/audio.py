@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 import torchaudio
 from scipy.io import wavfile
 
-from ._util import atomic_write_bytes, logger, stable_hash
+from ._util import atomic_write_bytes, is_not_writable, logger, stable_hash, warn_not_writable
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,37 @@ class AudioConfig:
         return stable_hash(dataclasses.asdict(self))
 
 
+def check_wav_data_size(path: str | os.PathLike) -> None:
+    """Raise ``ValueError`` if the WAV's data chunk declares more bytes than the file holds (a cut file).
+
+    Walks the RIFF chunks (``RIFF``/``RIFX``, and ``RF64`` with its ``ds64`` size) up to ``data``.
+    :func:`scipy.io.wavfile.read` only warns about this and returns the samples that are there.
+    Files without a RIFF/WAVE header are left for the decoder to reject.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:] != b"WAVE":
+            return
+        order = ">" if head[:4] == b"RIFX" else "<"
+        pos, rf64_data = 12, None
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, csize = struct.unpack(order + "4sI", f.read(8))
+            if cid == b"ds64" and csize >= 16:
+                rf64_data = struct.unpack("<8xQ", f.read(16))[0]
+            elif cid == b"data":
+                if head[:4] == b"RF64" and csize == 0xFFFFFFFF and rf64_data is not None:
+                    csize = rf64_data
+                held = size - pos - 8
+                if csize > held:
+                    raise ValueError(f"{path}: damaged WAV file (cut short): its data chunk declares {csize} "
+                                     f"data bytes, file holds {held}")
+                return
+            pos += 8 + csize + (csize & 1)
+
+
 def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, int]:
     """Decode a WAV file to float32 in [-1, 1].
 
@@ -96,7 +128,7 @@ def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, i
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        Empty or unreadable file, zero-length clip, unsupported sample format, NaN/inf samples.
+        Empty, unreadable or cut-short file, zero-length clip, unsupported sample format, NaN/inf samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -104,11 +136,12 @@ def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, i
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file (0 bytes), expected a WAV file")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # a cut data chunk is checked below; the rest is harmless
             warnings.simplefilter("ignore", wavfile.WavFileWarning)
             sr, data = wavfile.read(path, mmap=False)
     except Exception as exc:  # scipy raises ValueError/EOFError/struct.error on bad headers
         raise ValueError(f"{path}: unreadable WAV file ({type(exc).__name__}: {exc})") from exc
+    check_wav_data_size(path)
     data = np.asarray(data)
     if data.ndim == 1:
         data = data[:, None]
@@ -187,13 +220,16 @@ class SpectrogramCache:
     Entries live under ``cache_dir/<cfg.key()>/<aa>/<hash>.spec`` where the hash covers the absolute
     path, file size, ``mtime_ns`` and ``cfg.key()``, so editing a file invalidates its entry. Each
     entry holds a JSON header (shape, dtype, sha256 of the payload) and the raw float32 payload; it is
-    written atomically. An entry whose checksum or length does not match is deleted and recomputed.
-    ``cache_dir=None`` disables the disk cache (always compute).
+    written atomically. An entry whose checksum or length does not match is recomputed and replaced.
+    ``cache_dir=None`` disables the disk cache (always compute); a cache folder that cannot be written
+    is used for reading only, with one warning (``read_only`` becomes True).
 
     Attributes
     ----------
     hits, misses, rebuilt : int
         Counters: served from disk, computed, corrupt entries replaced.
+    read_only : bool
+        Set when writing an entry failed for lack of permission; later entries are not written.
     """
 
     def __init__(self, cache_dir: str | os.PathLike | None, cfg: AudioConfig = AudioConfig()):
@@ -201,6 +237,7 @@ class SpectrogramCache:
         self.cache_dir = Path(cache_dir).expanduser() / cfg.key() if cache_dir is not None else None
         self.logmel = LogMel(cfg)
         self.hits = self.misses = self.rebuilt = 0
+        self.read_only = False
 
     def compute(self, path: str | os.PathLike) -> torch.Tensor:
         """Log-mel of ``path`` without touching the cache."""
@@ -230,14 +267,17 @@ class SpectrogramCache:
                 self.hits += 1
                 return spec
             self.rebuilt += 1
-            logger.warning("corrupt spectrogram cache entry %s for %s: deleted, recomputing", entry, path)
-            try:
-                entry.unlink()
-            except FileNotFoundError:
-                pass
+            logger.warning("corrupt spectrogram cache entry %s for %s: recomputing", entry, path)
         spec = self.compute(path)
         self.misses += 1
-        self._write_entry(entry, spec)
+        if not self.read_only:
+            try:
+                self._write_entry(entry, spec)
+            except OSError as exc:
+                if not is_not_writable(exc):
+                    raise
+                self.read_only = True
+                warn_not_writable(self.cache_dir, exc, "spectrograms")
         return spec
 
     @staticmethod

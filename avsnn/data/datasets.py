@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ._util import check_on_error, logger, report_skipped, resolve_cache_dir, stable_hash
+from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .images import IMAGE_SIZE, read_image
 from .release import ReleaseIndex, load_or_create_manifest, scan_release
@@ -65,7 +65,8 @@ class AVDataset(SpectrogramNormalizer, Dataset):
     cache_dir : path-like or None
         Spectrogram disk cache (None: compute every time).
     on_error : {"raise", "skip"}
-        Unreadable files raise ``ValueError`` naming the file, or drop the sample (``self.skipped``).
+        Unreadable files of the chosen modality raise ``ValueError`` naming the file, or drop the sample
+        (``self.skipped``); files of the other modality are never opened.
     normalizer : (mean, std) or None
         Spectrogram statistics; for the train split call :meth:`fit_normalizer` instead.
     progress : bool
@@ -103,8 +104,8 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         chosen = [s for s in index.samples if split.get(s.key) == which]
         images, specs, labels, keys = [], [], [], []
         for s in tqdm(chosen, desc=f"loading {which}", disable=not progress, leave=False):
-            img = self._load(read_image, s.image_path, on_error) if want_img else None
-            spec = self._load(cache.get, s.audio_path, on_error) if want_aud else None
+            img = load_or_skip(read_image, s.image_path, on_error, self.skipped) if want_img else None
+            spec = load_or_skip(cache.get, s.audio_path, on_error, self.skipped) if want_aud else None
             if (want_img and img is None) or (want_aud and spec is None):
                 continue
             if want_img:
@@ -123,16 +124,6 @@ class AVDataset(SpectrogramNormalizer, Dataset):
                              else torch.empty(0, 1, audio.n_mels, audio.n_frames, dtype=torch.float32))
         if cache is not None and cache.rebuilt:
             logger.warning("%d corrupt spectrogram cache entries were rebuilt", cache.rebuilt)
-
-    def _load(self, reader, path, on_error):
-        """``reader(path)``, or None after recording the error when ``on_error="skip"``."""
-        try:
-            return reader(path)
-        except (ValueError, FileNotFoundError) as exc:
-            if on_error == "raise":
-                raise
-            self.skipped.append((Path(path), str(exc)))
-            return None
 
     @property
     def num_classes(self) -> int:
@@ -192,7 +183,8 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
     train_frac, seed
         Per-class split drawn by :func:`make_split` when the manifest does not exist yet.
     manifest : path-like, optional
-        Split CSV to use (created there if missing). Default ``<cache_dir>/splits/<hash>.csv``.
+        Split CSV to use (created there if missing; refused if changed since written). Default
+        ``<cache_dir>/splits/<hash>.csv``, redrawn with a warning if damaged.
     cache_dir : path-like, optional
         Cache root (embedded data, spectrograms, splits); default ``$AVSNN_CACHE`` or ``~/.cache/avsnn``.
     per_class : int, optional
@@ -228,9 +220,10 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
         index = scan_release(folder, on_error=on_error)
         if per_class is not None:
             index = _limit_per_class(index, int(per_class))
-    if manifest is None:
+    cached = manifest is None
+    if cached:
         manifest = cache / "splits" / f"{stable_hash([index.fingerprint(), train_frac, seed])}.csv"
-    split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed)
+    split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
     spec_cache = cache / "spectrograms"
     kw = dict(modality=modality, audio=audio, cache_dir=spec_cache, on_error=on_error, progress=progress)
     train = AVDataset(index, split, "train", **kw)
@@ -249,4 +242,4 @@ def _limit_per_class(index: ReleaseIndex, per_class: int) -> ReleaseIndex:
             kept.append(s)
             seen[s.class_name] = seen.get(s.class_name, 0) + 1
     return ReleaseIndex(index.root, index.layout, index.classes, kept, index.unpaired_images,
-                        index.unpaired_audio, index.class_mismatch, index.skipped)
+                        index.unpaired_audio, index.class_mismatch, index.skipped, index.ignored)

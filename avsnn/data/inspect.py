@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from ._util import load_or_skip
 from .audio import read_wav
 from .images import read_image
 from .release import ReleaseIndex, scan_release
@@ -18,38 +19,45 @@ def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
     -------
     index : ReleaseIndex
     unreadable : list of (Path, reason)
-        Files that fail to decode (scan-time skips are in ``index.skipped``).
+        Files that fail to decode: empty, undecodable or cut short (scan-time skips are in
+        ``index.skipped``, non-data files in ``index.ignored``).
     """
     index = scan_release(root, on_error="skip")
-    unreadable = []
+    unreadable: list = []
     files = [(s.image_path, read_image) for s in index.samples] + [(s.audio_path, read_wav) for s in index.samples]
     files += [(p, read_image) for p in index.unpaired_images] + [(p, read_wav) for p in index.unpaired_audio]
     for path, reader in files:
-        try:
-            reader(path)
-        except (ValueError, FileNotFoundError) as exc:
-            unreadable.append((Path(path), str(exc)))
+        load_or_skip(reader, path, "skip", unreadable)
     return index, unreadable
 
 
-def inspect_report(root: str | os.PathLike) -> str:
-    """Text report: layout, pairs per class, unpaired, skipped and unreadable files."""
-    index, unreadable = inspect_release(root)
+def _report(index: ReleaseIndex, unreadable: list) -> tuple[str, int]:
+    """``(text, number of bad files)``: bad files are the skipped (duplicates) and the unreadable ones."""
     lines = [index.summary(), f"unreadable files: {len(unreadable)}"]
-    lines += [f"  {reason}" for _, reason in unreadable[:50]]
+    lines += [f"  {p}: {r}" for p, r in unreadable[:50]]
     if len(unreadable) > 50:
         lines.append(f"  ... {len(unreadable) - 50} more")
-    return "\n".join(lines)
+    n_bad = len(index.skipped) + len(unreadable)
+    ignored = f"; {len(index.ignored)} non-data file(s) ignored, not counted as bad" if index.ignored else ""
+    if n_bad:
+        lines.append(f"result: {n_bad} bad file(s) ({len(index.skipped)} skipped while scanning, "
+                     f"{len(unreadable)} unreadable){ignored}; exit code 1")
+    else:
+        lines.append(f"result: all {2 * len(index.samples) + len(index.unpaired_images) + len(index.unpaired_audio)} "
+                     f"data files read{ignored}; exit code 0")
+    return "\n".join(lines), n_bad
+
+
+def inspect_report(root: str | os.PathLike) -> str:
+    """Text report: layout, pairs per class, unpaired, ignored, skipped and unreadable files, and the verdict."""
+    return _report(*inspect_release(root))[0]
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """``avsnn data inspect ROOT``: print the report; exit code 1 if any file is unreadable."""
-    index, unreadable = inspect_release(args.root)
-    print(index.summary())
-    print(f"unreadable files: {len(unreadable)}")
-    for _, reason in unreadable:
-        print(f"  {reason}")
-    return 1 if unreadable else 0
+    """``avsnn data inspect ROOT``: print the report; exit code 1 if any file is bad (skipped or unreadable)."""
+    text, n_bad = _report(*inspect_release(args.root))
+    print(text)
+    return 1 if n_bad else 0
 
 
 def cmd_make_embedded(args: argparse.Namespace) -> int:
@@ -73,7 +81,8 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     mk.add_argument("--per-class", type=int, default=300, help="samples per class (default 300)")
     mk.set_defaults(func=cmd_make_embedded)
-    ins = sub.add_parser("inspect", help="report layout, pairs, unpaired and unreadable files of a release")
+    ins = sub.add_parser("inspect", help="report layout, pairs, unpaired, ignored and bad files of a release "
+                                         "(exit code 1 if any file is bad)")
     ins.add_argument("root", type=Path, help="dataset folder (vision/+audio/ or Dataset_v3_vision/+Dataset_v3_sound/)")
     ins.set_defaults(func=cmd_inspect)
     return data

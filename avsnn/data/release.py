@@ -7,7 +7,9 @@ base name in the same class; labels are the sorted class-folder names):
 * ``"dataset_v3"``: ``<root>/Dataset_v3_vision/<class>/<name>.jpg`` + ``<root>/Dataset_v3_sound/<class>/<name>.wav``
 
 The releases ship no split; :func:`make_split` draws a deterministic per-class split and the
-manifest CSV (``key,class,label,split,image,audio``) records it so every run uses the same one.
+manifest CSV (``key,class,label,split,image,audio``) records it so every run uses the same one. A manifest
+is written with a check file (line count, size, sha256; :func:`avsnn.data._util.write_checked`), so a
+manifest cut short or edited afterwards is noticed when it is read back.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._util import atomic_write_bytes, check_on_error, handle_error, logger, report_skipped, stable_hash
+from ._util import (CACHE_FIX, check_on_error, check_path, is_not_writable, logger, raise_or_skip, report_skipped,
+                    stable_hash, verify_checked, warn_not_writable, write_checked)
 
 LAYOUTS = {"release": ("vision", "audio"), "dataset_v3": ("Dataset_v3_vision", "Dataset_v3_sound")}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -57,7 +60,9 @@ class ReleaseIndex:
     class_mismatch : dict
         ``{"vision_only": [...], "audio_only": [...]}``: class folders present on one side only.
     skipped : list of (Path, str)
-        Files ignored, with the reason.
+        Bad data files left out (duplicate base names, with ``on_error="skip"``), with the reason.
+    ignored : list of (Path, str)
+        Files that are not data (other extensions, files beside the class folders), with the reason.
     """
 
     root: Path
@@ -68,6 +73,7 @@ class ReleaseIndex:
     unpaired_audio: list = field(default_factory=list)
     class_mismatch: dict = field(default_factory=lambda: {"vision_only": [], "audio_only": []})
     skipped: list = field(default_factory=list)
+    ignored: list = field(default_factory=list)
 
     def by_key(self) -> dict:
         """``{key: Sample}``."""
@@ -102,10 +108,11 @@ class ReleaseIndex:
             lines.extend(f"  {p}" for p in files[:10])
             if len(files) > 10:
                 lines.append(f"  ... {len(files) - 10} more")
-        lines.append(f"skipped files: {len(self.skipped)}")
-        lines.extend(f"  {p}: {r}" for p, r in self.skipped[:20])
-        if len(self.skipped) > 20:
-            lines.append(f"  ... {len(self.skipped) - 20} more")
+        for what, files in (("ignored files (not data)", self.ignored), ("skipped bad files", self.skipped)):
+            lines.append(f"{what}: {len(files)}")
+            lines.extend(f"  {p}: {r}" for p, r in files[:20])
+            if len(files) > 20:
+                lines.append(f"  ... {len(files) - 20} more")
         return "\n".join(lines)
 
 
@@ -141,27 +148,24 @@ def detect_layout(root: str | os.PathLike) -> tuple[Path, str]:
     raise ValueError(f"{root}: unrecognised dataset layout; expected {expected} (class folders inside), found {seen}")
 
 
-def _list_side(side: Path, extensions, on_error, skipped):
+def _list_side(side: Path, extensions, on_error, skipped, ignored):
     """``{class: {base: path}}`` for one modality folder."""
     out = {}
     for cdir in sorted(side.iterdir()):
         if cdir.name.startswith("."):
             continue
         if not cdir.is_dir():
-            skipped.append((cdir, "not a class folder"))
+            ignored.append((cdir, "not a class folder"))
             continue
         files = {}
         for f in sorted(cdir.iterdir()):
             if f.name.startswith(".") or f.is_dir():
                 continue
             if f.suffix.lower() not in extensions:
-                skipped.append((f, f"unsupported extension (expected {'/'.join(extensions)})"))
-                continue
-            if f.stat().st_size == 0:
-                handle_error(on_error, skipped, f, "empty file (0 bytes)")
+                ignored.append((f, f"unsupported extension (expected {'/'.join(extensions)})"))
                 continue
             if f.stem in files:
-                handle_error(on_error, skipped, f, f"duplicate base name (also {files[f.stem].name})")
+                raise_or_skip(on_error, skipped, f, ValueError(f"{f}: duplicate base name (also {files[f.stem].name})"))
                 continue
             files[f.stem] = f
         out[cdir.name] = files
@@ -171,10 +175,10 @@ def _list_side(side: Path, extensions, on_error, skipped):
 def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseIndex:
     """Index a paired release folder (see module docstring for layouts).
 
-    Files are not decoded here (see :func:`avsnn.data.inspect.inspect_release` for that); empty files
-    and duplicate base names are errors (``on_error="raise"``) or skipped (``"skip"``), files with
-    other extensions are always skipped and listed. Unpaired files and classes found on one side
-    only are reported in the index, not raised.
+    Files are not opened here: empty or undecodable files are found when a dataset reads them (only the
+    modality it uses) or by :func:`avsnn.data.inspect.inspect_release`. Duplicate base names are errors
+    (``on_error="raise"``) or skipped (``"skip"``); files with other extensions are ignored and listed.
+    Unpaired files and classes found on one side only are reported in the index, not raised.
 
     Raises
     ------
@@ -186,9 +190,9 @@ def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseInd
     check_on_error(on_error)
     data_root, layout = detect_layout(root)
     img_dir, aud_dir = (data_root / d for d in LAYOUTS[layout])
-    skipped: list = []
-    images = _list_side(img_dir, IMAGE_EXTENSIONS, on_error, skipped)
-    audio = _list_side(aud_dir, AUDIO_EXTENSIONS, on_error, skipped)
+    skipped, ignored = [], []
+    images = _list_side(img_dir, IMAGE_EXTENSIONS, on_error, skipped, ignored)
+    audio = _list_side(aud_dir, AUDIO_EXTENSIONS, on_error, skipped, ignored)
     classes = sorted(set(images) & set(audio))
     mismatch = {"vision_only": sorted(set(images) - set(audio)), "audio_only": sorted(set(audio) - set(images))}
     samples, un_img, un_aud = [], [], []
@@ -209,10 +213,12 @@ def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseInd
             f"{data_root}: no image/audio pairs found in {img_dir.name}/ and {aud_dir.name}/; expected "
             f"<class>/<name>{'|'.join(IMAGE_EXTENSIONS)} beside <class>/<name>.wav with matching class "
             f"folders and base names (image classes: {sorted(images)[:10]}, audio classes: {sorted(audio)[:10]})")
-    index = ReleaseIndex(data_root, layout, classes, samples, un_img, un_aud, mismatch, skipped)
+    index = ReleaseIndex(data_root, layout, classes, samples, un_img, un_aud, mismatch, skipped, ignored)
     if un_img or un_aud or mismatch["vision_only"] or mismatch["audio_only"]:
         logger.warning("%s: %d unpaired image(s), %d unpaired audio file(s), one-sided classes %s",
                        data_root, len(un_img), len(un_aud), mismatch)
+    if ignored:
+        logger.info("%s: ignored %d non-data file(s), e.g. %s", data_root, len(ignored), ignored[0][0])
     report_skipped(skipped, str(data_root))
     return index
 
@@ -260,12 +266,13 @@ def manifest_text(index: ReleaseIndex, split: dict) -> str:
 
 
 def write_manifest(path: str | os.PathLike, index: ReleaseIndex, split: dict) -> Path:
-    """Write the split as CSV ``key,class,label,split,image,audio`` (paths relative to the root), atomically."""
+    """Write the split as CSV ``key,class,label,split,image,audio`` (paths relative to the root), atomically,
+    with its check file ``<name>.check.json`` beside it."""
     bad = sorted(set(v for v in split.values()) - set(SPLITS))
     if bad:
         raise ValueError(f"split values must be 'train' or 'test', got {bad}")
     path = Path(path)
-    atomic_write_bytes(path, manifest_text(index, split).encode("utf-8"))
+    write_checked(path, manifest_text(index, split).encode("utf-8"))
     return path
 
 
@@ -306,8 +313,14 @@ def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
             s = by_key[key]
             if "class" in cols and row["class"] and row["class"] != s.class_name:
                 raise ValueError(f"{path}:{line}: class {row['class']!r} for {key!r}, data says {s.class_name!r}")
-            if "label" in cols and row["label"] and int(row["label"]) != s.label:
-                raise ValueError(f"{path}:{line}: label {row['label']} for {key!r}, data says {s.label}")
+            if "label" in cols and row["label"]:
+                try:
+                    label = int(row["label"])
+                except ValueError:
+                    raise ValueError(f"{path}:{line}: label must be an integer class index "
+                                     f"(0..{len(index.classes) - 1}), got {row['label']!r}") from None
+                if label != s.label:
+                    raise ValueError(f"{path}:{line}: label {label} for {key!r}, data says {s.label}")
             split[key] = row["split"]
     if unknown:
         raise ValueError(f"{path}: {len(unknown)} manifest key(s) not in the dataset at {index.root}: "
@@ -317,13 +330,38 @@ def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
     return split
 
 
+class DamagedManifestError(ValueError):
+    """A manifest no longer matches the check file written with it."""
+
+
 def load_or_create_manifest(index: ReleaseIndex, path: str | os.PathLike, train_frac: float = 0.7,
-                            seed: int = 0) -> dict:
-    """Read the manifest at ``path``; if absent, draw :func:`make_split` and write it first (atomically)."""
+                            seed: int = 0, cached: bool = False) -> dict:
+    """Read the manifest at ``path``; if absent, draw :func:`make_split` and write it first (atomically).
+
+    A manifest that no longer matches its check file (cut short, edited) is never used as is:
+    ``cached=True`` (a manifest the package keeps in its cache) redraws and rewrites it with a warning,
+    otherwise :class:`DamagedManifestError` is raised. A manifest without a check file is a user's
+    own file and is read as it is, except in the cache, where it is redrawn.
+    If the manifest cannot be written (read-only folder) the split is used from memory, with a warning.
+    """
     path = Path(path)
     if path.exists():
-        return read_manifest(path, index)
+        problem = verify_checked(path)
+        if problem is None or (not cached and not check_path(path).exists()):
+            return read_manifest(path, index)
+        if not cached:
+            raise DamagedManifestError(
+                f"{path}: split manifest changed since it was written: {problem}; delete it to draw the split "
+                f"again, or delete {check_path(path).name} to use it as it is now")
+        logger.warning("%s: cached split manifest is damaged (%s): drawing the split again", path, problem)
     split = make_split(index, train_frac=train_frac, seed=seed)
-    write_manifest(path, index, split)
+    try:
+        write_manifest(path, index, split)
+    except OSError as exc:
+        if not is_not_writable(exc):
+            raise
+        warn_not_writable(path.parent, exc, "the split manifest",
+                          CACHE_FIX if cached else "give a manifest path in a writable folder to keep it")
+        return split
     logger.info("wrote split manifest %s", path)
     return split

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ._util import check_on_error, report_skipped
+from ._util import check_on_error, load_or_skip, report_skipped
 from .audio import AudioConfig, SpectrogramCache
 from .datasets import SpectrogramNormalizer
 
@@ -116,12 +116,8 @@ class UrbanSound8KDataset(SpectrogramNormalizer, Dataset):
         self.classes = [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
         specs, labels, self.rows = [], [], []
         for r in tqdm(rows, desc="loading UrbanSound8K", disable=not progress, leave=False):
-            try:
-                spec = cache.get(r.path)
-            except (ValueError, FileNotFoundError) as exc:
-                if on_error == "raise":
-                    raise
-                self.skipped.append((r.path, str(exc)))
+            spec = load_or_skip(cache.get, r.path, on_error, self.skipped)
+            if spec is None:
                 continue
             specs.append(spec)
             labels.append(r.classID)
