@@ -118,3 +118,37 @@ def test_user_manifest_accepted_and_unknown_key_rejected(release, tmp_path):
         read_manifest(tmp_path / "missing.csv", idx)
     with pytest.raises(ValueError, match="'train' or 'test'"):
         write_manifest(tmp_path / "w.csv", idx, {"cat/cat_000": "val"})
+
+
+def test_split_keeps_the_slices_of_one_recording_on_one_side(tmp_path):
+    """UrbanSound8K names its slices fsID-classID-occurrenceID-sliceID: grouped by fsID, no recording
+    is split across train and test (across classes too); other names split exactly as before."""
+    import shutil
+
+    from avsnn.data.fixtures import write_release_fixture
+    from avsnn.data.release import has_source_groups, make_split, scan_release, source_group
+    root = write_release_fixture(tmp_path / "us8k", classes=("dog", "siren"), per_class=12)
+    plain = scan_release(root)
+    before = make_split(plain, 0.7, seed=3)
+    assert not has_source_groups(plain) and make_split(plain, 0.7, 3, group_by_source=False) == before
+    # rename to slice names: 4 recordings of 3 slices per class, recording 7 in both classes
+    for k, c in enumerate(("dog", "siren")):
+        for side, ext in (("vision", ".png"), ("audio", ".wav")):
+            files = sorted((root / side / c).glob(f"*{ext}"))
+            for j, f in enumerate(files):
+                fs = [7, 100 + k, 200 + k, 300 + k][j // 3]
+                shutil.move(f, f.with_name(f"{fs}-{k}-0-{j % 3}{ext}"))
+    index = scan_release(root)
+    assert has_source_groups(index) and source_group("dog/7-0-0-2") == "fs7" == source_group("siren/7-1-0-0")
+    leaked = []
+    for seed in range(6):
+        split = make_split(index, 0.7, seed=seed)
+        sides = {}
+        for key, side in split.items():
+            sides.setdefault(source_group(key), set()).add(side)
+        assert all(len(v) == 1 for v in sides.values()), sides
+        assert {"train", "test"} <= set(split.values())
+        ungrouped = make_split(index, 0.7, seed=seed, group_by_source=False)
+        assert sum(v == "train" for v in ungrouped.values()) == 2 * round(0.7 * 12)
+        leaked.append(len({(source_group(k), v) for k, v in ungrouped.items()}) > len(sides))
+    assert any(leaked)   # a plain random split does put recordings on both sides

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .images import IMAGE_SIZE, read_image
-from .release import ReleaseIndex, load_or_create_manifest, scan_release
+from .release import ReleaseIndex, has_source_groups, load_or_create_manifest, scan_release
 
 MODALITIES = ("vision", "audio", "both")
 
@@ -222,7 +222,10 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
             index = _limit_per_class(index, int(per_class))
     cached = manifest is None
     if cached:
-        manifest = cache / "splits" / f"{stable_hash([index.fingerprint(), train_frac, seed])}.csv"
+        key = [index.fingerprint(), train_frac, seed]
+        if has_source_groups(index):   # recordings kept on one side: a different split than before
+            key.append("source-groups")
+        manifest = cache / "splits" / f"{stable_hash(key)}.csv"
     split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
     spec_cache = cache / "spectrograms"
     kw = dict(modality=modality, audio=audio, cache_dir=spec_cache, on_error=on_error, progress=progress)
