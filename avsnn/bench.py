@@ -52,6 +52,7 @@ __all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes",
            "run_bench", "add_bench_parser", "cmd_bench", "main"]
 
 VARIANTS = ("avsnn", "ann", "snntorch", "loop")
+SIZE_MINIMA = {"width": 1, "timesteps": 1, "batch": 1, "steps": 1, "warmup": 0, "threads": 1}
 CORRECT_RATE, INCORRECT_RATE = 0.9, 0.1
 
 
@@ -407,6 +408,15 @@ def time_breakdown(step: Callable[[], object], n_steps: int = 3) -> dict:
 
 # --------------------------------------------------------------------------- the benchmark
 
+def check_sizes(**sizes) -> None:
+    """Each of ``width, timesteps, batch, steps, warmup, threads`` given must be an integer >= :data:`SIZE_MINIMA`."""
+    for name, v in sizes.items():
+        if v is None and name == "threads":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < SIZE_MINIMA[name]:
+            raise ValueError(f"{name} must be an integer >= {SIZE_MINIMA[name]}, got {v!r}")
+
+
 def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int = 10, device: str = "auto",
               *, warmup: int = 2, data: Optional[str] = "embedded", profile: bool = False,
               lif_micro: bool = True, seed: int = 0, verbose: bool = False, channels_last: bool = False,
@@ -419,6 +429,7 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
     """
     from .models import L2ActSpikeNet
 
+    check_sizes(width=width, timesteps=timesteps, batch=batch, steps=steps, warmup=warmup)
     dev = resolve_device(device)
     channels_last = use_channels_last(channels_last, dev)   # explicit on CPU: probed first, fails fast
     malloc_tuned = keep_freed_memory() if dev.type == "cpu" else False
@@ -590,6 +601,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_bench(args) -> dict:
+    check_sizes(threads=args.threads)   # run_bench checks the other sizes
     if args.threads:
         torch.set_num_threads(args.threads)
     res = run_bench(args.width, args.timesteps, args.batch, args.steps, args.device, warmup=args.warmup,
@@ -611,9 +623,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "bench":
         argv = ["bench"] + argv
-    args = parser.parse_args(argv)
-    args.func(args)
-    return 0
+    from .cli import run_command
+    return run_command(parser.parse_args(argv), prog="avsnn-bench")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@ Chapters are MyST markdown notebooks (``book/*.md``, jupytext ``format_name: mys
 whose first code cell is tagged ``parameters``. papermill reads ``.ipynb`` only,
 so the chapter is converted in-process with jupytext, its parameters are checked
 against the ``parameters`` cell (unknown names and values of the wrong type are
-errors), and papermill executes it, writing ``<out>/<chapter>.ipynb``.
+errors) and against the library's own rules (:func:`check_parameters`: a value that
+training would reject fails before anything runs), and papermill executes it, writing
+``<out>/<chapter>.ipynb``. The output folder must lie outside ``book/``. A chapter that
+fails in a cell ends in one line naming the cell and the error; the notebook executed up
+to there is kept as ``<out>/<chapter>.failed.ipynb``.
 
 Command line::
 
@@ -21,6 +25,11 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+
+
+class ChapterFailed(RuntimeError):
+    """A cell of the executed chapter raised; the message names the cell and the error."""
 
 
 def read_chapter(path: str | Path):
@@ -93,6 +102,37 @@ def resolve_parameters(nb, overrides: dict) -> dict:
     return {k: _coerce(k, v, defaults[k]) for k, v in overrides.items()}
 
 
+def check_parameters(params: dict) -> dict:
+    """Check chapter parameters against the library's rules before the chapter runs; return them.
+
+    Names that are :class:`~avsnn.train.RunConfig` fields (``timesteps``, ``beta``, ``device`` ...) follow
+    its validation; ``profile`` must name a profile, ``data`` must be ``"embedded"`` or an existing folder
+    (made absolute: the chapter runs in its own folder), ``device="cuda"`` needs a GPU, and the benchmark
+    sizes (``batch``, ``steps`` ...) follow :func:`avsnn.bench.check_sizes`.
+    """
+    from avsnn.bench import SIZE_MINIMA, check_sizes
+    from avsnn.device import resolve_device
+    from avsnn.train.config import _FIELDS, NAMED_DATASETS, RunConfig, normalise_data_path
+    from avsnn.train.profiles import PROFILES
+    params = dict(params)
+    try:
+        RunConfig(**{k: v for k, v in params.items() if k in _FIELDS and k != "profile"})
+        check_sizes(**{k: v for k, v in params.items() if k in SIZE_MINIMA})
+        if "profile" in params and params["profile"] not in PROFILES:
+            raise ValueError(f"profile must be one of {list(PROFILES)}, got {params['profile']!r}")
+        if "device" in params:
+            resolve_device(params["device"])
+    except (ValueError, RuntimeError) as e:
+        raise ValueError(f"invalid chapter parameter: {e}") from None
+    data = params.get("data")
+    if isinstance(data, str) and data not in NAMED_DATASETS:
+        params["data"] = normalise_data_path(data)
+        if not Path(params["data"]).is_dir():
+            raise FileNotFoundError(f"parameter data: dataset folder {params['data']} not found "
+                                    f"(expected 'embedded' or a dataset folder)")
+    return params
+
+
 def source_digest(path: str | Path) -> str:
     """SHA-256 of a chapter source, recorded in goldens to detect stale ones."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -105,18 +145,28 @@ def run_chapter(path: str | Path, parameters: dict | None = None, out_dir: str |
 
     path = Path(path).resolve()
     nb = read_chapter(path)
-    params = resolve_parameters(nb, parameters or {})
+    params = check_parameters(resolve_parameters(nb, parameters or {}))
     out_dir = Path(out_dir).resolve()
-    if out_dir == path.parent:
-        raise ValueError(f"output folder {out_dir} is the chapter's own folder; choose one outside the source tree")
+    if out_dir == path.parent or out_dir.is_relative_to(BOOK):
+        raise ValueError(f"output folder {out_dir} lies in the book sources ({BOOK} or the chapter's folder); "
+                         f"choose one outside them (default: results/)")
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{path.stem}.ipynb"
     nb.metadata["avsnn"] = {"source": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
                             "source_sha256": source_digest(path), "parameters": params}
     tmp = out.with_name(f"{out.stem}.partial.ipynb")
     os.environ.setdefault("AVSNN_RUNS", str(ROOT / "runs"))
-    papermill.execute_notebook(nb, str(tmp), parameters=params, cwd=str(path.parent),
-                               progress_bar=progress, kernel_name=kernel_name)
+    try:
+        papermill.execute_notebook(nb, str(tmp), parameters=params, cwd=str(path.parent),
+                                   progress_bar=progress, kernel_name=kernel_name)
+    except BaseException as e:
+        failed = out.with_name(f"{out.stem}.failed.ipynb")
+        if tmp.exists():
+            os.replace(tmp, failed)
+        if isinstance(e, papermill.PapermillExecutionError):
+            raise ChapterFailed(f"chapter {path.name} failed in cell [{e.exec_count}]: {e.ename}: {e.evalue}; "
+                                f"the notebook executed up to there is {failed}") from None
+        raise
     os.replace(tmp, out)  # the finished notebook appears whole or not at all
     return out
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from avsnn.train import add_train_parser, make_config, train_or_load
+from avsnn.train.store import run_key
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +32,15 @@ def test_cli_train_fusion_smoke(env, capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out.strip().splitlines()
     cfg = make_config("fusion", "smoke")
-    assert out[-1] == str(env / cfg.hash())
+    assert out[-1] == str(env / run_key(cfg))
     for c in (cfg, *cfg.sub_configs.values()):
-        m = json.loads((env / c.hash() / "metrics.json").read_text())
+        m = json.loads((env / run_key(c) / "metrics.json").read_text())
         assert 0.0 <= m["test_accuracy"] <= 1.0
         assert {"intra", "inter", "ratio"} <= set(m["separability"]["test"])
         assert len(m["confusion"]) == 10 and m["classes"]
         assert "firing_rates" in m and m["sops"] >= 0 and "energy" in m
     vis = cfg.sub_configs["vision"]
-    m = json.loads((env / vis.hash() / "metrics.json").read_text())
+    m = json.loads((env / run_key(vis) / "metrics.json").read_text())
     assert m["num_test"] == 10 * 24 - m["num_train"]
     # second call: a cache hit, no training (nothing in the run folders is rewritten)
     stamps = {p: p.stat().st_mtime_ns for p in env.rglob("*") if p.is_file()}

@@ -9,6 +9,7 @@ import torch
 import avsnn.train.loop as loop
 import avsnn.train.store as store_mod
 from avsnn.train import RunStore, TrainingDiverged, train_or_load
+from avsnn.train.store import run_key
 from test_train_helpers import tiny_config, tiny_data, tiny_model
 
 
@@ -29,7 +30,7 @@ def _assert_same_state(a: dict, b: dict):
 def test_train_writes_store(tmp_path):
     cfg = tiny_config()
     run = _train(cfg, tmp_path)
-    assert run.path == tmp_path / cfg.hash()
+    assert run.path == tmp_path / run_key(cfg)
     for name in ("config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"):
         assert (run.path / name).exists(), name
     hist = run.history
@@ -154,7 +155,7 @@ def test_fusion_on_tiny_features(tmp_path):
     run = _train(cfg, tmp_path)
     subs = cfg.sub_configs
     for name in ("vision", "audio"):
-        p = tmp_path / subs[name].hash()
+        p = tmp_path / run_key(subs[name])
         assert (p / "DONE").exists() and (p / "features_train.pt").exists() and (p / "features_test.pt").exists()
     tr, te = run.array_data()
     assert set(tr.inputs) == {"vision", "audio"}

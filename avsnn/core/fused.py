@@ -49,9 +49,12 @@ built without FMA contraction), membrane and gradients to rounding (tests/test_f
 from __future__ import annotations
 
 import hashlib
-import math
-import threading
 import logging
+import math
+import os
+import sys
+import sysconfig
+import threading
 import warnings
 
 import torch
@@ -68,8 +71,9 @@ _SURROGATE_CODE = {"atan": 0, "fast_sigmoid": 1}
 # One pass over the data per direction: each thread takes chunks of neurons and runs the whole
 # T-step scan on them while they sit in cache (the torch-op path below makes ~3 passes forward and
 # ~5 backward). Built on first use with torch.utils.cpp_extension (g++ + ninja, ~1 min, cached in
-# ~/.cache/torch_extensions); set AVSNN_FUSED_CPP=0 to disable. Any build failure falls back to
-# the torch-op path with one warning. Same arithmetic as lif_loop (no FMA: built without -march).
+# ~/.cache/torch_extensions under a name keyed by cpp_build_key()); set AVSNN_FUSED_CPP=0 to
+# disable. Any build failure falls back to the torch-op path with one warning. Same arithmetic as
+# lif_loop (no FMA: built without -march).
 _CPP_SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -267,6 +271,20 @@ torch::Tensor lif_backward(torch::Tensor mem, torch::Tensor GI, c10::optional<to
 
 _cpp_lock = threading.Lock()
 _cpp_state: dict = {}
+_CPP_CFLAGS, _CPP_LDFLAGS = ["-O3", "-fopenmp"], ["-fopenmp"]
+
+
+def cpp_build_key() -> str:
+    """Short hash of everything that changes the C++ build: source, flags, compiler, torch, interpreter.
+
+    It names the extension and so its build folder (``~/.cache/torch_extensions/.../avsnn_lif_cpu_<key>``):
+    two virtual environments or checkouts (different ``sys.executable``, torch or Python include paths)
+    get folders of their own instead of rebuilding each other's (~1 min each time, under a lock).
+    """
+    from torch.utils import cpp_extension
+    parts = [_CPP_SOURCE, torch.__version__, sys.executable, sysconfig.get_paths()["include"],
+             *cpp_extension.include_paths(), *_CPP_CFLAGS, *_CPP_LDFLAGS, os.environ.get("CXX", "c++")]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
 def cpu_kernel():
@@ -285,11 +303,9 @@ def cpu_kernel():
             quiet.setLevel(logging.ERROR)
             try:
                 from torch.utils.cpp_extension import load_inline
-                digest = hashlib.sha1((_CPP_SOURCE + torch.__version__).encode()).hexdigest()[:12]
-                module = load_inline(name=f"avsnn_lif_cpu_{digest}", cpp_sources=[_CPP_SOURCE],
+                module = load_inline(name=f"avsnn_lif_cpu_{cpp_build_key()}", cpp_sources=[_CPP_SOURCE],
                                      functions=["lif_forward", "lif_backward"],
-                                     extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"],
-                                     verbose=False)
+                                     extra_cflags=_CPP_CFLAGS, extra_ldflags=_CPP_LDFLAGS, verbose=False)
             except Exception as e:  # no compiler / ninja / headers: keep working on the torch path
                 error = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
                 warnings.warn(f"avsnn fused LIF: CPU kernel unavailable, using torch ops ({error})")

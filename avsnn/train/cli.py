@@ -1,16 +1,16 @@
 """``train`` and ``show`` subcommands (registered on the main CLI by :func:`add_train_parser`).
 
     avsnn train --modality vision --data embedded --profile default [--set lr=2e-3 ...] [--runs DIR] [--quiet]
-    avsnn show RUN_FOLDER_OR_HASH [--runs DIR]
+    avsnn show RUN_FOLDER_OR_KEY [--runs DIR]
 
 ``train`` trains (or resumes, or finds in the run store) the configured run and prints its
-folder on the last line of stdout; ``metrics.json`` there holds at least ``test_accuracy``
-(a fraction) and the ``separability`` summary.
+folder (``<runs>/<run key>``) on the last line of stdout; ``metrics.json`` there holds at least
+``test_accuracy`` (a fraction) and the ``separability`` summary. ``show`` takes that folder, its
+run key, or a config hash (the newest run of that config).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .config import MODALITIES
@@ -33,7 +33,7 @@ def add_train_parser(subparsers) -> None:
     _add_common(p)
     p.set_defaults(func=cmd_train)
     s = subparsers.add_parser("show", help="print a stored run's config and metrics summary")
-    s.add_argument("run", help="run folder, or a config hash inside --runs")
+    s.add_argument("run", help="run folder, or a run key / config hash inside --runs")
     s.add_argument("--runs", default=None)
     s.set_defaults(func=cmd_show)
 
@@ -57,25 +57,35 @@ def cmd_train(args) -> int:
 
 
 def _resolve_run(arg: str, runs) -> Path:
-    from .store import default_root
-    p = Path(arg)
-    if (p / "config.json").exists():
-        return p
-    q = default_root(runs) / arg
-    if (q / "config.json").exists():
-        return q
-    raise SystemExit(f"no run folder at {p} or {q}")
+    from .store import default_root, read_json_file
+    p, root = Path(arg), default_root(runs)
+    for q in (p, root / arg):
+        if (q / "config.json").exists():
+            return q
+    matches = []   # a config hash: the runs of that config (several after data or code changes)
+    for q in root.glob("*/config.json") if root.is_dir() else ():
+        try:
+            if read_json_file(q).get("config_hash") == arg:
+                matches.append(q.parent)
+        except ValueError:   # a damaged config.json is not this run's concern
+            continue
+    if matches:
+        return max(matches, key=lambda q: (q / "config.json").stat().st_mtime_ns)
+    raise FileNotFoundError(f"no run folder at {p}, and no run with key or config hash {arg!r} in {root}")
 
 
 def cmd_show(args) -> int:
+    from .store import describe_problems, read_json_file, verify_run
     path = _resolve_run(args.run, args.runs)
-    cfg = json.loads((path / "config.json").read_text())
-    metrics_p = path / "metrics.json"
-    print(f"run {path}  modality {cfg['modality']}  profile {cfg.get('profile')}  "
-          f"done {(path / 'DONE').exists()}")
-    if metrics_p.exists():
-        m = json.loads(metrics_p.read_text())
-        keys = ("test_accuracy", "train_accuracy", "epochs", "train_seconds", "sops", "params")
+    cfg = read_json_file(path / "config.json")
+    done = (path / "DONE").exists()
+    problems = verify_run(path) if done else {}
+    state = f"damaged ({describe_problems(problems)}; train repairs it)" if problems else f"done {done}"
+    print(f"run {path}  modality {cfg['modality']}  profile {cfg.get('profile')}  {state}")
+    m = None if "metrics.json" in problems else read_json_file(path / "metrics.json")
+    if m is not None:
+        keys = ("test_accuracy", "train_accuracy", "epochs", "train_seconds", "sops", "params", "config_hash",
+                "data_fingerprint", "code_fingerprint")
         for k in keys:
             if k in m:
                 print(f"  {k:15s} {m[k]}")

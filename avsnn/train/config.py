@@ -13,6 +13,11 @@ rounding). ``channels_last=None`` (auto) uses it on CUDA only: on CPU an explici
 opt-in, checked first by :func:`avsnn.device.use_channels_last`, because a channels-last 1x1
 strided convolution backward hangs in some torch/oneDNN builds on AVX2-only CPUs.
 
+A folder ``dataset`` (and ``data_root``) is stored as an absolute path, so ``emb``, ``emb/``, ``./emb``
+and ``/abs/emb`` name the same run; ``"embedded"`` and the release names stay as given. The run store
+names a run's folder by a *run key* that adds fingerprints of the data and the code to this hash
+(:func:`avsnn.train.store.run_key`).
+
 ``modality="fusion"`` configs carry the complete configs of the unimodal runs whose
 frozen features they consume (``vision_config`` / ``audio_config``, canonical dicts),
 so a fusion hash changes whenever a feature extractor's settings change.
@@ -22,9 +27,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Union
 
 from avsnn.data.audio import AudioConfig
@@ -42,6 +50,14 @@ VARIANTS = {
 }
 DEFAULT_VARIANT = {"vision": "act_after_add", "audio": "full", "fusion": "smlp"}
 COSMETIC = ("profile", "progress", "device", "channels_last")
+NAMED_DATASETS = ("embedded", "release", "cifar10-av", "urbansound8k-av")   # names, not paths (build_datasets)
+
+
+def normalise_data_path(path: Optional[str]) -> Optional[str]:
+    """The absolute form of a dataset folder path; ``None``, ``""`` and :data:`NAMED_DATASETS` unchanged."""
+    if path is None or path in NAMED_DATASETS or not str(path).strip():
+        return path
+    return str(Path(os.path.expanduser(str(path))).resolve())
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,8 @@ class RunConfig:
                 sub = sub.canonical()
             if sub is not None:
                 set_(name, RunConfig.from_dict(sub).canonical())
+        set_("dataset", normalise_data_path(self.dataset))
+        set_("data_root", normalise_data_path(self.data_root))
         if self.variant == "auto" and self.modality in DEFAULT_VARIANT:
             set_("variant", DEFAULT_VARIANT[self.modality])
         _validate(self)
@@ -187,6 +205,10 @@ def _expect(key, value, expected) -> None:
 
 
 def _validate(c: RunConfig) -> None:
+    for key, tp in _HINTS.items():   # an inf / nan hyper-parameter trains to garbage
+        v = getattr(c, key)
+        if _strip_optional(tp)[0] is float and v is not None and not math.isfinite(float(v)):
+            raise ValueError(f"{key} must be a finite number, got {v!r}")
     _expect("modality", c.modality, MODALITIES)
     _expect("variant", c.variant, VARIANTS[c.modality])
     _expect("head", c.head, HEADS)

@@ -2,9 +2,16 @@
 
 ``train_or_load(cfg)`` returns a finished :class:`Run`:
 
-* **cache hit** -- ``runs/<hash>/DONE`` exists: nothing is trained, the run is returned;
-* **resume** -- a ``checkpoint.pt`` exists: training continues after its last epoch;
+* **cache hit** -- ``runs/<run key>/DONE`` exists and the files it records are intact: nothing is
+  trained, the run is returned;
+* **repair** -- ``DONE`` exists but a recorded file is damaged: reported in one line; the metrics
+  are evaluated again from an intact checkpoint, else the run is retrained (from
+  ``checkpoint.prev.pt`` when that one is good);
+* **resume** -- a ``checkpoint.pt`` exists: training continues after its last epoch (a damaged one
+  is reported, and training resumes from ``checkpoint.prev.pt`` or starts from scratch);
 * otherwise trains from scratch.
+
+The run key (:func:`avsnn.train.store.run_key`) covers the config, the data and the code.
 
 Determinism. The model is initialised after seeding ``torch``/``numpy``/``random`` with
 ``cfg.seed``. At the start of every epoch all three are re-seeded from ``(seed, epoch)`` and the
@@ -18,8 +25,9 @@ Loss: :func:`avsnn.mse_count_loss` with the config's rates (Eqs. 14-16). Predict
 output spikes; ties broken by the larger summed input current, then by the lowest class index
 (:func:`avsnn.metrics.predict`).
 
-A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step; the checkpoint of the
-last finished epoch stays on disk untouched.
+A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step, and so do non-finite
+weights at the end of an epoch (before its checkpoint is written); the checkpoint of the last
+finished epoch stays on disk untouched and the run is not marked done.
 
 Fusion (``modality="fusion"``): the vision/audio runs named by ``cfg.vision_config`` /
 ``cfg.audio_config`` are trained first if missing (``train_or_load`` on each), their frozen
@@ -48,13 +56,13 @@ from avsnn.device import keep_freed_memory, resolve_device, use_channels_last
 
 from .batching import ArrayData, as_array_data
 from .config import RunConfig
-from .store import RunStore
+from .store import RunStore, describe_problems, report
 
 __all__ = ["Run", "TrainingDiverged", "train_or_load", "build_model", "load_datasets", "resolve_device"]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint was kept."""
+    """The loss or the weights became NaN or infinite; the last good checkpoint was kept."""
 
 
 # ---- building blocks (replaceable through train_or_load(model_fn=..., data_fn=...)) ------------
@@ -144,7 +152,7 @@ class Run:
 
     @property
     def store(self) -> RunStore:
-        return RunStore(self.config, self.store_root)
+        return RunStore(self.config, self.store_root, key=self.path.name)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -266,7 +274,7 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
     opt = _make_optimizer(cfg, model.parameters())
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
     history, start = [], 0
-    ck = store.load_checkpoint(map_location=device)
+    ck = store.resume_checkpoint(map_location=device, repair=dist.is_main)
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -307,9 +315,8 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
                 out = net(x)
             loss = _loss(cfg, out, y)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}/{nb} of run {store.path}; "
-                    + (f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written"))
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}/{nb} of "
+                                       f"run {store.path}; {_kept(epoch)}")
             # rank-local mean -> share of the global mean; DDP averages gradients over ranks
             scale = 0.0 if empty else len(idx) * dist.world_size / len(gidx)
             opt.zero_grad(set_to_none=True)
@@ -324,6 +331,10 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
             if progress:
                 bar.set_postfix(loss=f"{float(loss):.4f}")
         bar.close()
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDiverged(f"weights became non-finite in epoch {epoch + 1} of run {store.path} "
+                                   f"({len(bad)} parameter tensors, first {bad[0]!r}); {_kept(epoch)}")
         stats = dist.all_reduce(stats)
         lr = opt.param_groups[0]["lr"]
         sched.step()
@@ -351,12 +362,16 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
     return model.to(memory_format=torch.contiguous_format).eval()
 
 
-def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, history: list) -> dict:
+def _kept(epoch: int) -> str:
+    return f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written"
+
+
+def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, history: list, identity: dict) -> dict:
     from avsnn.metrics import evaluate
     device = resolve_device(cfg.device)
     m = evaluate(model, test, train, modality=cfg.modality, num_classes=train.num_classes,
                  batch_size=max(256, cfg.batch_size), device=device, amp=cfg.amp and device.type == "cuda")
-    m = {"config_hash": cfg.hash(), "modality": cfg.modality, "epochs": len(history),
+    m = {**identity, "modality": cfg.modality, "epochs": len(history),
          "train_seconds": float(sum(h["seconds"] for h in history)), **m}
     if train.classes is not None:
         m["classes"] = list(train.classes)
@@ -382,9 +397,11 @@ def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = No
     dist = dist or DistContext()
     store = RunStore(cfg, store_root)
     run = Run(store.path, cfg, store.root, model_fn, data_fn)
-    if store.done:
+    if store.done and not store.verify():
         return run
     device = resolve_device(cfg.device)
+    if dist.is_main:
+        store.make_folder()   # a read-only run store fails here, before the data are loaded
     if verbose and dist.is_main:
         print(cfg.describe(), flush=True)
         print(f"run folder: {store.path} (device {device})", flush=True)
@@ -397,8 +414,15 @@ def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = No
     run._data = (train, test)
     lock = store.lock() if dist.is_main and dist.world_size == 1 else contextlib.nullcontext()
     with lock:
-        if store.done:  # another process finished it while we waited for the lock
-            return run
+        if store.done:  # another process finished it while we waited for the lock, or it is damaged
+            problems = store.verify()
+            if not problems:
+                return run
+            if dist.is_main:
+                action = ("retraining it" if RunStore.CHECKPOINT in problems
+                          else "evaluating it again from its checkpoint")
+                report(f"finished run {store.path} is damaged ({describe_problems(problems)}); {action}")
+                store.unfinish(problems)
         return _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist)
 
 
@@ -412,7 +436,7 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
         if dist.is_main:
             ck = store.load_checkpoint()
             history = ck["history"] if ck else []
-            metrics = _final_metrics(cfg, model, train, test, history)
+            metrics = _final_metrics(cfg, model, train, test, history, store.identity)
             store.write_metrics(metrics)
             store.mark_done()
             if verbose:

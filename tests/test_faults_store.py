@@ -1,0 +1,389 @@
+"""Fault injection for the run store, the training loop and the command line (issues #11 and #17).
+
+Each test reproduces one fault found by probing: a stale or damaged run served as if current, a
+diverged run marked done, or a fault that ended in a raw traceback instead of one line.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import avsnn.train.loop as loop
+import avsnn.train.store as store_mod
+from avsnn.cli import main, run_command
+from avsnn.train import RunStore, TrainingDiverged, make_config, train_or_load
+from avsnn.train.store import RunStoreError, data_fingerprint, run_key
+from test_train_helpers import tiny_config, tiny_data, tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+LIF_CHAPTER = ROOT / "book" / "01_lif_neuron.md"
+
+
+def _train(cfg, root, **kw):
+    return train_or_load(cfg, root, progress=False, verbose=False, model_fn=tiny_model, data_fn=tiny_data, **kw)
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _one_error_line(capsys, rc, *needles) -> str:
+    """The command failed with exit code 2 and exactly one ``avsnn ...: error: ...`` line, no traceback."""
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert len(lines) == 1 and lines[0].startswith("avsnn"), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def release(tmp_path, monkeypatch):
+    """A tiny on-disk release (2 classes x 4 pairs) and a private data cache."""
+    from avsnn.data.fixtures import write_release_fixture
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
+    return write_release_fixture(tmp_path / "rel", per_class=4)
+
+
+# ---- 1. run identity: data and code ---------------------------------------------------------------
+def test_config_hash_is_unchanged_for_the_same_settings():
+    # values of the commit before run keys were added: configs keep their hashes (goldens print them)
+    assert make_config("vision", "default").hash() == "a91d205905cf"
+    assert make_config("fusion", "smoke").hash() == "03e60a45c0e1"
+
+
+def test_dataset_path_spellings_give_one_config(tmp_path, monkeypatch):
+    (tmp_path / "emb").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfgs = [make_config("vision", "smoke", d) for d in ("emb", "emb/", "./emb", str(tmp_path / "emb"))]
+    assert {c.dataset for c in cfgs} == {str((tmp_path / "emb").resolve())}
+    assert len({c.hash() for c in cfgs}) == 1 and len({run_key(c) for c in cfgs}) == 1
+    assert make_config("vision", "smoke", "embedded").dataset == "embedded"
+
+
+def test_edited_dataset_gets_a_new_run(tmp_path, release):
+    cfg = tiny_config(epochs=1, dataset=str(release))
+    first = _train(cfg, tmp_path / "runs")
+    assert first.trained_now and not _train(cfg, tmp_path / "runs").trained_now   # unchanged data: reused
+    wav = sorted((release / "audio").rglob("*.wav"))[0]
+    with open(wav, "ab") as f:   # the dataset changes (size and mtime)
+        f.write(b"\0\0")
+    again = _train(cfg, tmp_path / "runs")
+    assert again.trained_now and again.path != first.path
+    assert again.metrics["data_fingerprint"] == data_fingerprint(cfg) != first.metrics["data_fingerprint"]
+
+
+def test_changed_code_gets_a_new_run(tmp_path, monkeypatch):
+    cfg = tiny_config(epochs=1)
+    first = _train(cfg, tmp_path)
+    recorded = json.loads((first.path / "config.json").read_text())
+    assert recorded["code_fingerprint"] == store_mod.code_fingerprint() == first.metrics["code_fingerprint"]
+    assert recorded["run_key"] == first.path.name and recorded["config_hash"] == cfg.hash()
+    monkeypatch.setattr(store_mod, "code_fingerprint", lambda: "other-code")
+    again = _train(cfg, tmp_path)
+    assert again.trained_now and again.path != first.path and again.metrics["code_fingerprint"] == "other-code"
+
+
+def test_code_fingerprint_covers_the_training_source_only(tmp_path, monkeypatch):
+    copy = tmp_path / "avsnn"
+    shutil.copytree(store_mod.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    fingerprint = store_mod.code_fingerprint.__wrapped__
+    monkeypatch.setattr(store_mod, "PACKAGE", copy)
+    assert fingerprint() == store_mod.code_fingerprint()
+    (copy / "train" / "cli.py").write_text("# a command-line change\n", encoding="utf-8")
+    assert fingerprint() == store_mod.code_fingerprint()
+    with open(copy / "core" / "lif.py", "a") as f:
+        f.write("\n# a change to the neuron\n")
+    assert fingerprint() != store_mod.code_fingerprint()
+
+
+def test_fusion_run_key_covers_its_inputs_data(release):
+    cfg = make_config("fusion", "smoke", str(release))
+    keys = [run_key(c) for c in (cfg, *cfg.sub_configs.values())]
+    (release / "vision" / "extra.txt").write_text("new file")
+    assert all(run_key(c) != k for c, k in zip((cfg, *cfg.sub_configs.values()), keys))
+
+
+def test_show_finds_a_run_by_key_and_by_config_hash(tmp_path, capsys):
+    cfg = tiny_config(epochs=1)
+    run = _train(cfg, tmp_path)
+    for arg in (run.path.name, cfg.hash(), str(run.path)):
+        assert main(["show", arg, "--runs", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert f"run {run.path}" in out and "done True" in out
+    _one_error_line(capsys, main(["show", "nosuchrun", "--runs", str(tmp_path)]), "no run with key")
+
+
+# ---- 2. non-finite hyper-parameters and weights ---------------------------------------------------
+@pytest.mark.parametrize("modality, override", [("vision", "lr=inf"), ("vision", "lr=nan"),
+                                                ("audio", "gamma=-inf"), ("fusion", "vision.beta=nan")])
+def test_non_finite_hyper_parameter_is_rejected(modality, override):
+    key = override.split("=")[0].split(".")[-1]
+    with pytest.raises(ValueError, match=f"^{key} must be a finite number"):
+        make_config(modality, "smoke", overrides=[override])
+
+
+def test_non_finite_hyper_parameter_on_the_command_line(tmp_path, capsys):
+    rc = main(["train", "--modality", "vision", "--profile", "smoke", "--set", "lr=inf", "--runs", str(tmp_path)])
+    _one_error_line(capsys, rc, "lr must be a finite number, got inf")
+    assert not any(tmp_path.iterdir())
+
+
+def test_non_finite_weights_stop_the_run(tmp_path):
+    def poisoned(cfg, num_classes, input_dims=None):   # a weight the loss never sees turns NaN
+        m = tiny_model(cfg, num_classes, input_dims)
+        m.unused = torch.nn.Parameter(torch.tensor([float("nan")]))
+        return m
+
+    cfg = tiny_config(epochs=2)
+    with pytest.raises(TrainingDiverged, match="weights became non-finite in epoch 1.*'unused'"):
+        train_or_load(cfg, tmp_path, progress=False, verbose=False, model_fn=poisoned, data_fn=tiny_data)
+    st = RunStore(cfg, tmp_path)
+    assert not st.done and not st.has_checkpoint()
+
+
+# ---- 3./4. damaged files of finished and unfinished runs -------------------------------------------
+def test_done_records_size_and_sha256(tmp_path):
+    run = _train(tiny_config(epochs=1), tmp_path)
+    files = json.loads((run.path / "DONE").read_text())["files"]
+    assert set(files) == {"checkpoint.pt", "metrics.json", "config.json"}
+    assert files["checkpoint.pt"] == store_mod.file_record(run.path / "checkpoint.pt")
+    assert RunStore(run.config, tmp_path).verify() == {}
+
+
+def test_truncated_checkpoint_of_a_finished_run_is_retrained(tmp_path, capsys):
+    cfg = tiny_config(epochs=2)
+    ref = _train(cfg, tmp_path / "ref")
+    run = _train(cfg, tmp_path / "a")
+    ck = run.path / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    capsys.readouterr()
+    again = _train(cfg, tmp_path / "a")
+    err = capsys.readouterr().err
+    assert "damaged" in err and "checkpoint.pt" in err and "retraining" in err
+    assert "resuming from checkpoint.prev.pt (epoch 1)" in err
+    assert again.trained_now and _same_weights(again.model, ref.model)
+    assert RunStore(cfg, tmp_path / "a").verify() == {}
+
+
+def test_damaged_metrics_json_is_evaluated_again(tmp_path, capsys, monkeypatch):
+    cfg = tiny_config(epochs=1)
+    run = _train(cfg, tmp_path)
+    metrics, ck_sha = run.metrics, store_mod.file_record(run.path / "checkpoint.pt")
+    (run.path / "metrics.json").write_text('{"test_accuracy": 0.')   # cut short
+    with pytest.raises(ValueError, match="metrics.json is damaged: not valid JSON"):
+        run.metrics
+    capsys.readouterr()
+    again = _train(cfg, tmp_path)
+    err = capsys.readouterr().err
+    assert "metrics.json" in err and "evaluating it again" in err
+    assert again.metrics["test_accuracy"] == metrics["test_accuracy"] and again.history == run.history
+    assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha   # no epoch was trained again
+
+
+def test_damaged_config_json_is_named_and_repaired(tmp_path, capsys):
+    cfg = tiny_config(epochs=1)
+    run = _train(cfg, tmp_path)
+    (run.path / "config.json").write_text("{not json")
+    _one_error_line(capsys, main(["show", str(run.path)]), "config.json is damaged: not valid JSON")
+    again = _train(cfg, tmp_path)
+    assert "config.json" in capsys.readouterr().err
+    assert json.loads((again.path / "config.json").read_text())["run_key"] == run.path.name
+    assert main(["show", str(run.path)]) == 0 and "done True" in capsys.readouterr().out
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kill_after, message", [(2, "resuming from checkpoint.prev.pt (epoch 1)"),
+                                                 (1, "training from scratch")])
+def test_truncated_checkpoint_of_an_unfinished_run(tmp_path, capsys, kill_after, message):
+    cfg = tiny_config(epochs=3)
+
+    def kill(epoch, model):
+        if epoch == kill_after:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _train(cfg, tmp_path / "a", on_epoch_end=kill)
+    ck = RunStore(cfg, tmp_path / "a").path / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:100])
+    capsys.readouterr()
+    resumed = _train(cfg, tmp_path / "a")
+    err = capsys.readouterr().err
+    assert "checkpoint.pt is damaged" in err and message in err
+    assert _same_weights(resumed.model, _train(cfg, tmp_path / "ref").model)
+
+
+# ---- 6. one line instead of a traceback -------------------------------------------------------------
+def test_full_disk_during_a_checkpoint_loses_nothing(tmp_path, release, capsys, monkeypatch):
+    real_save, calls = torch.save, {"n": 0}
+
+    def save(obj, f, *a, **k):
+        if isinstance(obj, dict) and "optimizer" in obj:
+            calls["n"] += 1
+            if calls["n"] == 2:   # the checkpoint of epoch 2
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(store_mod.torch, "save", save)
+    argv = ["train", "--modality", "vision", "--profile", "smoke", "--data", str(release), "--set", "epochs=2",
+            "--set", "device=cpu", "--runs", str(tmp_path / "runs"), "--quiet"]
+    _one_error_line(capsys, main(argv), "No space left on device",
+                    "nothing earlier is lost: the previous checkpoint.pt is intact")
+    st = RunStore(make_config("vision", "smoke", str(release), ["epochs=2", "device=cpu"]), tmp_path / "runs")
+    assert st.load_checkpoint()["epoch"] == 1 and not st.done
+    assert not list(st.path.glob(".*.tmp"))
+    assert main(argv) == 0 and st.done   # space again: resumes and finishes
+
+
+def test_read_only_run_store(tmp_path, release, capsys, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):   # root ignores the mode: make the folder refuse writes instead
+        real_mkdir = Path.mkdir
+
+        def mkdir(self, *a, **k):
+            if self.is_relative_to(ro):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real_mkdir(self, *a, **k)
+
+        monkeypatch.setattr(Path, "mkdir", mkdir)
+    rc = main(["train", "--modality", "vision", "--profile", "smoke", "--data", str(release), "--runs", str(ro),
+               "--quiet"])
+    _one_error_line(capsys, rc, f"cannot write {ro}", "Permission denied", "--runs")
+    ro.chmod(0o755)
+
+
+def test_store_write_error_names_file_and_what_is_intact(tmp_path, monkeypatch):
+    cfg = tiny_config(epochs=1)
+    st = RunStore(cfg, tmp_path)
+    st.make_folder()
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store_mod.tempfile, "mkstemp", full)
+    with pytest.raises(RunStoreError, match="checkpoint.pt: No space left on device; nothing earlier is lost"):
+        st.save_checkpoint({"epoch": 1})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.parametrize("argv", [["train", "--modality", "vision", "--profile", "smoke", "--set", "device=cuda"],
+                                  ["bench", "--device", "cuda", "--width", "4", "--data", "none"]])
+def test_cuda_without_a_gpu(tmp_path, capsys, argv):
+    _one_error_line(capsys, main(argv + (["--runs", str(tmp_path)] if argv[0] == "train" else [])),
+                    "CUDA is not available")
+
+
+@pytest.mark.parametrize("flag, value", [("--batch", "0"), ("--steps", "0"), ("--width", "-2"),
+                                         ("--timesteps", "0"), ("--warmup", "-1"), ("--threads", "0")])
+def test_bench_rejects_non_positive_sizes(capsys, flag, value):
+    name = flag.lstrip("-")
+    _one_error_line(capsys, main(["bench", flag, value, "--device", "cpu", "--data", "none"]),
+                    f"{name} must be an integer >= ", f"got {value}")
+
+
+def test_chapter_parameter_is_checked_before_running(tmp_path, capsys):
+    rc = main(["chapter", "run", str(LIF_CHAPTER), "-p", "timesteps", "0", "-o", str(tmp_path), "--quiet"])
+    _one_error_line(capsys, rc, "timesteps must be a positive integer, got 0")
+    assert not list(tmp_path.glob("*.ipynb"))
+    rc = main(["chapter", "run", str(ROOT / "book" / "05_vision.md"), "-p", "profile", "huge", "-o", str(tmp_path)])
+    _one_error_line(capsys, rc, "profile must be one of")
+
+
+def test_chapter_output_inside_the_book_is_refused(capsys):
+    out = ROOT / "book" / "_results_test"
+    rc = main(["chapter", "run", str(LIF_CHAPTER), "-o", str(out), "--quiet"])
+    _one_error_line(capsys, rc, "lies in the book sources")
+    assert not out.exists()
+
+
+FAILING_CHAPTER = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+divisor = 1
+```
+
+```{code-cell} ipython3
+print(1 / (divisor - 1))
+```
+"""
+
+
+def test_failing_chapter_is_one_line_and_keeps_the_executed_notebook(tmp_path, capsys):
+    chapter = tmp_path / "src" / "failing.md"
+    chapter.parent.mkdir()
+    chapter.write_text(FAILING_CHAPTER)
+    out = tmp_path / "out"
+    _one_error_line(capsys, main(["chapter", "run", str(chapter), "-o", str(out), "--quiet"]),
+                    "failing.md failed in cell", "ZeroDivisionError", str(out / "failing.failed.ipynb"))
+    assert sorted(p.name for p in out.iterdir()) == ["failing.failed.ipynb"]   # no .partial.ipynb, no result
+
+
+def test_show_into_a_closed_pipe_is_quiet(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"modality": "vision", "profile": "smoke"}))
+    (run / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5, "epochs": 1}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.Popen([sys.executable, "-m", "avsnn", "show", str(run)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    p.stdout.close()   # like `| head -0`: the reader is gone before anything is written
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    p.stderr.close()
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_unexpected_errors_keep_their_traceback(monkeypatch, capsys):
+    class Args:
+        command = "x"
+
+    def bug(args):
+        raise KeyError("a bug")
+
+    def torch_failure(args):   # a RuntimeError raised outside avsnn is a bug too
+        raise RuntimeError("size mismatch")
+
+    for func in (bug, torch_failure):
+        Args.func = staticmethod(func)
+        with pytest.raises((KeyError, RuntimeError)):
+            run_command(Args())
+
+    def bad_input(args):
+        raise ValueError("lr must be > 0")
+
+    Args.func = staticmethod(bad_input)
+    assert run_command(Args()) == 2 and "avsnn x: error: lr must be > 0" in capsys.readouterr().err
+    monkeypatch.setenv("AVSNN_DEBUG", "1")
+    with pytest.raises(ValueError):
+        run_command(Args())
+
+
+# ---- 5. C++ extension build folder ------------------------------------------------------------------
+def test_cpp_build_key_follows_the_interpreter(monkeypatch):
+    from avsnn.core import fused
+    key = fused.cpp_build_key()
+    assert key == fused.cpp_build_key() and len(key) == 12
+    monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")
+    assert fused.cpp_build_key() != key
