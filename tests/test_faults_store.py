@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import avsnn.train.loop as loop
 import avsnn.train.store as store_mod
 from avsnn.cli import main, run_command
 from avsnn.train import RunStore, TrainingDiverged, make_config, train_or_load
@@ -76,7 +75,7 @@ def test_edited_dataset_gets_a_new_run(tmp_path, release):
     cfg = tiny_config(epochs=1, dataset=str(release))
     first = _train(cfg, tmp_path / "runs")
     assert first.trained_now and not _train(cfg, tmp_path / "runs").trained_now   # unchanged data: reused
-    wav = sorted((release / "audio").rglob("*.wav"))[0]
+    wav = min((release / "audio").rglob("*.wav"))
     with open(wav, "ab") as f:   # the dataset changes (size and mtime)
         f.write(b"\0\0")
     again = _train(cfg, tmp_path / "runs")
@@ -183,7 +182,7 @@ def test_damaged_metrics_json_is_evaluated_again(tmp_path, capsys, monkeypatch):
     metrics, ck_sha = run.metrics, store_mod.file_record(run.path / "checkpoint.pt")
     (run.path / "metrics.json").write_text('{"test_accuracy": 0.')   # cut short
     with pytest.raises(ValueError, match="metrics.json is damaged: not valid JSON"):
-        run.metrics
+        _ = run.metrics
     capsys.readouterr()
     again = _train(cfg, tmp_path)
     err = capsys.readouterr().err

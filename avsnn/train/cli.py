@@ -88,7 +88,7 @@ def cmd_show(args) -> int:
                 "data_fingerprint", "code_fingerprint")
         for k in keys:
             if k in m:
-                print(f"  {k:15s} {m[k]}")
+                print(f"  {k:17s} {m[k]}")
         for split, s in m.get("separability", {}).items():
             print(f"  separability {split:5s} intra {s['intra']:.4f} inter {s['inter']:.4f} ratio {s['ratio']:.3f}")
     return 0

@@ -71,7 +71,7 @@ def report(message: str) -> None:
 
 
 # ---- run identity ------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_fingerprint(length: int = 12) -> str:
     """sha256 over the source files of :data:`CODE_PARTS` (sorted relative paths and contents)."""
     files = []
@@ -91,18 +91,21 @@ def folder_fingerprint(folder: os.PathLike | str) -> str:
 
     Dot-files, dot-folders and ``__pycache__`` are skipped; a missing folder gives ``"missing"``.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
+    if not Path(folder).is_dir():
         return "missing"
-    rows = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
-        for name in filenames:
-            if not name.startswith("."):
-                p = Path(dirpath) / name
-                st = p.stat()
-                rows.append(f"{p.relative_to(folder).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()[:16]
+    return hashlib.sha256("\n".join(sorted(_file_rows(str(folder), ""))).encode()).hexdigest()[:16]
+
+
+def _file_rows(folder: str, prefix: str):
+    with os.scandir(folder) as entries:
+        for e in entries:
+            if e.name.startswith(".") or e.name == "__pycache__":
+                continue
+            if e.is_dir():
+                yield from _file_rows(e.path, f"{prefix}{e.name}/")
+            else:
+                st = e.stat()
+                yield f"{prefix}{e.name}\t{st.st_size}\t{st.st_mtime_ns}"
 
 
 def _data_folder(cfg: RunConfig) -> Optional[str]:
@@ -131,9 +134,6 @@ def run_identity(cfg: RunConfig) -> dict:
 def run_key(cfg: RunConfig) -> str:
     """The run folder name of ``cfg``: a hash of (canonical config, data fingerprint, code fingerprint)."""
     return run_identity(cfg)["run_key"]
-
-
-IDENTITY_KEYS = ("run_key", "config_hash", "data_fingerprint", "code_fingerprint")
 
 
 # ---- atomic writes -------------------------------------------------------------------------------
