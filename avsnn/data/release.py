@@ -8,6 +8,8 @@ base name in the same class; labels are the sorted class-folder names):
 
 The releases ship no split; :func:`make_split` draws a deterministic per-class split and the
 manifest CSV (``key,class,label,split,image,audio``) records it so every run uses the same one.
+A folder may ship its own split as a manifest named ``split.csv`` beside the two modality folders
+(AV-Digits does, to keep test voices out of training); :func:`avsnn.data.build_datasets` uses it.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 AUDIO_EXTENSIONS = (".wav",)
 MANIFEST_COLUMNS = ("key", "class", "label", "split", "image", "audio")
 SPLITS = ("train", "test")
+SHIPPED_SPLIT = "split.csv"  # a manifest a dataset folder may ship (see the module docstring)
 
 
 @dataclass(frozen=True)
