@@ -3,8 +3,9 @@
 Sub-commands::
 
     chapter run|params   re-run a book chapter with new parameters (papermill)
-    data make-embedded|inspect   the embedded dataset and real dataset layouts
+    data make-embedded|make-avdigits|inspect   the generated datasets and real dataset layouts
     train                train (or load) a vision, audio or fusion run
+    baseline             logistic-regression probes on pixels / log-mel statistics of the same split
     bench                time a training step against an ANN and an snnTorch-style loop
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .baseline import add_baseline_parser
     from .bench import add_bench_parser
     from .chapter import add_chapter_parser
     from .data import add_data_parser
@@ -26,15 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_chapter_parser(sub)
     add_data_parser(sub)
     add_train_parser(sub)
+    add_baseline_parser(sub)
     add_bench_parser(sub)
     return parser
 
 
 def main(argv=None) -> int:
+    from .data.espeak import EspeakError
     args = build_parser().parse_args(argv)
     try:
         rc = args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, EspeakError) as err:
         print(f"avsnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return rc if isinstance(rc, int) else 0
