@@ -3,8 +3,9 @@
 Sub-commands::
 
     chapter run|params   re-run a book chapter with new parameters (papermill)
-    data make-embedded|inspect   the embedded dataset and real dataset layouts
+    data make-embedded|make-avdigits|inspect   the generated datasets and real dataset layouts
     train                train (or load) a vision, audio or fusion run
+    baseline             logistic-regression probes on pixels / log-mel statistics of the same split
     bench                time a training step against an ANN and an snnTorch-style loop
 
 Expected failures (bad input, a missing or damaged file, a read-only folder, a full disk, a
@@ -22,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .baseline import add_baseline_parser
     from .bench import add_bench_parser
     from .chapter import add_chapter_parser
     from .data import add_data_parser
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chapter_parser(sub)
     add_data_parser(sub)
     add_train_parser(sub)
+    add_baseline_parser(sub)
     add_bench_parser(sub)
     return parser
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .images import IMAGE_SIZE, read_image
-from .release import ReleaseIndex, has_source_groups, load_or_create_manifest, scan_release
+from .release import SHIPPED_SPLIT, ReleaseIndex, has_source_groups, load_or_create_manifest, read_manifest, scan_release
 
 MODALITIES = ("vision", "audio", "both")
 
@@ -183,7 +183,8 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
     train_frac, seed
         Per-class split drawn by :func:`make_split` when the manifest does not exist yet.
     manifest : path-like, optional
-        Split CSV to use (created there if missing; refused if changed since written). Default
+        Split CSV to use (created there if missing; refused if changed since written). Default: the
+        folder's own ``split.csv`` if it ships one (as AV-Digits does), else
         ``<cache_dir>/splits/<hash>.csv``, redrawn with a warning if damaged.
     cache_dir : path-like, optional
         Cache root (embedded data, spectrograms, splits); default ``$AVSNN_CACHE`` or ``~/.cache/avsnn``.
@@ -200,6 +201,7 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
     cache = resolve_cache_dir(cache_dir)
+    split = None
     if data == "embedded":
         from .embedded import ensure_embedded, make_embedded
         opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
@@ -218,15 +220,19 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
                 raise FileNotFoundError(f"{folder}: dataset folder not found; data must be 'embedded' or "
                                         f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside")
         index = scan_release(folder, on_error=on_error)
+        if manifest is None and (index.root / SHIPPED_SPLIT).is_file():  # checked against all samples
+            split = read_manifest(index.root / SHIPPED_SPLIT, index)
+            logger.info("%s: using the split the data ships (train_frac, seed unused)", index.root / SHIPPED_SPLIT)
         if per_class is not None:
             index = _limit_per_class(index, int(per_class))
-    cached = manifest is None
-    if cached:
-        key = [index.fingerprint(), train_frac, seed]
-        if has_source_groups(index):   # recordings kept on one side: a different split than before
-            key.append("source-groups")
-        manifest = cache / "splits" / f"{stable_hash(key)}.csv"
-    split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
+    if split is None:
+        cached = manifest is None
+        if cached:
+            key = [index.fingerprint(), train_frac, seed]
+            if has_source_groups(index):   # recordings kept on one side: a different split than before
+                key.append("source-groups")
+            manifest = cache / "splits" / f"{stable_hash(key)}.csv"
+        split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
     spec_cache = cache / "spectrograms"
     kw = dict(modality=modality, audio=audio, cache_dir=spec_cache, on_error=on_error, progress=progress)
     train = AVDataset(index, split, "train", **kw)

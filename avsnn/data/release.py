@@ -10,6 +10,8 @@ The releases ship no split; :func:`make_split` draws a deterministic per-class s
 manifest CSV (``key,class,label,split,image,audio``) records it so every run uses the same one. A manifest
 is written with a check file (line count, size, sha256; :func:`avsnn.data._util.write_checked`), so a
 manifest cut short or edited afterwards is noticed when it is read back.
+A folder may ship its own split as a manifest named ``split.csv`` beside the two modality folders
+(AV-Digits does, to keep test voices out of training); :func:`avsnn.data.build_datasets` uses it.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 AUDIO_EXTENSIONS = (".wav",)
 MANIFEST_COLUMNS = ("key", "class", "label", "split", "image", "audio")
 SPLITS = ("train", "test")
+SHIPPED_SPLIT = "split.csv"  # a manifest a dataset folder may ship (see the module docstring)
 
 
 @dataclass(frozen=True)
