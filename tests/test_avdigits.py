@@ -140,3 +140,18 @@ def test_cli_make_avdigits(tmp_path, capsys):
     meta = json.loads((tmp_path / "d" / META_FILE).read_text())
     assert meta["settings"] == {**DEFAULTS, "seed": 3, "snr_db": 0.0, "per_class": 2}
     assert len(scan_release(tmp_path / "d").samples) == 20
+
+
+def test_avdigits_by_name_is_generated_once_and_is_a_generated_dataset(tmp_path, monkeypatch):
+    """``data="avdigits"`` builds the default AV-Digits into the cache; the run identity names it."""
+    from avsnn.data import build_datasets
+    from avsnn.train import make_config
+    from avsnn.train.store import data_fingerprint
+    import avsnn.data.avdigits as avd
+    made = []
+    real = avd.ensure_avdigits
+    monkeypatch.setattr(avd, "ensure_avdigits", lambda cache, **kw: made.append(cache) or real(cache, per_class=3))
+    tr, te = build_datasets("avdigits", modality="vision", cache_dir=tmp_path)
+    assert made == [tmp_path] and len(tr) + len(te) == 30 and tr.classes == te.classes
+    cfg = make_config("vision", "smoke", data="avdigits")
+    assert cfg.dataset == "avdigits" and data_fingerprint(cfg) == "avdigits"

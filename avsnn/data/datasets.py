@@ -161,7 +161,9 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         return out
 
 
-_NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")
+GENERATED_DATASETS = ("embedded", "avdigits")   # made from a seed by this package, cached
+NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")   # a folder given in root=
+NAMED_DATASETS = GENERATED_DATASETS + NAMED_RELEASES
 
 
 def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality: str = "both",
@@ -174,7 +176,8 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
     Parameters
     ----------
     data : str
-        ``"embedded"`` (synthetic set generated once into the cache, or into ``root`` if given), a path
+        ``"embedded"`` (synthetic set generated once into the cache, or into ``root`` if given),
+        ``"avdigits"`` (AV-Digits at its default settings, generated once into the cache), a path
         to a folder in a supported layout (``vision/ + audio/`` or ``Dataset_v3_vision/ +
         Dataset_v3_sound/``), or one of ``"release"``, ``"cifar10-av"``, ``"urbansound8k-av"`` with
         the folder in ``root``.
@@ -208,7 +211,13 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
         folder = make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
         index = scan_release(folder, on_error=on_error)
     else:
-        if data in _NAMED_RELEASES:
+        if data == "avdigits":   # AV-Digits at its default settings, generated once into the cache
+            from .avdigits import ensure_avdigits
+            if root is not None:
+                raise ValueError("data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
+                                 "and pass DIR as data)")
+            data = str(ensure_avdigits(cache))
+        if data in NAMED_RELEASES:
             if root is None:
                 raise ValueError(f"data={data!r} needs root= pointing at the dataset folder")
             folder = Path(root)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from avsnn.data.audio import AudioConfig
+from avsnn.data.datasets import NAMED_DATASETS
 
 MODALITIES = ("vision", "audio", "fusion")
 HEADS = ("l2", "fc")
@@ -50,7 +51,6 @@ VARIANTS = {
 }
 DEFAULT_VARIANT = {"vision": "act_after_add", "audio": "full", "fusion": "smlp"}
 COSMETIC = ("profile", "progress", "device", "channels_last")
-NAMED_DATASETS = ("embedded", "release", "cifar10-av", "urbansound8k-av")   # names, not paths (build_datasets)
 
 
 def normalise_data_path(path: Optional[str]) -> Optional[str]:

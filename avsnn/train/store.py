@@ -41,7 +41,9 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .config import NAMED_DATASETS, RunConfig
+from avsnn.data.datasets import GENERATED_DATASETS, NAMED_DATASETS
+
+from .config import RunConfig
 
 ENV_VAR = "AVSNN_RUNS"
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -109,16 +111,16 @@ def _file_rows(folder: str, prefix: str):
 
 
 def _data_folder(cfg: RunConfig) -> Optional[str]:
-    if cfg.dataset == "embedded":   # generated from the config's settings by avsnn/data/embedded.py
+    if cfg.dataset in GENERATED_DATASETS:   # generated from a seed by avsnn.data: covered by the code fingerprint
         return None
     return cfg.data_root if cfg.dataset in NAMED_DATASETS else cfg.dataset
 
 
 def data_fingerprint(cfg: RunConfig) -> str:
-    """``"embedded"``, or a fingerprint of the dataset folder(s) of ``cfg`` and its fusion inputs."""
+    """The generated dataset's name, or a fingerprint of the dataset folder(s) of ``cfg`` and its fusion inputs."""
     folders = sorted({f for c in (cfg, *cfg.sub_configs.values()) if (f := _data_folder(c)) is not None})
     if not folders:
-        return "embedded"
+        return cfg.dataset
     return hashlib.sha256(json.dumps([[f, folder_fingerprint(f)] for f in folders]).encode()).hexdigest()[:16]
 
 
