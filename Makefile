@@ -44,7 +44,7 @@ unit: $(STAMP)
 
 # Regenerate the executed golden notebooks used by the nbval regression checks (smoke parameters).
 goldens: $(STAMP)
-	$(PY) -m avsnn.goldens --out $(GOLDENS) $(CHAPTERS)
+	$(PY) -m avsnn.tools.goldens --out $(GOLDENS) $(CHAPTERS)
 
 bench: $(STAMP)
 	$(PY) -m avsnn bench --width 16 --timesteps 4 --batch 32 --out results/bench_cpu.json

@@ -25,8 +25,8 @@ PACKAGE = Path(__file__).resolve().parent
 def build_parser() -> argparse.ArgumentParser:
     from .baseline import add_baseline_parser
     from .bench import add_bench_parser
-    from .chapter import add_chapter_parser
     from .data import add_data_parser
+    from .tools.chapter import add_chapter_parser
     from .train import add_train_parser
 
     parser = argparse.ArgumentParser(prog="avsnn", description=__doc__.split("\n\n")[0],

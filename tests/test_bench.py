@@ -74,7 +74,19 @@ def test_bench_parser_registers_command():
     args = parser.parse_args(["bench", "--width", "4", "--timesteps", "2", "--batch", "4", "--steps", "3",
                               "--device", "cpu", "--out", "x.json"])
     assert (args.width, args.timesteps, args.batch, args.steps, args.device, args.out) == (4, 2, 4, 3, "cpu", "x.json")
-    assert callable(args.func)
+    assert callable(args.func) and args.trace is False
+    assert parser.parse_args(["bench", "--trace"]).trace and parser.parse_args(["bench", "--profile"]).trace
+
+
+def test_python_m_avsnn_bench_is_the_bench_command():
+    """``python -m avsnn.bench`` (scripts/gpu_check.sh) runs the bench command, with its one-line errors."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "avsnn.bench", "--width", "0", "--device", "cpu", "--data", "none"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == "avsnn-bench bench: error: width must be an integer >= 1, got 0"
 
 
 def _active_model(T=4, width=4, seed=0):

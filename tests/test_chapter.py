@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from avsnn.chapter import chapter_parameters, read_chapter, resolve_parameters, run_chapter
 from avsnn.cli import main
+from avsnn.tools.chapter import chapter_parameters, read_chapter, resolve_parameters, run_chapter
 
 ROOT = Path(__file__).resolve().parent.parent
 LIF = ROOT / "book" / "01_lif_neuron.md"
@@ -25,9 +25,40 @@ def test_unknown_and_mistyped_parameters_are_rejected():
     nb = read_chapter(LIF)
     with pytest.raises(ValueError, match="unknown parameter.*'sead'"):
         resolve_parameters(nb, {"sead": "3"})
-    with pytest.raises(ValueError, match="'seed' expects a int"):
+    with pytest.raises(ValueError, match="chapter parameter seed expects an integer, got 'three'"):
         resolve_parameters(nb, {"seed": "three"})
+    with pytest.raises(ValueError, match="chapter parameter noise expects a number or none, got 'loud'"):
+        resolve_parameters(nb, {"noise": "loud"})
     assert resolve_parameters(nb, {"seed": "3", "beta_low": "1"}) == {"seed": 3, "beta_low": 1.0}
+
+
+# (RunConfig field, a chapter-only parameter with a default of the same kind, spelling, value)
+SPELLINGS = [
+    ("truncate_targets", "flag = False", "true", True),
+    ("truncate_targets", "flag = False", "FALSE", False),
+    ("amp", "flag = True", "off", False),
+    ("per_class", "count = 30", "none", None),
+    ("per_class", "count = 30", "12", 12),
+    ("lr", "rate = 0.01", "1e-3", 0.001),
+    ("lr", "rate = 0.01", "2", 2.0),
+    ("milestones", "epochs_at = (1, 2)", "5,8", (5, 8)),
+    ("milestones", "epochs_at = (1, 2)", "[5, 8]", (5, 8)),
+]
+
+
+@pytest.mark.parametrize("field, twin, spelling, value", SPELLINGS)
+def test_config_fields_and_other_parameters_parse_the_same_spellings(field, twin, spelling, value):
+    """One parser: a chapter parameter reads a value as a config override of the same kind does."""
+    import nbformat
+
+    from avsnn.train.config import RunConfig, parse_value
+
+    name = twin.split(" = ")[0]
+    source = f"{field} = {getattr(RunConfig(), field)!r}\n{twin}\n"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, metadata={"tags": ["parameters"]})])
+    parsed = resolve_parameters(nb, {field: spelling, name: spelling})
+    assert parsed == {field: value, name: value} and parse_value(field, spelling) == value
+    assert type(parsed[name]) is type(value)
 
 
 def test_missing_chapter_is_a_clear_error(capsys):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from avsnn.chapter import source_digest
-from avsnn.goldens import smoke_parameters
+from avsnn.tools.chapter import source_digest
+from avsnn.tools.goldens import smoke_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.md"))

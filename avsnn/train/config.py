@@ -267,7 +267,18 @@ def parse_value(key: str, raw: Any) -> Any:
     """Convert ``raw`` (a string from the command line, or a Python value) to ``key``'s type."""
     if key not in _HINTS:
         raise ValueError(f"unknown config key {key!r}; expected one of {sorted(_FIELDS)}")
-    tp, optional = _strip_optional(_HINTS[key])
+    return parse_as(key, raw, _HINTS[key])
+
+
+def parse_as(name: str, raw: Any, hint: Any) -> Any:
+    """Convert ``raw`` (a command-line string or a Python value) to the type ``hint``.
+
+    ``hint`` is ``bool`` (``true/false``, ``yes/no``, ``on/off``, ``1/0``, any case), ``int``, ``float``
+    (``1e-3``), ``str``, ``dict`` (JSON), ``tuple[int, ...]`` (``5,8``, ``5 8`` or ``[5, 8]``), or
+    ``Optional`` of one (``none``, ``null`` or an empty string give ``None``). The one parser of
+    config overrides and chapter parameters; ``name`` names the value in the error.
+    """
+    tp, optional = _strip_optional(hint)
     if not isinstance(raw, str):
         if raw is None and optional:
             return None
@@ -278,7 +289,7 @@ def parse_value(key: str, raw: Any) -> Any:
         base = typing.get_origin(tp) or tp
         if isinstance(raw, base) and not (base is int and isinstance(raw, bool)):
             return raw
-        raise ValueError(f"{key} expects {_type_name(key)}, got {raw!r}")
+        raise ValueError(f"{name} expects {_type_name(tp, optional)}, got {raw!r}")
     text = raw.strip()
     try:
         if optional and text.lower() in ("none", "null", ""):
@@ -303,11 +314,10 @@ def parse_value(key: str, raw: Any) -> Any:
             return json.loads(text)
     except (ValueError, json.JSONDecodeError):
         pass
-    raise ValueError(f"{key} expects {_type_name(key)}, got {raw!r}")
+    raise ValueError(f"{name} expects {_type_name(tp, optional)}, got {raw!r}")
 
 
-def _type_name(key: str) -> str:
-    tp, optional = _strip_optional(_HINTS[key])
+def _type_name(tp, optional: bool) -> str:
     name = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
             dict: "a JSON object"}.get(tp, "a comma-separated list of integers")
     return name + (" or none" if optional else "")

@@ -4,27 +4,33 @@ Chapters are MyST markdown notebooks (``book/*.md``, jupytext ``format_name: mys
 whose first code cell is tagged ``parameters``. papermill reads ``.ipynb`` only,
 so the chapter is converted in-process with jupytext, its parameters are checked
 against the ``parameters`` cell (unknown names and values of the wrong type are
-errors) and against the library's own rules (:func:`check_parameters`: a value that
-training would reject fails before anything runs), and papermill executes it, writing
+errors; :func:`parse_parameter` parses them like config overrides) and against the
+library's own rules (:func:`check_parameters`: a value that training would reject
+fails before anything runs), and papermill executes it, writing
 ``<out>/<chapter>.ipynb``. The output folder must lie outside ``book/``. A chapter that
 fails in a cell ends in one line naming the cell and the error; the notebook executed up
 to there is kept as ``<out>/<chapter>.failed.ipynb``.
 
 Command line::
 
-    python -m avsnn chapter run book/02_lif_neuron.md -p seed 3 -p profile smoke -o results/
-    python -m avsnn chapter params book/02_lif_neuron.md
+    python -m avsnn chapter run book/01_lif_neuron.md -p seed 3 -p profile smoke -o results/
+    python -m avsnn chapter params book/01_lif_neuron.md
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..bench import SIZE_MINIMA, check_sizes
+from ..device import resolve_device
+from ..train.config import _FIELDS, NAMED_DATASETS, RunConfig, normalise_data_path, parse_as, parse_value
+from ..train.profiles import PROFILES
+
+ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 
 
@@ -66,40 +72,35 @@ def chapter_parameters(nb) -> dict:
     return params
 
 
-def _coerce(name: str, raw, default):
-    """Parse ``raw`` (a command-line string or a value) to the type of ``default``."""
-    if not isinstance(raw, str):
-        value = raw
-    else:
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ValueError(f"parameter {name!r} expects true/false, got {raw!r}")
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(default, str) and not isinstance(value, str):
-        return str(raw)
-    if type(value) is not type(default):
-        raise ValueError(f"parameter {name!r} expects a {type(default).__name__} "
-                         f"(default {default!r}), got {raw!r}")
-    return value
+def _parameter_type(default):
+    """The type a chapter parameter's values are parsed to, from its default; ``None`` is accepted too."""
+    if isinstance(default, (list, tuple)):
+        return Optional[tuple[int, ...]]
+    return Optional[str if default is None else type(default)]
+
+
+def parse_parameter(name: str, raw, default):
+    """Parse ``raw`` (a command-line string or a value) for the chapter parameter ``name``.
+
+    One parser with the configs (:func:`avsnn.train.config.parse_as`): a parameter that is a
+    :class:`~avsnn.train.RunConfig` field takes that field's type, any other one its default's type.
+    """
+    try:
+        if name in _FIELDS:
+            return parse_value(name, raw)
+        value = parse_as(name, raw, _parameter_type(default))
+    except ValueError as e:
+        raise ValueError(f"chapter parameter {e}") from None
+    return list(value) if isinstance(default, list) and value is not None else value
 
 
 def resolve_parameters(nb, overrides: dict) -> dict:
-    """Check ``overrides`` against the chapter's ``parameters`` cell and coerce their types."""
+    """Check ``overrides`` against the chapter's ``parameters`` cell and parse their values."""
     defaults = chapter_parameters(nb)
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; this chapter takes {sorted(defaults)}")
-    return {k: _coerce(k, v, defaults[k]) for k, v in overrides.items()}
+    return {k: parse_parameter(k, v, defaults[k]) for k, v in overrides.items()}
 
 
 def check_parameters(params: dict) -> dict:
@@ -110,10 +111,6 @@ def check_parameters(params: dict) -> dict:
     (made absolute: the chapter runs in its own folder), ``device="cuda"`` needs a GPU, and the benchmark
     sizes (``batch``, ``steps`` ...) follow :func:`avsnn.bench.check_sizes`.
     """
-    from avsnn.bench import SIZE_MINIMA, check_sizes
-    from avsnn.device import resolve_device
-    from avsnn.train.config import _FIELDS, NAMED_DATASETS, RunConfig, normalise_data_path
-    from avsnn.train.profiles import PROFILES
     params = dict(params)
     try:
         RunConfig(**{k: v for k, v in params.items() if k in _FIELDS and k != "profile"})

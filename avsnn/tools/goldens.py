@@ -1,11 +1,11 @@
 """Write the executed golden notebooks that `make test` checks with nbval.
 
-Each chapter is executed through :func:`avsnn.chapter.run_chapter` with its fast
+Each chapter is executed through :func:`avsnn.tools.chapter.run_chapter` with its fast
 ``smoke`` parameters (``profile="smoke"`` for chapters that train) and written to
 ``tests/goldens/<chapter>.ipynb``. The golden records the SHA-256 of the chapter
 source, so a test fails when a chapter changes without its golden being rebuilt.
 
-    python -m avsnn.goldens --out tests/goldens book/01_lif_neuron.md ...
+    python -m avsnn.tools.goldens --out tests/goldens book/01_lif_neuron.md ...
 """
 from __future__ import annotations
 

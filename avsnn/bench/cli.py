@@ -1,0 +1,65 @@
+"""``avsnn bench`` / ``python -m avsnn.bench``: the benchmark's command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .table import format_table
+from .timing import check_sizes, run_bench
+
+__all__ = ["add_bench_parser", "cmd_bench", "main"]
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``bench`` on an ``argparse`` subparsers object (used by the main ``avsnn`` CLI)."""
+    p = subparsers.add_parser("bench", help="time a training step: avsnn vs ANN floor vs snnTorch idiom",
+                              description=sys.modules[__package__].__doc__.split("\n\n")[0])
+    p.add_argument("--width", type=int, default=16, help="ResNet base width (paper: 64)")
+    p.add_argument("--timesteps", "-T", type=int, default=4)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per network (median reported)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
+    p.add_argument("--channels-last", action="store_true", help="networks and input in channels-last format")
+    p.add_argument("--amp", action="store_true", help="forward passes under bfloat16 autocast")
+    p.add_argument("--data", default="embedded",
+                   help="dataset for the data-loading figure ('none' to skip)")
+    p.add_argument("--trace", "--profile", dest="trace", action="store_true",
+                   help="torch.profiler table of the avsnn step (--profile: the former name)")
+    p.add_argument("--breakdown", action="store_true", help="CPU time by category (conv, BN, LIF, ...)")
+    p.add_argument("--out", default=None, help="write the result as JSON to this file")
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def cmd_bench(args) -> dict:
+    check_sizes(threads=args.threads)   # run_bench checks the other sizes
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = run_bench(args.width, args.timesteps, args.batch, args.steps, args.device, warmup=args.warmup,
+                    data=None if str(args.data).lower() == "none" else args.data, trace=args.trace,
+                    verbose=args.trace, channels_last=args.channels_last, amp=args.amp,
+                    breakdown=args.breakdown)
+    print(format_table(res))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(res, f, indent=2)
+        print(f"wrote {args.out}")
+    return res
+
+
+def main(argv=None) -> int:
+    """``python -m avsnn.bench [bench] ARGS``: ``avsnn bench ARGS`` with its one-line errors."""
+    from ..cli import run_command  # the package's command line sits above the benchmark
+
+    parser = argparse.ArgumentParser(prog="avsnn-bench")
+    sub = parser.add_subparsers(dest="command")
+    add_bench_parser(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "bench":
+        argv = ["bench"] + argv
+    return run_command(parser.parse_args(argv), prog="avsnn-bench")
