@@ -520,7 +520,7 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
 
 
 def _lif_backend(x: torch.Tensor, amp: bool) -> str:
-    from .core.fused import backend
+    from .core.kernels import backend
     dtype = torch.bfloat16 if amp else x.dtype
     return backend(torch.empty(0, device=x.device, dtype=dtype))
 
