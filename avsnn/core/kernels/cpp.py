@@ -22,7 +22,7 @@ import torch
 
 from ...device import env_switch
 from ..surrogate import Surrogate
-from .codes import RESET_CODE, SURROGATE_CODE, surrogate_constants
+from .codes import RESET_CODE, SURROGATE_CODE
 
 SOURCE = Path(__file__).with_name("lif_scan.cpp")
 
@@ -81,6 +81,6 @@ def forward(inp, S, V, beta: torch.Tensor, thr: torch.Tensor, reset: str) -> Non
 def backward(V, GI, g_spk, g_mem, beta: torch.Tensor, thr: torch.Tensor, reset: str, surrogate: Surrogate,
              grad_beta: bool, grad_thr: bool) -> torch.Tensor:
     """Write ``dL/dI`` into ``GI``; return ``[dL/dbeta, dL/dthr]`` (float64)."""
-    k, c = surrogate_constants(surrogate)
+    k, c = surrogate.constants
     return cpu_kernel().lif_backward(V, GI, g_spk, g_mem, float(beta), float(thr), RESET_CODE[reset],
                                      SURROGATE_CODE[surrogate.kind], k, c, bool(grad_beta), bool(grad_thr))

@@ -7,7 +7,7 @@
 
 // Codes (avsnn/core/kernels/codes.py): reset 0 subtract, 1 zero, 2 none; surrogate 0 atan, 1 fast_sigmoid.
 // The surrogate derivative is c / (1 + (k x)^2) (atan) or c / (1 + k |x|)^2 (fast sigmoid), x = V - thr,
-// with k and c from codes.surrogate_constants.
+// with k and c from Surrogate.constants (avsnn/core/surrogate.py).
 // Neurons are processed in chunks of CHUNK; a chunk's whole T-step scan runs while it is in cache.
 static constexpr int64_t CHUNK = 2048;
 

@@ -57,7 +57,7 @@ def backward(V, GI, g_spk, g_mem, beta: torch.Tensor, thr: torch.Tensor, reset: 
     if g_spk is None:
         GI.copy_(g_mem)
     else:
-        torch.mul(surrogate.grad(V - thr), g_spk, out=GI)
+        torch.mul(surrogate.grad(V - thr), g_spk, out=GI)     # gS * surrogate'(V - thr)
         if grad_thr:
             g_thr = -GI.sum()                                  # through S[t] = H(V[t] - thr)
         if g_mem is not None:

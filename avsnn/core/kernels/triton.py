@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .codes import RESET_CODE, SURROGATE_CODE, surrogate_constants
+from .codes import RESET_CODE, SURROGATE_CODE
 
 BLOCK = 1024
 
@@ -127,7 +127,7 @@ def backward(V: torch.Tensor, GI: torch.Tensor, g_spk, g_mem, beta: torch.Tensor
     nprog = triton.cdiv(N, BLOCK)
     acc = torch.float64 if V.dtype == torch.float64 else torch.float32
     part = torch.zeros((max(nprog, 1), 2), dtype=acc, device=V.device)
-    k, cnum = surrogate_constants(surrogate)
+    k, cnum = surrogate.constants
     dummy = V  # never read when the matching HAS_* flag is off
     _lif_bwd_kernel[(nprog,)](V, dummy if g_spk is None else g_spk, dummy if g_mem is None else g_mem, GI, part,
                               beta, thr, T, N, k, cnum,
