@@ -25,7 +25,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(PY) -c "from avsnn.core.fused import cpu_kernel; cpu_kernel()"
+	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
 	@echo "book: $(CURDIR)/_build/html/index.html"
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory book-check; \
@@ -36,7 +36,7 @@ book-check: $(STAMP)
 	$(PY) scripts/book_check.py _build/html $(if $(CHROMIUM),--chromium $(CHROMIUM))
 
 test: $(STAMP)
-	$(PY) -c "from avsnn.core.fused import cpu_kernel; cpu_kernel()"  # build the CPU LIF kernel once, before any notebook runs
+	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"  # build the CPU LIF kernel once, before any notebook runs
 	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg
 
 unit: $(STAMP)

@@ -381,7 +381,7 @@ def test_unexpected_errors_keep_their_traceback(monkeypatch, capsys):
 
 # ---- 5. C++ extension build folder ------------------------------------------------------------------
 def test_cpp_build_key_follows_the_interpreter(monkeypatch):
-    from avsnn.core import fused
+    from avsnn.core.kernels import cpp as fused
     key = fused.cpp_build_key()
     assert key == fused.cpp_build_key() and len(key) == 12
     monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")

@@ -1,4 +1,4 @@
-"""The fused LIF scan (avsnn.core.fused) equals the reference per-step loop (avsnn.core.lif.lif_loop)."""
+"""The fused LIF scan (avsnn.core.kernels) equals the reference per-step loop (lif_loop) on every backend."""
 import itertools
 import os
 import re
@@ -8,12 +8,10 @@ import sys
 import pytest
 import torch
 
-from avsnn.core import fused
 from avsnn.core import surrogate as sg
-from avsnn.core.fused import lif_fused
-from avsnn.core.lif import LIF, lif_loop
+from avsnn.core.kernels import RESETS, cpp, dispatch, lif_fused, lif_loop
+from avsnn.core.lif import LIF
 
-RESETS = ("subtract", "zero", "none")
 SURROGATES = {"atan": sg.atan(2.0), "fast_sigmoid": sg.fast_sigmoid(5.0)}
 TOL = 1e-5
 
@@ -30,14 +28,15 @@ def fused_path(request, monkeypatch):
     """Run every test on each fused path: the compiled CPU kernel and the plain torch-op scan (or,
     under TRITON_INTERPRET=1, the Triton kernels executed by Triton's interpreter on CPU tensors)."""
     if request.param == "cpu_kernel":
-        if fused.cpu_kernel() is None:
-            pytest.skip(f"CPU kernel unavailable: {fused.cpu_kernel_error()}")
-        monkeypatch.setattr(fused, "backend", lambda t: "cpp" if t.dtype in (torch.float32, torch.float64) else "torch")
+        if cpp.cpu_kernel() is None:
+            pytest.skip(f"CPU kernel unavailable: {cpp.cpu_kernel_error()}")
+        cpp_dtypes = (torch.float32, torch.float64)
+        monkeypatch.setattr(dispatch, "backend", lambda t: "cpp" if t.dtype in cpp_dtypes else "torch")
     elif request.param == "torch_ops":
-        monkeypatch.setattr(fused, "backend", lambda t: "torch")
+        monkeypatch.setattr(dispatch, "backend", lambda t: "torch")
     else:
-        assert fused.triton_kernels() is not None, fused._triton_state.get("error")
-        monkeypatch.setattr(fused, "backend", lambda t: "triton")
+        assert dispatch.triton_kernels() is not None, dispatch._triton_state.get("error")
+        monkeypatch.setattr(dispatch, "backend", lambda t: "triton")
     return request.param
 
 
@@ -94,6 +93,24 @@ def _inputs(shape, seed=0, dtype=torch.float64):
 def test_fused_equals_loop(reset, surr, learn_beta, learn_thr, with_mem):
     x = _inputs((6, 3, 2, 5, 4))
     _compare(x, reset, SURROGATES[surr], learn_beta, learn_thr, with_mem)
+
+
+@pytest.mark.parametrize("surrogate", [sg.atan(2.0), sg.atan(3.5), sg.fast_sigmoid(5.0), sg.fast_sigmoid(1.5)],
+                         ids=lambda s: s.name)
+def test_surrogate_derivative_equals_python_definition(surrogate):
+    """With one step and a loss on the spikes alone, dL/dI = gS * surrogate'(I - thr) and
+    dL/dthr = -sum(gS * surrogate'(I - thr)): each backend's own statement of the derivative (C++,
+    Triton, torch ops) equals Surrogate.grad, also away from the default alpha / slope."""
+    thr = 0.7
+    x = torch.linspace(-3, 3, 241, dtype=torch.float64).reshape(1, 1, -1) + thr   # V - thr across [-3, 3]
+    g_spk = torch.linspace(0.5, 2.0, 241, dtype=torch.float64).reshape(x.shape)
+    leaf = x.clone().requires_grad_()
+    t = torch.tensor(thr, dtype=torch.float64, requires_grad=True)
+    spikes, _ = lif_fused(leaf, 0.9, t, "subtract", surrogate)
+    (spikes * g_spk).sum().backward()
+    expected = g_spk * surrogate.grad(x - thr)
+    torch.testing.assert_close(leaf.grad, expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(t.grad, -expected.sum(), rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("reset", RESETS)
@@ -218,8 +235,8 @@ def test_fused_keeps_channels_last_layout(reset):
 def test_backend_choice_on_cpu(monkeypatch):
     monkeypatch.undo()  # the real chooser, not the fixture's
     x = torch.zeros(2, 3)
-    assert fused.backend(x) == ("cpp" if fused.cpu_kernel() is not None else "torch")
-    assert fused.backend(x.bfloat16()) == "torch"   # CPU bf16: torch ops
+    assert dispatch.backend(x) == ("cpp" if cpp.cpu_kernel() is not None else "torch")
+    assert dispatch.backend(x.bfloat16()) == "torch"   # CPU bf16: torch ops
 
 
 def test_triton_failure_falls_back_to_torch_ops(monkeypatch):
@@ -231,10 +248,10 @@ def test_triton_failure_falls_back_to_torch_ops(monkeypatch):
 
         backward = forward
 
-    monkeypatch.setattr(fused, "_triton_state", {})
-    monkeypatch.setattr(fused, "triton_kernels", lambda: Broken())
-    monkeypatch.setattr(fused, "backend", lambda t: "triton")
+    monkeypatch.setattr(dispatch, "_triton_state", {})
+    monkeypatch.setattr(dispatch, "triton_kernels", lambda: Broken())
+    monkeypatch.setattr(dispatch, "backend", lambda t: "triton")
     x = _inputs((5, 3, 7), seed=12)
     with pytest.warns(UserWarning, match="Triton kernels failed"):
         _compare(x, "subtract", sg.atan(), True, True, True)
-    assert "pretend" in fused._triton_state["error"]
+    assert "pretend" in dispatch._triton_state["error"]

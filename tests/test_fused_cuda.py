@@ -8,15 +8,13 @@ import itertools
 import pytest
 import torch
 
-from avsnn.core import fused
 from avsnn.core import surrogate as sg
-from avsnn.core.fused import lif_fused
-from avsnn.core.lif import LIF, lif_loop
+from avsnn.core.kernels import RESETS, dispatch, lif_fused, lif_loop
+from avsnn.core.lif import LIF
 from test_fused import _run  # noqa: E402  (the same forward+backward driver as the CPU tests)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-RESETS = ("subtract", "zero", "none")
 SURROGATES = {"atan": sg.atan(2.0), "fast_sigmoid": sg.fast_sigmoid(5.0)}
 TOL = 1e-5
 
@@ -24,11 +22,11 @@ TOL = 1e-5
 @pytest.fixture(params=["triton", "torch"])
 def cuda_path(request, monkeypatch):
     if request.param == "triton":
-        if fused.triton_kernels() is None:
-            pytest.skip(f"triton unavailable: {fused._triton_state.get('error')}")
-        assert fused.backend(torch.zeros(1, device="cuda")) == "triton"
+        if dispatch.triton_kernels() is None:
+            pytest.skip(f"triton unavailable: {dispatch._triton_state.get('error')}")
+        assert dispatch.backend(torch.zeros(1, device="cuda")) == "triton"
     else:
-        monkeypatch.setattr(fused, "backend", lambda t: "torch")
+        monkeypatch.setattr(dispatch, "backend", lambda t: "torch")
     return request.param
 
 

@@ -15,7 +15,7 @@ import triton.language as tl  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from avsnn.core import triton_lif as K  # noqa: E402
+from avsnn.core.kernels import triton as K  # noqa: E402
 
 PTR = {"f32": "*fp32", "f64": "*fp64", "bf16": "*bf16", "f16": "*fp16"}
 ACC = {"f32": tl.float32, "f64": tl.float64, "bf16": tl.float32, "f16": tl.float32}

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 # The benchmark's only imports of avsnn.core: the other bench modules take these names from here.
-from ..core.fused import backend
+from ..core.kernels import backend
 from ..core.lif import LIF
 from ..core.loss import mse_count_loss
 from ..models.layers import SeqToANN

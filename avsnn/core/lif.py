@@ -1,15 +1,17 @@
-"""Multi-step leaky integrate-and-fire layer (paper Eqs. 1, 2 and 17).
+r"""Multi-step leaky integrate-and-fire layer (paper Eqs. 1, 2 and 17).
 
-Dynamics, for ``t = 1..T`` with ``V[0] = 0`` and ``S[0] = 0``::
+Dynamics, for :math:`t = 1..T` with :math:`V[0] = 0` and :math:`S[0] = 0`:
 
-    V[t] = beta * V[t-1] + I[t] - reset term        (Eq. 1)
-    S[t] = H(V[t] - V_th)    i.e. fires when V >= V_th   (Eq. 17)
+.. math::
+
+    V[t] &= \beta\, V[t-1] + I[t] - \text{reset term}   \qquad \text{(Eq. 1)} \\
+    S[t] &= H(V[t] - V_{th}), \text{ i.e. fires when } V[t] \ge V_{th}   \qquad \text{(Eq. 17)}
 
 Reset term, driven by the *previous* step's spike (detached from the graph, as
 in snnTorch's ``Leaky`` with its default ``reset_delay=True``):
 
-* ``"subtract"``: ``- V_th * S[t-1]``                 (snnTorch default)
-* ``"zero"``:     ``V[t] = beta * (1 - S[t-1]) * V[t-1] + I[t]``
+* ``"subtract"``: :math:`- V_{th}\, S[t-1]`                 (snnTorch default)
+* ``"zero"``:     :math:`V[t] = \beta\, (1 - S[t-1])\, V[t-1] + I[t]`
 * ``"none"``:     no reset: the non-resetting membrane used by Lemma 2 (Eq. 8)
 
 The returned membrane is the value compared with the threshold (before the next
@@ -25,46 +27,21 @@ The state lives inside the call (no hidden ``mem`` attribute), so identical call
 give identical results and nested models need no reset.
 
 Two interchangeable implementations compute the same function:
-``impl="loop"`` is the readable reference (one autograd node per step);
+``impl="loop"`` is the readable reference :func:`lif_loop` (one autograd node per step);
 ``impl="fused"`` runs the whole scan as one autograd node with a hand-written
-backward (:mod:`avsnn.core.fused`). ``impl="auto"`` (default) picks the fused one.
+backward (:mod:`avsnn.core.kernels`). ``impl="auto"`` (default) picks the fused one.
 """
 from __future__ import annotations
-
-from typing import Union
 
 import torch
 from torch import nn
 
 from . import surrogate as sg
+from .kernels import RESETS, lif_fused, lif_loop
 
-RESETS = ("subtract", "zero", "none")
+__all__ = ["IMPLS", "LIF", "RESETS", "lif_loop"]
+
 IMPLS = ("auto", "loop", "fused")
-
-
-def lif_loop(
-    current: torch.Tensor,
-    beta: Union[float, torch.Tensor],
-    threshold: Union[float, torch.Tensor],
-    reset: str,
-    spike_fn: sg.Surrogate,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference scan over ``T`` (autograd records every step). Returns ``(spikes, membrane)``."""
-    mem = torch.zeros_like(current[0])
-    spk = torch.zeros_like(current[0])
-    spikes, mems = [], []
-    for x in current:
-        prev = spk.detach()
-        if reset == "zero":
-            mem = beta * (1 - prev) * mem + x
-        else:
-            mem = beta * mem + x
-            if reset == "subtract":
-                mem = mem - threshold * prev
-        spk = spike_fn(mem - threshold)
-        spikes.append(spk)
-        mems.append(mem)
-    return torch.stack(spikes), torch.stack(mems)
 
 
 def _check_unit_interval(name: str, value: float) -> None:
@@ -132,6 +109,5 @@ class LIF(nn.Module):
         if self.impl == "loop":
             spikes, mem = lif_loop(current, beta, threshold, self.reset, self.surrogate)
         else:
-            from .fused import lif_fused
             spikes, mem = lif_fused(current, beta, threshold, self.reset, self.surrogate)
         return (spikes, mem) if return_mem else spikes

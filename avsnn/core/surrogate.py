@@ -16,8 +16,9 @@ step's zero-almost-everywhere derivative by the derivative of a smooth function:
   threshold) and zero at the threshold; :func:`paper_eq22` keeps it for plots.
 
 A surrogate is a small frozen object: call it on ``x`` to get spikes with the
-surrogate backward, or ask for ``.smooth(x)`` / ``.grad(x)`` directly (the fused
-LIF backward in :mod:`avsnn.core.fused` uses ``.grad``).
+surrogate backward, or ask for ``.smooth(x)`` / ``.grad(x)`` directly. ``.grad`` is the one
+Python definition of each derivative: the torch-op LIF backward calls it, and the C++ and Triton
+kernels (:mod:`avsnn.core.kernels`) are tested against it.
 """
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ __all__ = [
     "paper_eq22",
     "heaviside",
     "from_name",
+    "KINDS",
 ]
+
+KINDS = ("atan", "fast_sigmoid")
+"""The surrogate kinds, in the order of their kernel codes (:mod:`avsnn.core.kernels.codes`)."""
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -65,8 +70,8 @@ class Surrogate:
     scale: float
 
     def __post_init__(self):
-        if self.kind not in ("atan", "fast_sigmoid"):
-            raise ValueError(f"surrogate kind must be 'atan' or 'fast_sigmoid', got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"surrogate kind must be one of {KINDS}, got {self.kind!r}")
         if not (isinstance(self.scale, (int, float)) and self.scale > 0):
             raise ValueError(f"surrogate scale (alpha/slope) must be a positive number, got {self.scale!r}")
 
@@ -79,11 +84,21 @@ class Surrogate:
             return torch.atan(math.pi * x * self.scale / 2) / math.pi + 0.5
         return x / (1 + self.scale * x.abs())
 
-    def grad(self, x: torch.Tensor) -> torch.Tensor:
-        """True derivative of :meth:`smooth` (the corrected Eq. 19 / Eq. 22)."""
+    @property
+    def constants(self) -> tuple[float, float]:
+        """``(k, c)`` of :meth:`grad`: atan ``k = pi alpha / 2``, ``c = alpha / 2``; fast sigmoid
+        ``k`` = slope, ``c = 1``. The compiled LIF kernels take these two numbers."""
         if self.kind == "atan":
-            return (self.scale / 2) / (1 + (math.pi * x * self.scale / 2) ** 2)
-        return 1.0 / (1 + self.scale * x.abs()) ** 2
+            return math.pi * self.scale / 2, self.scale / 2
+        return float(self.scale), 1.0
+
+    def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """True derivative of :meth:`smooth` (the corrected Eq. 19 / Eq. 22), with ``(k, c)`` =
+        :attr:`constants`: atan ``c / (1 + (k x)^2)``, fast sigmoid ``c / (1 + k |x|)^2``."""
+        k, c = self.constants
+        if self.kind == "atan":
+            return c / (1 + (k * x) ** 2)
+        return c / (1 + k * x.abs()) ** 2
 
     @property
     def name(self) -> str:
@@ -103,11 +118,10 @@ def fast_sigmoid(slope: float = 5.0) -> Surrogate:
 
 def from_name(name: str, scale: float | None = None) -> Surrogate:
     """Build a surrogate from a config string: ``"atan"`` or ``"fast_sigmoid"``."""
-    if name == "atan":
-        return atan(2.0 if scale is None else scale)
-    if name == "fast_sigmoid":
-        return fast_sigmoid(5.0 if scale is None else scale)
-    raise ValueError(f"surrogate must be 'atan' or 'fast_sigmoid', got {name!r}")
+    if name not in KINDS:
+        raise ValueError(f"surrogate must be one of {KINDS}, got {name!r}")
+    make = atan if name == "atan" else fast_sigmoid
+    return make() if scale is None else make(scale)
 
 
 def paper_eq19(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:

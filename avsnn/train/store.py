@@ -73,13 +73,16 @@ def report(message: str) -> None:
 
 
 # ---- run identity ------------------------------------------------------------------------------
+CODE_SUFFIXES = (".py", ".cpp")   # the C++ LIF kernel's source computes results too
+
+
 @functools.cache
 def code_fingerprint(length: int = 12) -> str:
     """sha256 over the source files of :data:`CODE_PARTS` (sorted relative paths and contents)."""
     files = []
     for part in CODE_PARTS:
         p = PACKAGE / part
-        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        files += sorted(f for ext in CODE_SUFFIXES for f in p.rglob(f"*{ext}")) if p.is_dir() else [p]
     h = hashlib.sha256()
     for f in sorted(files):
         rel = f.relative_to(PACKAGE).as_posix()

@@ -1,22 +1,19 @@
-"""Triton kernels for the fused LIF scan (the GPU path of :mod:`avsnn.core.fused`).
+"""The LIF scan on CUDA: two Triton kernels, one launch per direction.
 
-Same equations and the same memory plan as the C++ CPU kernel: one program owns ``BLOCK``
-neurons and runs the whole ``T``-step scan on them in registers, so the forward reads ``I`` once
-and writes ``S`` and ``V`` once (one launch instead of ``~3T`` torch ops), and the backward reads
-``V``, ``dL/dS``, ``dL/dV`` once and writes ``dL/dI`` once, carrying ``delta[t+1]`` in registers
-(one launch instead of ``T + 6``). Arithmetic runs in float32 (float64 for float64 tensors), also
-for bf16/fp16 tensors under autocast, and is launched without FMA contraction, so float32 and
-float64 spikes equal the reference loop's bit for bit.
+Same equations and memory plan as the C++ CPU kernel (:mod:`.cpp`): one program owns ``BLOCK``
+neurons and runs the whole ``T``-step scan on them in registers, so the forward reads ``I`` once and
+writes ``S`` and ``V`` once, and the backward reads ``V``, ``dL/dS``, ``dL/dV`` once and writes
+``dL/dI`` once, carrying ``delta[t+1]`` in registers. Arithmetic runs in float32 (float64 for
+float64 tensors), also for bf16/fp16 tensors under autocast, and is launched without FMA
+contraction, so float32 and float64 spikes equal the reference loop's bit for bit. ``beta`` and the
+threshold are read from device memory inside the kernel (no host sync); the beta / threshold
+gradients are per-program partial sums reduced by one ``torch.sum``.
 
-``beta`` and the threshold are read from device memory inside the kernel (no host sync), and the
-beta / threshold gradients are per-program partial sums reduced by one ``torch.sum``.
-
-Tested without a GPU in two ways: Triton's interpreter runs them on CPU tensors against the
-reference loop (``TRITON_INTERPRET=1``, ``tests/test_fused.py``), and Triton compiles them to
-cubins for sm_90 / sm_80 with its bundled ``ptxas`` (``tests/test_triton_compile.py``, which also
-checks the float32 forward has no FMA). On a GPU, ``tests/test_fused_cuda.py`` runs them.
-This module imports ``triton``; :mod:`avsnn.core.fused` imports it only when a CUDA tensor
-reaches the fused LIF and Triton is installed.
+Tested without a GPU: Triton's interpreter runs the kernels on CPU tensors
+(``TRITON_INTERPRET=1``, ``tests/test_fused.py``) and Triton compiles them to cubins for sm_90 /
+sm_80 (``tests/test_triton_compile.py``); ``tests/test_fused_cuda.py`` runs them on a GPU. This
+module imports ``triton``: the dispatcher (:mod:`.dispatch`) imports it only when a CUDA tensor
+reaches the fused LIF.
 """
 from __future__ import annotations
 
@@ -24,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .fused import _RESET_CODE, _SURROGATE_CODE, surrogate_constants
+from .codes import RESET_CODE, SURROGATE_CODE
 
 BLOCK = 1024
 
@@ -119,22 +116,22 @@ def forward(inp: torch.Tensor, S: torch.Tensor, V: torch.Tensor, beta: torch.Ten
     T, N = inp.shape
     grid = (triton.cdiv(N, BLOCK),)
     _lif_fwd_kernel[grid](inp, S, V, beta, thr, T, N, inp.stride(0) if T > 1 else N,
-                          RESET=_RESET_CODE[reset], ACC=_acc(inp), BLOCK=BLOCK,
+                          RESET=RESET_CODE[reset], ACC=_acc(inp), BLOCK=BLOCK,
                           **_launch_opts(inp))
 
 
 def backward(V: torch.Tensor, GI: torch.Tensor, g_spk, g_mem, beta: torch.Tensor, thr: torch.Tensor,
              reset: str, surrogate, grad_beta: bool, grad_thr: bool) -> torch.Tensor:
-    """Write ``dL/dI`` into ``GI``; return ``[dL/dbeta, dL/dthr]`` (float32, float64 for float64)."""
+    """Write ``dL/dI`` into ``GI``; return ``[dL/dbeta, dL/dthr]`` (float32, float64 for float64 tensors)."""
     T, N = V.shape
     nprog = triton.cdiv(N, BLOCK)
     acc = torch.float64 if V.dtype == torch.float64 else torch.float32
     part = torch.zeros((max(nprog, 1), 2), dtype=acc, device=V.device)
-    k, cnum = surrogate_constants(surrogate)
+    k, cnum = surrogate.constants
     dummy = V  # never read when the matching HAS_* flag is off
     _lif_bwd_kernel[(nprog,)](V, dummy if g_spk is None else g_spk, dummy if g_mem is None else g_mem, GI, part,
                               beta, thr, T, N, k, cnum,
-                              RESET=_RESET_CODE[reset], SURR=_SURROGATE_CODE[surrogate.kind],
+                              RESET=RESET_CODE[reset], SURR=SURROGATE_CODE[surrogate.kind],
                               HAS_GS=g_spk is not None, HAS_GV=g_mem is not None,
                               GRAD_B=bool(grad_beta), GRAD_T=bool(grad_thr),
                               ACC=_acc(V), BLOCK=BLOCK, **_launch_opts(V))

@@ -1,0 +1,103 @@
+"""The LIF scan on CPU: the C++ kernel of ``lif_scan.cpp``, built on first use.
+
+One pass over memory per direction: each thread takes chunks of neurons and runs the whole
+``T``-step scan on them while they sit in cache. Forward reads ``I`` and writes ``S`` and ``V``;
+backward reads ``V``, ``dL/dS``, ``dL/dV`` and writes ``dL/dI``, with the beta / threshold gradients
+reduced per chunk in float64 and skipped (with the reads of ``V[t-1]``) when both are frozen.
+float32 and float64 only.
+
+Built with ``torch.utils.cpp_extension`` (a C++ compiler and ninja; cached in
+``~/.cache/torch_extensions``). ``AVSNN_FUSED_CPP=0`` disables it; a failed build warns once and the
+dispatcher uses the torch ops instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import sysconfig
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+from ...device import env_switch
+from ..surrogate import Surrogate
+from .codes import RESET_CODE, SURROGATE_CODE
+
+SOURCE = Path(__file__).with_name("lif_scan.cpp")
+
+_lock = threading.Lock()
+_state: dict = {}
+
+
+CFLAGS, LDFLAGS = ["-O3", "-fopenmp"], ["-fopenmp"]
+
+
+def cpp_build_key() -> str:
+    """Short hash of everything that changes the build: source, flags, compiler, torch, interpreter.
+
+    Two virtual environments or checkouts (another ``sys.executable``, torch or include paths) get
+    build folders of their own instead of rebuilding each other's.
+    """
+    from torch.utils import cpp_extension
+    parts = [SOURCE.read_text(), torch.__version__, sys.executable, sysconfig.get_paths()["include"],
+             *cpp_extension.include_paths(), *CFLAGS, *LDFLAGS, os.environ.get("CXX", "c++")]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _build_name() -> str:
+    """The extension's name, which is also its build folder under ``~/.cache/torch_extensions``."""
+    return f"avsnn_lif_cpu_{cpp_build_key()}"
+
+
+def _build():
+    """Compile and load the extension (raises if that fails)."""
+    quiet = logging.getLogger("torch.utils.cpp_extension")  # its import logs CUDA_HOME notes
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load
+        return load(name=_build_name(), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS,
+                    verbose=False)
+    finally:
+        quiet.setLevel(level)
+
+
+def cpu_kernel():
+    """The compiled extension module, or ``None`` (disabled, or the build failed: see :func:`cpu_kernel_error`)."""
+    if "module" in _state:
+        return _state["module"]
+    with _lock:
+        if "module" not in _state:
+            module, error = None, None
+            if not env_switch("AVSNN_FUSED_CPP"):
+                error = "disabled by AVSNN_FUSED_CPP=0"
+            else:
+                try:
+                    module = _build()
+                except Exception as e:  # no compiler / ninja / headers: keep working on the torch path
+                    error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+                    warnings.warn(f"avsnn fused LIF: CPU kernel unavailable, using torch ops ({error})")
+            _state["module"], _state["error"] = module, error
+        return _state["module"]
+
+
+def cpu_kernel_error():
+    """Why :func:`cpu_kernel` is ``None`` (``None`` if it is available or was not tried yet)."""
+    return _state.get("error")
+
+
+def forward(inp, S, V, beta: torch.Tensor, thr: torch.Tensor, reset: str) -> None:
+    """Fill ``S`` and ``V`` (contiguous ``[T, N]``) from ``inp`` (``[T, N]``, unit column stride)."""
+    cpu_kernel().lif_forward(inp, S, V, float(beta), float(thr), RESET_CODE[reset])
+
+
+def backward(V, GI, g_spk, g_mem, beta: torch.Tensor, thr: torch.Tensor, reset: str, surrogate: Surrogate,
+             grad_beta: bool, grad_thr: bool) -> torch.Tensor:
+    """Write ``dL/dI`` into ``GI``; return ``[dL/dbeta, dL/dthr]`` (float64)."""
+    k, c = surrogate.constants
+    return cpu_kernel().lif_backward(V, GI, g_spk, g_mem, float(beta), float(thr), RESET_CODE[reset],
+                                     SURROGATE_CODE[surrogate.kind], k, c, bool(grad_beta), bool(grad_thr))
