@@ -15,11 +15,8 @@ set ``AVSNN_DEBUG=1`` to see the traceback instead.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+from .console import expected_error, one_line, run_command  # noqa: F401  (the CLI's public helpers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,53 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_baseline_parser(sub)
     add_bench_parser(sub)
     return parser
-
-
-def _raised_in_avsnn(err: BaseException) -> bool:
-    """Whether the innermost frame of ``err``'s traceback is avsnn code (not torch, numpy ...)."""
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
-
-
-def expected_error(err: BaseException) -> bool:
-    """Bad input or a fault of the environment (one line), as opposed to a bug (a traceback).
-
-    ``ValueError`` (bad values, damaged files), ``OSError`` (missing, unreadable or unwritable files,
-    a full disk) and ``RuntimeError`` raised by avsnn itself (no GPU, a diverged run, a store write).
-    """
-    if isinstance(err, (ValueError, OSError)):
-        return True
-    return isinstance(err, RuntimeError) and (type(err).__module__.startswith("avsnn") or _raised_in_avsnn(err))
-
-
-def one_line(err: BaseException) -> str:
-    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
-    return "; ".join(lines) or type(err).__name__
-
-
-def run_command(args, prog: str = "avsnn") -> int:
-    """Run ``args.func(args)``: expected errors become one line on stderr (exit code 2)."""
-    try:
-        rc = args.func(args)
-        sys.stdout.flush()   # a closed pipe shows up here, not at interpreter exit
-    except BrokenPipeError:   # `avsnn show ... | head -1`: the reader has gone, nothing to report
-        try:   # the interpreter's final flush must not fail either
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):   # stdout is not a file (captured)
-            pass
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:
-        if os.environ.get("AVSNN_DEBUG", "").strip() not in ("", "0") or not expected_error(err):
-            raise
-        command = getattr(args, "command", None)
-        print(f"{prog}{f' {command}' if command else ''}: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    return rc if isinstance(rc, int) else 0
 
 
 def main(argv=None) -> int:

@@ -54,7 +54,7 @@ def cmd_bench(args) -> dict:
 
 def main(argv=None) -> int:
     """``python -m avsnn.bench [bench] ARGS``: ``avsnn bench ARGS`` with its one-line errors."""
-    from ..cli import run_command  # the package's command line sits above the benchmark
+    from ..console import run_command
 
     parser = argparse.ArgumentParser(prog="avsnn-bench")
     sub = parser.add_subparsers(dest="command")
