@@ -47,6 +47,7 @@ from torch import nn
 from .core.lif import LIF
 from .core.loss import mse_count_loss
 from .device import keep_freed_memory, resolve_device, use_channels_last
+from .models.twin import ann_twin
 
 __all__ = ["SnnTorchStyleResNet", "ann_twin", "loop_twin", "saved_tensor_bytes", "time_breakdown", "data_loading",
            "run_bench", "add_bench_parser", "cmd_bench", "main"]
@@ -56,20 +57,6 @@ CORRECT_RATE, INCORRECT_RATE = 0.9, 0.1
 
 
 # --------------------------------------------------------------------------- model twins
-
-def _replace_lifs(model: nn.Module, make: Callable[[LIF], nn.Module]) -> nn.Module:
-    for name, child in list(model.named_children()):
-        if isinstance(child, LIF):
-            setattr(model, name, make(child))
-        else:
-            _replace_lifs(child, make)
-    return model
-
-
-def ann_twin(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` with every :class:`LIF` replaced by ``nn.ReLU`` (the ANN floor)."""
-    return _replace_lifs(copy.deepcopy(model), lambda lif: nn.ReLU())
-
 
 def loop_twin(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` whose LIF layers use the reference per-step autograd loop."""
