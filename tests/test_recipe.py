@@ -178,3 +178,28 @@ def test_zero_init_residual_zeroes_each_branch_last_bn():
     plain = build_model(cfg.replace(zero_init_residual=False), 10)
     assert all(bool((m.bn2[0].weight == 1).all()) for m in plain.modules() if hasattr(m, "bn2"))
     assert math.isclose(sum(p.numel() for p in net.parameters()), sum(p.numel() for p in plain.parameters()))
+
+
+def test_resume_with_the_recipe_equals_uninterrupted(tmp_path):
+    """Killed after epoch 2 and resumed: same history, same kept (best) weights, same per-step schedule."""
+    data = _separable()
+    cfg = _engine_cfg(epochs=4, warmup_epochs=1, schedule="cosine", lr=0.05)
+    build, load = (lambda c, n, d: Tiny(4, n)), (lambda c: (data, data))
+    full = train_or_load(cfg, tmp_path / "a", model_fn=build, data_fn=load, verbose=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_2(epoch, model):
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_or_load(cfg, tmp_path / "b", model_fn=build, data_fn=load, on_epoch_end=kill_after_2, verbose=False)
+    resumed = train_or_load(cfg, tmp_path / "b", model_fn=build, data_fn=load, verbose=False)
+    assert resumed.trained_now and full.history == [{**h, "seconds": f["seconds"]}
+                                                    for h, f in zip(resumed.history, full.history)]
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    # 27 fit samples, batch 8: 4 steps an epoch; the lr an epoch starts with: warm-up 1/4, then cosine over 12 steps
+    assert [h["lr"] for h in full.history][:3] == pytest.approx([0.05 / 4, 0.05, 0.05 * 0.75])

@@ -360,6 +360,7 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
         seed_everything(es)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(es))
         model.train()
+        lr = opt.param_groups[0]["lr"]   # the rate the epoch starts with
         t0 = time.perf_counter()
         stats = torch.zeros(3, dtype=torch.float64)  # loss*samples, correct, samples (this rank)
         bar = tqdm(range(nb), desc=f"{cfg.modality} {store.path.name} epoch {epoch + 1}/{cfg.epochs}",
@@ -397,7 +398,6 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
                 bar.set_postfix(loss=f"{float(loss):.4f}")
         bar.close()
         stats = dist.all_reduce(stats)
-        lr = opt.param_groups[0]["lr"]
         if not per_step:
             sched.step()
         rec = {"epoch": epoch + 1, "loss": float(stats[0] / stats[2]), "train_accuracy": float(stats[1] / stats[2]),
