@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsnn.data._util import atomic_write_bytes  # noqa: E402
-from avsnn.train import train_or_load  # noqa: E402
+from avsnn.train import RunStore, train_or_load  # noqa: E402
 from avsnn.train.profiles import make_config  # noqa: E402
 
 # the recipe under study (the default profile's choices), per modality; rows below change one thing
@@ -39,6 +39,7 @@ BASE = {
     "vision": dict(input_norm=True, zero_init_residual=True, threshold=0.5, lr=3e-3, warmup_epochs=1,
                    schedule="cosine", weight_decay=1e-4, milestones=()),
     "audio": dict(input_norm=True, lr=3e-3, warmup_epochs=1, schedule="cosine", milestones=()),
+    # (the study that chose the default profile started from this base; its "warm-up, constant lr" row won)
 }
 ROWS = {
     "vision": [
@@ -46,6 +47,8 @@ ROWS = {
         ("zero_init_residual off", {"zero_init_residual": False}),
         ("input_norm off", {"input_norm": False}),
         ("no warm-up, constant lr", {"warmup_epochs": 0, "schedule": "step"}),
+        ("warm-up, constant lr", {"schedule": "step"}),
+        ("warm-up, constant lr 1e-2", {"schedule": "step", "lr": 1e-2}),
         ("lr 1e-3", {"lr": 1e-3}),
         ("lr 1e-2", {"lr": 1e-2}),
         ("threshold 1.0", {"threshold": 1.0}),
@@ -59,6 +62,7 @@ ROWS = {
         ("base", {}),
         ("input_norm off", {"input_norm": False}),
         ("no warm-up, constant lr", {"warmup_epochs": 0, "schedule": "step"}),
+        ("warm-up, constant lr", {"schedule": "step"}),
         ("lr 1e-3", {"lr": 1e-3}),
         ("threshold 0.5", {"threshold": 0.5}),
         ("ANN twin (ReLU, CE)", {"neuron": "relu"}),
@@ -86,12 +90,13 @@ def dataset_arg(name: str, per_class: int, store: Path) -> tuple[str, int | None
     return str(folder), None
 
 
-def grid(modalities, datasets, seeds):
+def grid(modalities, datasets, seeds, rows=None):
     for seed in range(seeds):
         for ds in datasets:
             for mod in modalities:
                 for label, change in ROWS[mod]:
-                    yield seed, ds, mod, label, change
+                    if rows is None or label in rows:
+                        yield seed, ds, mod, label, change
 
 
 def summarise(results: list) -> dict:
@@ -132,13 +137,15 @@ def main(argv=None) -> int:
     p.add_argument("--val-frac", type=float, default=0.2)
     p.add_argument("--max-minutes", type=float, default=None, help="start no run that would end after this")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
+    p.add_argument("--rows", nargs="+", default=None, help="only these row labels (default: all)")
+    p.add_argument("--cached-only", action="store_true", help="collect finished runs from the store, train none")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     store = args.store or args.out / "runs"
     args.out.mkdir(parents=True, exist_ok=True)
     t_start, durations, results = time.perf_counter(), [], []
-    todo = list(grid(args.modalities, args.datasets, args.seeds))
+    todo = list(grid(args.modalities, args.datasets, args.seeds, args.rows))
     for i, (seed, ds, mod, label, change) in enumerate(todo):
         elapsed = (time.perf_counter() - t_start) / 60
         guess = statistics.mean(durations) / 60 if durations else 0.0
@@ -150,6 +157,8 @@ def main(argv=None) -> int:
         settings = {**BASE[mod], **size, **change, "per_class": per_class, "seed": seed, "val_frac": args.val_frac,
                     "device": args.device, "progress": False, "dataset": dataset}
         cfg = make_config(mod, "default", overrides=settings)
+        if args.cached_only and not RunStore(cfg, store).done:
+            continue
         t0 = time.perf_counter()
         run = train_or_load(cfg, store, progress=False, verbose=False)
         durations.append(time.perf_counter() - t0)
