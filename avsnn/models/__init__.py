@@ -3,6 +3,7 @@
 * :class:`L2ActSpikeNet` -- spiking ResNet18 visual network (Section IV-C, Figs. 2-3).
 * :class:`SpikingAudioNet` -- Conv-BN-LIF-Pool audio network (Section IV-D, Fig. 4).
 * :class:`SMLP` -- spiking MLP fusion network (Section IV-E, Fig. 5); :func:`smlp_baseline`.
+* :func:`ann_twin` -- the same network with ReLU in place of every LIF (the ANN yardstick).
 
 Every model maps its input to a :class:`ModelOutput` of time-first ``[T, B, ...]`` tensors.
 """
@@ -10,13 +11,14 @@ from .audio import AUDIO_VARIANTS, PAPER_AUDIO_CONFIG, ConvBNLIFPool, SpikingAud
 from .counting import ModelProfile, count_parameters, profile
 from .fusion import SMLP, SpikingLinearLayer, smlp_baseline
 from .heads import HEADS, SpikingHead
-from .layers import SeqToANN, repeat_over_time
+from .layers import InputNorm, SeqToANN, repeat_over_time
 from .output import ModelOutput
 from .resnet import (VISION_BLOCKS, ActAfterAddBlock, L2ActSpikeNet, LIFAfterBNBlock, LIFBeforeAddBlock,
                      SpikingStem)
+from .twin import ann_twin, replace_lifs
 
 __all__ = [
-    "ModelOutput", "SeqToANN", "repeat_over_time", "SpikingHead", "HEADS",
+    "ModelOutput", "SeqToANN", "InputNorm", "repeat_over_time", "ann_twin", "replace_lifs", "SpikingHead", "HEADS",
     "L2ActSpikeNet", "VISION_BLOCKS", "ActAfterAddBlock", "LIFAfterBNBlock", "LIFBeforeAddBlock", "SpikingStem",
     "SpikingAudioNet", "AUDIO_VARIANTS", "PAPER_AUDIO_CONFIG", "ConvBNLIFPool",
     "SMLP", "SpikingLinearLayer", "smlp_baseline",

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
-from .layers import SeqToANN, check_timesteps, make_lif, repeat_over_time
+from .layers import InputNorm, SeqToANN, check_timesteps, make_lif, repeat_over_time
 from .output import ModelOutput
 
 AUDIO_VARIANTS = ("full", "no_dropout", "no_third_block", "no_pooling")
@@ -72,7 +72,7 @@ class SpikingAudioNet(nn.Module):
     def __init__(self, num_classes: int = 10, n_mels: int = 64, n_frames: int = 126,
                  channels: Sequence[int] = (16, 32, 64), timesteps: int = 4, head: str = "l2",
                  variant: str = "full", dropout: float = 0.5, beta: float = 0.9, threshold: float = 1.0,
-                 surrogate: sg.Surrogate | None = None):
+                 surrogate: sg.Surrogate | None = None, input_norm: bool = False):
         super().__init__()
         if variant not in AUDIO_VARIANTS:
             raise ValueError(f"variant must be one of {AUDIO_VARIANTS}, got {variant!r}")
@@ -87,6 +87,8 @@ class SpikingAudioNet(nn.Module):
         surrogate = sg.fast_sigmoid(5.0) if surrogate is None else surrogate
         neuron = partial(make_lif, beta, threshold, surrogate)
 
+        # per-mel-band input normalisation (training statistics, set by InputNorm.fit); identity if off
+        self.input_norm = InputNorm((1, n_mels, 1), dims=(1,)) if input_norm else nn.Identity()
         pool = variant != "no_pooling"
         used = channels[:2] if variant == "no_third_block" else channels
         blocks, in_ch, (h, w) = [], 1, (n_mels, n_frames)
@@ -114,7 +116,7 @@ class SpikingAudioNet(nn.Module):
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"SpikingAudioNet expects x shaped [B, 1, {self.n_mels}, {self.n_frames}] "
                              f"(1 channel, n_mels, n_frames), got shape {tuple(x.shape)}")
-        out = self.blocks[0](x, timesteps=self.timesteps)
+        out = self.blocks[0](self.input_norm(x), timesteps=self.timesteps)
         for block in self.blocks[1:]:
             out = block(out)
         out = self.dropout(out)

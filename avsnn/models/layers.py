@@ -32,6 +32,40 @@ class SeqToANN(nn.Sequential):
         return super().forward(x)
 
 
+class InputNorm(nn.Module):
+    """``(x - mean) / std`` with statistics of the training data, stored as buffers (saved with the model).
+
+    ``dims`` are the input dimensions (after the batch) that keep their own statistics, the rest are
+    pooled: ``(0,)`` per image channel of ``[B, C, H, W]``, ``(1,)`` per mel band of ``[B, 1, n_mels, n_frames]``.
+    Until :meth:`fit` is called it is the identity (mean 0, std 1).
+    """
+
+    def __init__(self, shape: tuple[int, ...], dims: tuple[int, ...]):
+        super().__init__()
+        stat_shape = [1] + [shape[d] if d in dims else 1 for d in range(len(shape))]
+        self.dims = tuple(dims)
+        self.register_buffer("mean", torch.zeros(stat_shape))
+        self.register_buffer("std", torch.ones(stat_shape))
+
+    def extra_repr(self) -> str:
+        return f"stats over {tuple(self.mean.shape)}"
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor, eps: float = 1e-6) -> "InputNorm":
+        """Set mean/std from the (training) inputs ``x [N, ...]``; returns ``self``."""
+        if x.dim() != self.mean.dim() or len(x) < 2:
+            raise ValueError(f"InputNorm.fit expects at least 2 inputs shaped [N, ...{tuple(self.mean.shape[1:])}], "
+                             f"got shape {tuple(x.shape)}")
+        pooled = [0] + [d + 1 for d in range(x.dim() - 1) if d not in self.dims]
+        x = x.double()
+        self.mean.copy_(x.mean(pooled, keepdim=True))
+        self.std.copy_(x.std(pooled, keepdim=True).clamp_min(eps))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 def repeat_over_time(x: torch.Tensor, timesteps: int) -> torch.Tensor:
     """Direct input encoding: the static ``[B, ...]`` tensor is the input current at every step.
 

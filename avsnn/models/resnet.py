@@ -36,6 +36,12 @@ Block variants (``block=``, Table III):
 
     The block output is a sum of two spike trains (values 0, 1, 2).
 
+``zero_init_residual=True`` starts the last BN of every residual branch (``bn2``) at weight 0, so each
+block begins as ``LIF(shortcut(x))``: an identity path on spikes, the network effectively shallow at
+the start (torchvision's and SpikingJelly's ``zero_init_residual``; Goyal et al. 2017). Without it the
+17-LIF-deep act_after_add network learns very slowly under surrogate gradients (see
+:mod:`avsnn.train.profiles`).
+
 Shortcut when the shape changes: 1x1 conv (stride s) + BN, with no LIF of its own
 (except the ``lif_before_add`` shortcut LIF above, which follows it); otherwise identity.
 The stem is conv-LIF-BN for ``act_after_add`` and ``lif_before_add``.
@@ -51,7 +57,7 @@ from torch import nn
 from ..core import surrogate as sg
 from ..core.lif import LIF
 from .heads import SpikingHead, check_head
-from .layers import SeqToANN, check_timesteps, make_lif, repeat_over_time
+from .layers import InputNorm, SeqToANN, check_timesteps, make_lif, repeat_over_time
 from .output import ModelOutput
 
 VISION_BLOCKS = ("act_after_add", "lif_after_bn", "lif_before_add")
@@ -172,7 +178,8 @@ class L2ActSpikeNet(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: int = 64, timesteps: int = 8, head: str = "l2",
                  block: str = "act_after_add", beta: float = 0.9, threshold: float = 1.0,
-                 surrogate: sg.Surrogate | None = None, in_channels: int = 3):
+                 surrogate: sg.Surrogate | None = None, in_channels: int = 3, zero_init_residual: bool = False,
+                 input_norm: bool = False):
         super().__init__()
         if block not in VISION_BLOCKS:
             raise ValueError(f"block must be one of {VISION_BLOCKS}, got {block!r}")
@@ -185,6 +192,8 @@ class L2ActSpikeNet(nn.Module):
         self._neuron: NeuronFactory = partial(make_lif, beta, threshold, surrogate)  # picklable
         self._block_cls = BLOCK_CLASSES[block]
 
+        # per-channel input normalisation (training statistics, set by InputNorm.fit); identity if off
+        self.input_norm = InputNorm((in_channels, 1, 1), dims=(0,)) if input_norm else nn.Identity()
         self.stem = SpikingStem(in_channels, width, block == "lif_after_bn", self._neuron)
         self._in_planes = width
         self.layer1 = self._make_stage(width, blocks=2, stride=1)
@@ -194,7 +203,7 @@ class L2ActSpikeNet(nn.Module):
         self.pool = SeqToANN(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_dim = width * 8
         self.head = SpikingHead(self.feature_dim, num_classes, head, beta, threshold, surrogate)
-        self._init_weights()
+        self._init_weights(zero_init_residual)
 
     def _make_stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         layers = []
@@ -203,7 +212,7 @@ class L2ActSpikeNet(nn.Module):
             self._in_planes = planes
         return nn.Sequential(*layers)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, zero_init_residual: bool = False) -> None:
         # As torchvision's ResNet: He-normal convs (fan_out), BN weight 1 / bias 0.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -211,13 +220,17 @@ class L2ActSpikeNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, tuple(BLOCK_CLASSES.values())):
+                    nn.init.zeros_(m.bn2[0].weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image ``[B, C, H, W]`` -> per-timestep pooled features ``[T, B, 8*width]``."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"L2ActSpikeNet expects x shaped [B, {self.in_channels}, H, W] "
                              f"(in_channels={self.in_channels}), got shape {tuple(x.shape)}")
-        out = self.stem(x, self.timesteps)
+        out = self.stem(self.input_norm(x), self.timesteps)
         out = self.layer1(out)
         out = self.layer2(out)
         out = self.layer3(out)

@@ -97,3 +97,31 @@ def as_array_data(ds, modality: str) -> ArrayData:
     keys = getattr(ds, "keys", None)
     data.keys = list(keys) if isinstance(keys, (list, tuple)) and len(keys) == len(data) else None
     return data
+
+
+def subset(data: ArrayData, idx: torch.Tensor) -> ArrayData:
+    """The rows ``idx`` of ``data`` as a new :class:`ArrayData` (inputs indexed, classes kept)."""
+    idx = torch.as_tensor(idx, dtype=torch.long)
+    inputs = {k: v[idx] for k, v in data.inputs.items()} if isinstance(data.inputs, dict) else data.inputs[idx]
+    keys = [data.keys[i] for i in idx.tolist()] if data.keys is not None else None
+    return ArrayData(inputs, data.labels[idx], classes=data.classes, keys=keys)
+
+
+def validation_split(labels: torch.Tensor, frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified ``(fit_idx, val_idx)`` of a training split: ``round(frac * n_c)`` samples of each class.
+
+    Drawn with a generator seeded by ``seed`` (the config's ``split_seed``: the same validation set for
+    every training seed). Each class with at least two samples keeps at least one on each side.
+    """
+    if not 0.0 < frac < 1.0:
+        raise ValueError(f"val_frac must lie in (0, 1) to carve a validation split, got {frac!r}")
+    labels = torch.as_tensor(labels)
+    g = torch.Generator().manual_seed(int(seed))
+    fit, val = [], []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()
+        members = members[torch.randperm(len(members), generator=g)]
+        k = min(max(round(frac * len(members)), 1), len(members) - 1) if len(members) > 1 else 0
+        val.append(members[:k])
+        fit.append(members[k:])
+    return torch.cat(fit).sort().values, torch.cat(val).sort().values

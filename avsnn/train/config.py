@@ -18,6 +18,11 @@ and ``/abs/emb`` name the same run; ``"embedded"`` and the release names stay as
 names a run's folder by a *run key* that adds fingerprints of the data and the code to this hash
 (:func:`avsnn.train.store.run_key`).
 
+Recipe fields added after the first runs were stored (:data:`RECIPE_OFF`: input normalisation,
+zero-initialised residual branches, a validation split with best-checkpoint selection and early
+stopping, warm-up and cosine schedules, the ANN twin) are left out of the canonical JSON while
+they hold their "off" value, so every config that does not use them keeps its old hash.
+
 ``modality="fusion"`` configs carry the complete configs of the unimodal runs whose
 frozen features they consume (``vision_config`` / ``audio_config``, canonical dicts),
 so a fusion hash changes whenever a feature extractor's settings change.
@@ -51,6 +56,11 @@ VARIANTS = {
 }
 DEFAULT_VARIANT = {"vision": "act_after_add", "audio": "full", "fusion": "smlp"}
 COSMETIC = ("profile", "progress", "device", "channels_last")
+SCHEDULES = ("step", "cosine")
+NEURONS = ("lif", "relu")
+#: recipe fields and their "off" values: dropped from :meth:`RunConfig.canonical` while off (old hashes hold)
+RECIPE_OFF = {"input_norm": False, "zero_init_residual": False, "neuron": "lif", "val_frac": 0.0,
+              "patience": None, "warmup_epochs": 0, "schedule": "step"}
 
 
 def normalise_data_path(path: Optional[str]) -> Optional[str]:
@@ -82,6 +92,9 @@ class RunConfig:
     surrogate_scale: float = 2.0
     audio_channels: tuple[int, ...] = (16, 32, 64)
     dropout: float = 0.5
+    input_norm: bool = False             # normalise inputs with training-part statistics (per channel / mel band)
+    zero_init_residual: bool = False     # vision: last BN of each residual branch starts at 0 (block = identity path)
+    neuron: str = "lif"                  # "relu": the ANN twin (ReLU for every LIF, cross-entropy on the logits)
     # audio front end: the fields of avsnn.data.AudioConfig, with its defaults
     sample_rate: int = AudioConfig.sample_rate
     duration_s: float = AudioConfig.duration_s
@@ -107,7 +120,11 @@ class RunConfig:
     milestones: tuple[int, ...] = (150, 275)
     gamma: float = 0.1
     batch_size: int = 128
-    epochs: int = 300
+    epochs: int = 300                    # with patience: the maximum
+    val_frac: float = 0.0                # validation share carved from the training split (stratified, split_seed)
+    patience: Optional[int] = None       # stop after this many epochs without a better validation accuracy
+    warmup_epochs: int = 0               # linear learning-rate warm-up (per step) over this many epochs
+    schedule: str = "step"               # "step": milestones/gamma; "cosine": cosine decay to 0 after warm-up
     max_train_batches: Optional[int] = None   # cap on batches per epoch (smoke runs)
     seed: int = 0
     amp: bool = False
@@ -141,8 +158,9 @@ class RunConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def canonical(self) -> dict:
-        """The hashed part: :meth:`to_dict` without the cosmetic fields."""
-        return {k: v for k, v in self.to_dict().items() if k not in COSMETIC}
+        """The hashed part: :meth:`to_dict` without the cosmetic fields and the recipe fields that are off."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in COSMETIC and not (k in RECIPE_OFF and v == RECIPE_OFF[k])}
 
     def hash(self, length: int = 12) -> str:
         """Stable short hash of the canonical JSON (sorted keys, no whitespace)."""
@@ -216,6 +234,15 @@ def _validate(c: RunConfig) -> None:
     _expect("optimizer", c.optimizer, OPTIMIZERS)
     _expect("device", c.device, DEVICES)
     _expect("fusion_inputs", c.fusion_inputs, FUSION_INPUTS)
+    _expect("schedule", c.schedule, SCHEDULES)
+    _expect("neuron", c.neuron, NEURONS)
+    if not 0.0 <= c.val_frac < 1.0:
+        raise ValueError(f"val_frac must lie in [0, 1), got {c.val_frac!r}")
+    if c.patience is not None and (c.patience < 1 or c.val_frac == 0):
+        raise ValueError(f"patience must be a positive integer used with val_frac > 0, got patience={c.patience!r}, "
+                         f"val_frac={c.val_frac!r}")
+    if c.warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be >= 0, got {c.warmup_epochs!r}")
     for key in ("correct_rate", "incorrect_rate", "beta"):
         if not 0.0 <= float(getattr(c, key)) <= 1.0:
             raise ValueError(f"{key} must lie in [0, 1], got {getattr(c, key)!r}")

@@ -23,7 +23,21 @@ to an uninterrupted one. (On CUDA some kernels are nondeterministic; results are
 
 Loss: :func:`avsnn.mse_count_loss` with the config's rates (Eqs. 14-16). Prediction: most
 output spikes; ties broken by the larger summed input current, then by the lowest class index
-(:func:`avsnn.metrics.predict`).
+(:func:`avsnn.metrics.predict`). The ANN twin (``neuron="relu"``, :func:`avsnn.models.ann_twin`) is
+trained with cross-entropy on its logits (the head's time-averaged ``current``).
+
+Recipe (each part off unless its config field is set, :data:`avsnn.train.config.RECIPE_OFF`):
+
+* ``input_norm`` -- the model's :class:`avsnn.models.InputNorm` is fitted on the training part
+  (per image channel / per mel band) before the first epoch; its statistics are buffers, saved
+  in the checkpoint, so a loaded run normalises the same way.
+* ``val_frac`` -- a stratified validation part (seeded by ``split_seed``) is carved from the
+  training split; the model is fitted on the rest, validated after every epoch, and the weights
+  of the best validation accuracy (earliest on ties) are the run's model. ``patience``: stop
+  when that many epochs passed without a better one (``epochs`` is then the maximum).
+* ``warmup_epochs`` / ``schedule`` -- the learning rate rises linearly per step over the
+  warm-up, then follows the milestones (``"step"``) or a cosine to 0 at ``epochs``
+  (``"cosine"``). With neither, the per-epoch ``MultiStepLR`` of the first runs is used unchanged.
 
 A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step, and so do non-finite
 weights at the end of an epoch (before its checkpoint is written); the checkpoint of the last
@@ -54,7 +68,7 @@ import torch.nn.functional as F
 from avsnn.core.loss import mse_count_loss
 from avsnn.device import keep_freed_memory, resolve_device, use_channels_last
 
-from .batching import ArrayData, as_array_data
+from .batching import ArrayData, as_array_data, subset, validation_split
 from .config import RunConfig
 from .store import RunStore, describe_problems, report
 
@@ -70,18 +84,22 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
     """The network ``cfg`` describes (vision: L2ActSpikeNet, audio: SpikingAudioNet, fusion: SMLP)."""
     from avsnn.core import surrogate as sg
     from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet
+    from avsnn.models import ann_twin
     spike = sg.from_name(cfg.surrogate, cfg.surrogate_scale)
     common = dict(num_classes=num_classes, timesteps=cfg.timesteps, head=cfg.head, beta=cfg.beta,
                   threshold=cfg.threshold, surrogate=spike)
     if cfg.modality == "vision":
-        return L2ActSpikeNet(width=cfg.width, block=cfg.variant, **common)
-    if cfg.modality == "audio":
-        return SpikingAudioNet(n_mels=cfg.n_mels, n_frames=cfg.audio_settings().n_frames,
-                               channels=tuple(cfg.audio_channels), variant=cfg.variant, dropout=cfg.dropout,
-                               **common)
-    if not input_dims:
+        net = L2ActSpikeNet(width=cfg.width, block=cfg.variant, zero_init_residual=cfg.zero_init_residual,
+                            input_norm=cfg.input_norm, **common)
+    elif cfg.modality == "audio":
+        net = SpikingAudioNet(n_mels=cfg.n_mels, n_frames=cfg.audio_settings().n_frames,
+                              channels=tuple(cfg.audio_channels), variant=cfg.variant, dropout=cfg.dropout,
+                              input_norm=cfg.input_norm, **common)
+    elif not input_dims:
         raise ValueError("a fusion model needs input_dims")
-    return SMLP(dict(input_dims), hidden=tuple(cfg.hidden), project_dim=cfg.project_dim, **common)
+    else:
+        net = SMLP(dict(input_dims), hidden=tuple(cfg.hidden), project_dim=cfg.project_dim, **common)
+    return ann_twin(net, copy_model=False) if cfg.neuron == "relu" else net
 
 
 def load_datasets(cfg: RunConfig):
@@ -243,14 +261,61 @@ def fusion_data(cfg: RunConfig, store_root=None, progress=None, model_fn=build_m
 
 # ---- training --------------------------------------------------------------------------------------
 def _loss(cfg, out, y):
+    if cfg.neuron == "relu":   # the ANN twin: softmax cross-entropy on the logits
+        return F.cross_entropy(out.current.float().mean(0), y)
     return mse_count_loss(out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets)
 
 
-def _checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_dims) -> dict:
-    return {"config": cfg.to_dict(), "hash": cfg.hash(), "epoch": epoch, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-            "history": history, "num_classes": num_classes, "input_dims": input_dims,
-            "torch_version": torch.__version__}
+def _lr_factor(cfg, steps_per_epoch: int) -> Callable[[int], float]:
+    """Per-step learning-rate factor: linear warm-up, then milestones (``"step"``) or a cosine to 0."""
+    warm = cfg.warmup_epochs * steps_per_epoch
+    total = max(cfg.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if cfg.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min((step - warm) / max(total - warm, 1), 1.0)))
+        return cfg.gamma ** sum(step >= m * steps_per_epoch for m in cfg.milestones)
+    return factor
+
+
+def _make_scheduler(cfg, opt, steps_per_epoch: int):
+    """``(scheduler, per_step)``: the first runs' per-epoch MultiStepLR unless warm-up or cosine is asked for."""
+    if cfg.warmup_epochs == 0 and cfg.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma), False
+    return torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, steps_per_epoch)), True
+
+
+def _fit_input_norm(model, train: ArrayData) -> None:
+    """Fit the model's InputNorm (if any) on the training inputs (the part the model is fitted on)."""
+    norm = getattr(model, "input_norm", None)
+    if hasattr(norm, "fit"):
+        norm.fit(ArrayData._convert(train.inputs))
+
+
+def _best_so_far(history: list) -> tuple[int, float]:
+    """``(epoch, val_accuracy)`` of the best validation epoch in ``history`` (earliest on ties; (0, -1) if none)."""
+    best = (0, -1.0)
+    for h in history:
+        if h.get("val_accuracy", -1.0) > best[1]:
+            best = (h["epoch"], h["val_accuracy"])
+    return best
+
+
+def _should_stop(cfg, history: list) -> bool:
+    return (cfg.patience is not None and bool(history)
+            and history[-1]["epoch"] - _best_so_far(history)[0] >= cfg.patience)
+
+
+def _checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_dims, best=None) -> dict:
+    state = {"config": cfg.to_dict(), "hash": cfg.hash(), "epoch": epoch, "model": model.state_dict(),
+             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
+             "history": history, "num_classes": num_classes, "input_dims": input_dims,
+             "torch_version": torch.__version__}
+    if best is not None:   # {"epoch", "val_accuracy", "model"}: the best-validation weights so far
+        state["best"] = best
+    return state
 
 
 def _make_optimizer(cfg, params):
@@ -262,7 +327,8 @@ def _make_optimizer(cfg, params):
 
 
 def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, model_fn, progress: bool,
-         verbose: bool, on_epoch_end: Optional[Callable], dist: DistContext) -> torch.nn.Module:
+         verbose: bool, on_epoch_end: Optional[Callable], dist: DistContext,
+         val: Optional[ArrayData] = None) -> torch.nn.Module:
     from tqdm import tqdm
 
     from avsnn.metrics import accuracy, predict, run_model
@@ -270,16 +336,22 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
     num_classes = train.num_classes
     input_dims = train.input_dims() if cfg.modality == "fusion" else None
     seed_everything(cfg.seed)
-    model = model_fn(cfg, num_classes, input_dims).to(device)
+    model = model_fn(cfg, num_classes, input_dims)
+    _fit_input_norm(model, train)
+    model = model.to(device)
+    n = len(train)
+    nb = math.ceil(n / cfg.batch_size)
+    if cfg.max_train_batches is not None:
+        nb = min(nb, cfg.max_train_batches)
     opt = _make_optimizer(cfg, model.parameters())
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
-    history, start = [], 0
+    sched, per_step = _make_scheduler(cfg, opt, nb)
+    history, start, best = [], 0, None
     ck = store.resume_checkpoint(map_location=device, repair=dist.is_main)
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        history, start = list(ck["history"]), int(ck["epoch"])
+        history, start, best = list(ck["history"]), int(ck["epoch"]), ck.get("best")
         if verbose and dist.is_main:
             print(f"resuming {store.path} after epoch {start}/{cfg.epochs}", flush=True)
     if device.type == "cpu":
@@ -289,15 +361,14 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
         model = model.to(memory_format=torch.channels_last)
     net = dist.wrap(model) if dist.wrap is not None else model
     amp = cfg.amp and device.type == "cuda"
-    n = len(train)
-    nb = math.ceil(n / cfg.batch_size)
-    if cfg.max_train_batches is not None:
-        nb = min(nb, cfg.max_train_batches)
     for epoch in range(start, cfg.epochs):
+        if _should_stop(cfg, history):
+            break
         es = _epoch_seed(cfg.seed, epoch)
         seed_everything(es)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(es))
         model.train()
+        lr = opt.param_groups[0]["lr"]   # the rate the epoch starts with
         t0 = time.perf_counter()
         stats = torch.zeros(3, dtype=torch.float64)  # loss*samples, correct, samples (this rank)
         bar = tqdm(range(nb), desc=f"{cfg.modality} {store.path.name} epoch {epoch + 1}/{cfg.epochs}",
@@ -322,6 +393,8 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
             opt.zero_grad(set_to_none=True)
             (loss * scale).backward()
             opt.step()
+            if per_step:
+                sched.step()
             with torch.no_grad():
                 if empty:
                     continue
@@ -336,27 +409,44 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
             raise TrainingDiverged(f"weights became non-finite in epoch {epoch + 1} of run {store.path} "
                                    f"({len(bad)} parameter tensors, first {bad[0]!r}); {_kept(epoch)}")
         stats = dist.all_reduce(stats)
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
+        if not per_step:
+            sched.step()
         rec = {"epoch": epoch + 1, "loss": float(stats[0] / stats[2]), "train_accuracy": float(stats[1] / stats[2]),
                "lr": lr, "seconds": time.perf_counter() - t0}
+        bs = max(256, cfg.batch_size)
+        if val is not None:   # validated on the main rank, shared so every rank stops at the same epoch
+            shared = torch.zeros(1, dtype=torch.float64)
+            if dist.is_main:
+                r = run_model(model, val, batch_size=bs, device=device, amp=amp)
+                shared += accuracy(r["pred"], r["labels"])
+            rec["val_accuracy"] = float(dist.all_reduce(shared)[0])
+            if best is None or rec["val_accuracy"] > best["val_accuracy"]:
+                best = {"epoch": epoch + 1, "val_accuracy": rec["val_accuracy"],
+                        "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if dist.is_main:
-            r = run_model(model, test, batch_size=max(256, cfg.batch_size), device=device, amp=amp)
+            r = run_model(model, test, batch_size=bs, device=device, amp=amp)
             rec["test_accuracy"] = accuracy(r["pred"], r["labels"])
         history.append(rec)
         if dist.is_main:
             store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, epoch + 1, history, num_classes,
-                                                    input_dims))
+                                                    input_dims, best))
             store.write_history(history)
             if verbose:
+                shown = f"val {rec['val_accuracy']:.3f} " if "val_accuracy" in rec else ""
                 print(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
-                      f"test {rec.get('test_accuracy', float('nan')):.3f} lr {lr:.2e} ({rec['seconds']:.1f}s)",
-                      flush=True)
+                      f"{shown}test {rec.get('test_accuracy', float('nan')):.3f} lr {lr:.2e} "
+                      f"({rec['seconds']:.1f}s)", flush=True)
         dist.barrier()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model)
     if ck is None and cfg.epochs == 0 and dist.is_main:
         store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, 0, history, num_classes, input_dims))
+    if best is not None:
+        # the run's model is the best-validation one; the final checkpoint holds it as "model"
+        model.load_state_dict(best["model"])
+        if dist.is_main:
+            store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, history[-1]["epoch"], history,
+                                                    num_classes, input_dims, best))
     # Back to the default layout: the final metrics and every later use see the same model as one
     # loaded from the store (the layout changes float rounding in convolutions, not the function).
     return model.to(memory_format=torch.contiguous_format).eval()
@@ -426,17 +516,29 @@ def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = No
         return _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist)
 
 
+def split_validation(cfg: RunConfig, train: ArrayData) -> tuple[ArrayData, Optional[ArrayData]]:
+    """``(fit_part, val_part)`` of the training split for ``cfg.val_frac`` (``(train, None)`` when 0)."""
+    if cfg.val_frac == 0:
+        return train, None
+    fit_idx, val_idx = validation_split(train.labels, cfg.val_frac, cfg.split_seed)
+    return subset(train, fit_idx), subset(train, val_idx)
+
+
 def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist) -> Run:
     if dist.is_main:
         store.init()
     dist.barrier()
+    train, val = split_validation(cfg, train)
     with _deterministic(device):
         model = _fit(cfg, store, train, test, model_fn=model_fn, progress=progress, verbose=verbose,
-                     on_epoch_end=on_epoch_end, dist=dist)
+                     on_epoch_end=on_epoch_end, dist=dist, val=val)
         if dist.is_main:
             ck = store.load_checkpoint()
             history = ck["history"] if ck else []
             metrics = _final_metrics(cfg, model, train, test, history, store.identity)
+            if ck is not None and "best" in ck:
+                metrics.update(best_epoch=ck["best"]["epoch"], val_accuracy=ck["best"]["val_accuracy"],
+                               fit_samples=len(train), val_samples=len(val))
             store.write_metrics(metrics)
             store.mark_done()
             if verbose:

@@ -1,0 +1,205 @@
+"""The training recipe (issue #16): input normalisation, validation split, best checkpoint, early
+stopping, warm-up/cosine schedule, zero-initialised residuals, the ANN twin, and unchanged old hashes."""
+import hashlib
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from avsnn.core.lif import LIF
+from avsnn.models import InputNorm, ModelOutput, ann_twin
+from avsnn.train.batching import ArrayData, validation_split
+from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
+from avsnn.train.loop import _lr_factor, build_model, split_validation, train_or_load
+from avsnn.train.profiles import make_config
+
+# Hashes printed by the code before the recipe fields existed (commit 30b1512): they must not move.
+OLD_HASHES = {("vision", "smoke"): "cce564f1b706", ("vision", "paper"): "4b547aacf4ba",
+              ("audio", "smoke"): "36944506cff4", ("fusion", "smoke"): "03e60a45c0e1"}
+
+
+# ---- hashes ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("modality,profile", sorted(OLD_HASHES))
+def test_old_style_config_hashes_unchanged(modality, profile):
+    assert make_config(modality, profile).hash() == OLD_HASHES[(modality, profile)]
+
+
+def test_canonical_drops_recipe_fields_only_while_off():
+    cfg = RunConfig()
+    old_keys = {k: v for k, v in cfg.to_dict().items() if k not in COSMETIC and k not in RECIPE_OFF}
+    text = json.dumps(old_keys, sort_keys=True, separators=(",", ":"))
+    assert cfg.hash() == hashlib.sha256(text.encode()).hexdigest()[:12] == "4b547aacf4ba"
+    on = {"input_norm": True, "zero_init_residual": True, "neuron": "relu", "val_frac": 0.1,
+          "patience": 3, "warmup_epochs": 1, "schedule": "cosine"}
+    assert set(on) == set(RECIPE_OFF)
+    for key, value in on.items():
+        changed = cfg.replace(**({key: value, "val_frac": 0.1} if key == "patience" else {key: value}))
+        assert key in changed.canonical() and changed.hash() != cfg.hash(), key
+
+
+@pytest.mark.parametrize("override,message", [("patience=3", "patience"), ("val_frac=1.0", "val_frac"),
+                                              ("schedule=linear", "schedule"), ("neuron=tanh", "neuron"),
+                                              ("warmup_epochs=-1", "warmup_epochs")])
+def test_bad_recipe_values_name_the_field(override, message):
+    with pytest.raises(ValueError, match=message):
+        make_config("vision", "smoke", overrides=[override])
+
+
+# ---- validation split ----------------------------------------------------------------------------
+def test_validation_split_is_stratified_disjoint_and_seeded():
+    labels = torch.tensor([0] * 10 + [1] * 20 + [2] * 5)
+    fit, val = validation_split(labels, 0.2, seed=3)
+    assert sorted(torch.cat([fit, val]).tolist()) == list(range(len(labels)))
+    assert torch.bincount(labels[val]).tolist() == [2, 4, 1]
+    again, _ = validation_split(labels, 0.2, seed=3)
+    other, _ = validation_split(labels, 0.2, seed=4)
+    assert torch.equal(fit, again) and not torch.equal(fit, other)
+
+
+# ---- a tiny controllable model for the engine tests -------------------------------------------------
+class Tiny(nn.Module):
+    """Linear logits on the flattened input; ``broken=True`` makes every logit 0 (ties: class 0 wins)."""
+
+    def __init__(self, d, classes):
+        super().__init__()
+        self.fc = nn.Linear(d, classes)
+        self.broken = False
+
+    def forward(self, x):
+        cur = self.fc(x.flatten(1)) * (0.0 if self.broken else 1.0)
+        cur = cur.unsqueeze(0).expand(2, *cur.shape)
+        return ModelOutput(spikes=torch.relu(cur), features=cur, z_av=cur[0], current=cur)
+
+
+def _separable(n_per_class=12, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    x = torch.randn(len(y), 1, 2, 2, generator=g) * 0.1 + y.view(-1, 1, 1, 1).float() * torch.tensor(
+        [1.0, -1.0, 0.5, 2.0]).view(1, 1, 2, 2)
+    return ArrayData(x, y)
+
+
+def _engine_cfg(**kw):
+    base = dict(modality="vision", neuron="relu", head="fc", width=1, timesteps=2, batch_size=8, lr=0.1,
+                weight_decay=0.0, milestones=(), progress=False, val_frac=0.25)
+    return RunConfig(**{**base, **kw})
+
+
+def _break_after(epoch_no):
+    def hook(epoch, model):
+        if epoch >= epoch_no:
+            model.broken = True
+    return hook
+
+
+def test_kept_checkpoint_is_the_best_validation_one(tmp_path):
+    data = _separable()
+    cfg = _engine_cfg(epochs=5)
+    run = train_or_load(cfg, tmp_path, model_fn=lambda c, n, d: Tiny(4, n), data_fn=lambda c: (data, data),
+                        on_epoch_end=_break_after(2), verbose=False)
+    val_acc = [h["val_accuracy"] for h in run.history]
+    best = max(range(len(val_acc)), key=lambda i: (val_acc[i], -i)) + 1
+    assert len(val_acc) == 5 and best <= 2 and max(val_acc) > val_acc[-1]
+    assert run.metrics["best_epoch"] == best and run.metrics["val_accuracy"] == val_acc[best - 1]
+    _, val = split_validation(cfg, data)
+    loaded = train_or_load(cfg, tmp_path, model_fn=lambda c, n, d: Tiny(4, n), data_fn=lambda c: (data, data))
+    assert not loaded.trained_now
+    pred = loaded.model(val.batch(torch.arange(len(val)))[0]).current.mean(0).argmax(1)
+    assert float((pred == val.labels).float().mean()) == pytest.approx(val_acc[best - 1])
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    data = _separable()
+    run = train_or_load(_engine_cfg(epochs=30, patience=2), tmp_path, model_fn=lambda c, n, d: Tiny(4, n),
+                        data_fn=lambda c: (data, data), on_epoch_end=_break_after(2), verbose=False)
+    assert len(run.history) == run.metrics["best_epoch"] + 2 < 30
+
+
+# ---- input normalisation ---------------------------------------------------------------------------
+def test_input_norm_statistics_come_from_the_training_part_only(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(4).repeat(6)
+    train = ArrayData(torch.randint(0, 100, (24, 3, 8, 8), generator=g, dtype=torch.uint8), y)
+    test = ArrayData(torch.full((8, 3, 8, 8), 255, dtype=torch.uint8), torch.arange(4).repeat(2))
+    cfg = RunConfig(modality="vision", width=1, timesteps=1, batch_size=8, epochs=1, milestones=(),
+                    input_norm=True, val_frac=0.25, progress=False)
+    run = train_or_load(cfg, tmp_path, data_fn=lambda c: (train, test), verbose=False)
+    fit_idx, _ = validation_split(y, 0.25, cfg.split_seed)
+    x_fit = train.inputs[fit_idx].double() / 255.0
+    norm = run.model.input_norm
+    torch.testing.assert_close(norm.mean.flatten().double(), x_fit.mean((0, 2, 3)))
+    torch.testing.assert_close(norm.std.flatten().double(), x_fit.std((0, 2, 3)))
+    assert not torch.allclose(norm.mean.flatten().double(), (train.inputs.double() / 255).mean((0, 2, 3)))
+
+
+def test_input_norm_per_mel_band():
+    x = torch.randn(50, 1, 4, 7) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 4, 1) + 5.0
+    norm = InputNorm((1, 4, 1), dims=(1,)).fit(x)
+    assert norm.mean.shape == (1, 1, 4, 1)
+    y = norm(x)
+    torch.testing.assert_close(y.mean((0, 1, 3)), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std((0, 1, 3)), torch.ones(4), atol=1e-5, rtol=0)
+
+
+# ---- schedule -------------------------------------------------------------------------------------
+def test_warmup_then_cosine_and_step_factors():
+    cfg = RunConfig(epochs=4, warmup_epochs=1, schedule="cosine")
+    f = _lr_factor(cfg, steps_per_epoch=10)
+    assert [f(s) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert f(10) == pytest.approx(1.0) and f(25) == pytest.approx(0.5) and f(40) == pytest.approx(0.0)
+    step = _lr_factor(RunConfig(epochs=4, warmup_epochs=1, milestones=(2, 3), gamma=0.5), steps_per_epoch=10)
+    assert [step(s) for s in (15, 20, 30)] == pytest.approx([1.0, 0.5, 0.25])
+
+
+# ---- models ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("modality", ["vision", "audio"])
+def test_ann_twin_shares_the_snn_layer_shapes(modality):
+    cfg = make_config(modality, "smoke")
+    snn, ann = build_model(cfg, 10), build_model(cfg.replace(neuron="relu"), 10)
+    lif_state = {f"{name}.{k}" for name, m in snn.named_modules() if isinstance(m, LIF) for k in m.state_dict()}
+    assert {k: v.shape for k, v in snn.state_dict().items() if k not in lif_state} == \
+        {k: v.shape for k, v in ann.state_dict().items()}
+    n_lif = sum(isinstance(m, LIF) for m in snn.modules())
+    assert n_lif > 0 and not any(isinstance(m, LIF) for m in ann.modules())
+    assert sum(isinstance(m, nn.ReLU) for m in ann.modules()) == n_lif
+    x = torch.rand(2, 3, 32, 32) if modality == "vision" else torch.randn(2, 1, cfg.n_mels, snn.n_frames)
+    assert snn.forward_features(x).shape == ann.forward_features(x).shape
+    assert snn(x).current.shape == ann(x).current.shape
+    assert type(ann_twin(snn)) is type(snn) and any(isinstance(m, LIF) for m in snn.modules())
+
+
+def test_zero_init_residual_zeroes_each_branch_last_bn():
+    cfg = make_config("vision", "smoke", overrides=["zero_init_residual=true"])
+    net = build_model(cfg, 10)
+    bn2 = [m.bn2[0].weight for m in net.modules() if hasattr(m, "bn2")]
+    assert len(bn2) == 8 and all(not w.detach().any() for w in bn2)
+    plain = build_model(cfg.replace(zero_init_residual=False), 10)
+    assert all(bool((m.bn2[0].weight == 1).all()) for m in plain.modules() if hasattr(m, "bn2"))
+    assert math.isclose(sum(p.numel() for p in net.parameters()), sum(p.numel() for p in plain.parameters()))
+
+
+def test_resume_with_the_recipe_equals_uninterrupted(tmp_path):
+    """Killed after epoch 2 and resumed: same history, same kept (best) weights, same per-step schedule."""
+    data = _separable()
+    cfg = _engine_cfg(epochs=4, warmup_epochs=1, schedule="cosine", lr=0.05)
+    build, load = (lambda c, n, d: Tiny(4, n)), (lambda c: (data, data))
+    full = train_or_load(cfg, tmp_path / "a", model_fn=build, data_fn=load, verbose=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_2(epoch, model):
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_or_load(cfg, tmp_path / "b", model_fn=build, data_fn=load, on_epoch_end=kill_after_2, verbose=False)
+    resumed = train_or_load(cfg, tmp_path / "b", model_fn=build, data_fn=load, verbose=False)
+    assert resumed.trained_now and full.history == [{**h, "seconds": f["seconds"]}
+                                                    for h, f in zip(resumed.history, full.history)]
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    # 27 fit samples, batch 8: 4 steps an epoch; the lr an epoch starts with: warm-up 1/4, then cosine over 12 steps
+    assert [h["lr"] for h in full.history][:3] == pytest.approx([0.05 / 4, 0.05, 0.05 * 0.75])
