@@ -12,7 +12,7 @@ GOLDENS := tests/goldens
 # The browser that checks the built pages (make book-check); empty where none is installed.
 CHROMIUM ?= $(firstword $(shell command -v chromium 2>/dev/null) $(wildcard /usr/bin/chromium))
 
-.PHONY: book book-check test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
+.PHONY: book book-check lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
 
 env: $(STAMP)
 
@@ -35,7 +35,13 @@ book: $(STAMP)
 book-check: $(STAMP)
 	$(PY) scripts/book_check.py _build/html $(if $(CHROMIUM),--chromium $(CHROMIUM))
 
-test: $(STAMP)
+# Format, lint and the import-layer contract (pyproject.toml: [tool.ruff], [tool.importlinter]).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check avsnn tests scripts
+	$(VENV)/bin/ruff format --check avsnn tests scripts
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"  # build the CPU LIF kernel once, before any notebook runs
 	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg
 

@@ -1,11 +1,30 @@
 """avsnn: spiking feature discrimination for audio-visual fusion (Oikonomou et al.)."""
+
 import sys as _sys
 
-from .core import (LIF, L2Classifier, count_targets, cosine_logits, lemma1_first_step_winner,
-                   lemma2_membrane, mse_count_loss, surrogate, time_average)
+from .core import (
+    LIF,
+    L2Classifier,
+    cosine_logits,
+    count_targets,
+    lemma1_first_step_winner,
+    lemma2_membrane,
+    mse_count_loss,
+    surrogate,
+    time_average,
+)
 
 _sys.modules[__name__ + ".surrogate"] = surrogate  # so `import avsnn.surrogate` works too
 
 __version__ = "0.1.0"
-__all__ = ["LIF", "L2Classifier", "mse_count_loss", "count_targets", "surrogate", "cosine_logits",
-           "time_average", "lemma2_membrane", "lemma1_first_step_winner"]
+__all__ = [
+    "LIF",
+    "L2Classifier",
+    "mse_count_loss",
+    "count_targets",
+    "surrogate",
+    "cosine_logits",
+    "time_average",
+    "lemma2_membrane",
+    "lemma1_first_step_winner",
+]

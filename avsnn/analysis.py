@@ -1,4 +1,5 @@
 """Analyses of trained runs that the book's figures are made of (Section V-C, Eq. 23)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ def class_subsample(labels: torch.Tensor, per_class: int) -> torch.Tensor:
 class Discrimination:
     """Cosine-distance matrix (Eq. 23) of a subsample and the separability of all samples."""
 
-    matrix: torch.Tensor         # [n, n] cosine distances, samples sorted by class
+    matrix: torch.Tensor  # [n, n] cosine distances, samples sorted by class
     sorted_labels: torch.Tensor  # [n]
-    separability: dict           # {"intra", "inter", "ratio"} over the whole split
+    separability: dict  # {"intra", "inter", "ratio"} over the whole split
 
 
 def feature_discrimination(run, split: str = "test", per_class: int = 30, batch_size: int = 256) -> Discrimination:

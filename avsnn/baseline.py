@@ -12,6 +12,7 @@ probes see exactly the train/test split (and the samples) the networks of that p
 
     avsnn baseline --data embedded|FOLDER [--modality vision|audio|both] [--profile default] [--set KEY=VALUE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,14 @@ def logmel_features(ds) -> np.ndarray:
     return np.concatenate([spec.mean(axis=2), spec.std(axis=2)], axis=1).astype(np.float32)
 
 
-def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-              C: float = 1.0, max_iter: int = 2000) -> dict:
+def fit_probe(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    C: float = 1.0,
+    max_iter: int = 2000,
+) -> dict:
     """Standardise (training statistics) and fit a multinomial logistic regression (L-BFGS, one BLAS thread:
     these problems are small, and threads spinning against a busy CPU made fits 10-40x slower).
 
@@ -57,9 +64,14 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_te
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x_train, y_train)
         test_acc, train_acc = model.score(x_test, y_test), model.score(x_train, y_train)
-    return {"test_accuracy": float(test_acc), "train_accuracy": float(train_acc),
-            "n_features": int(x_train.shape[1]), "n_train": len(y_train), "n_test": len(y_test),
-            "seconds": time.perf_counter() - t0}
+    return {
+        "test_accuracy": float(test_acc),
+        "train_accuracy": float(train_acc),
+        "n_features": int(x_train.shape[1]),
+        "n_train": len(y_train),
+        "n_test": len(y_test),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 FEATURES = {"vision": pixel_features, "audio": logmel_features}
@@ -85,15 +97,18 @@ def linear_probes(splits: dict, C: float = 1.0) -> dict:
     if len(splits) == 2:
         v, a = splits["vision"], splits["audio"]
         if any(v[i].keys != a[i].keys for i in range(2)):
-            raise ValueError("linear_probes: the vision and audio datasets hold different samples; "
-                             "build both from the same data, split and per_class")
+            raise ValueError(
+                "linear_probes: the vision and audio datasets hold different samples; "
+                "build both from the same data, split and per_class"
+            )
         fused = [np.concatenate([feats["vision"][i], feats["audio"][i]], axis=1) for i in range(2)]
         out["fusion"] = fit_probe(fused[0], labels["vision"][0], fused[1], labels["vision"][1], C=C)
     return out
 
 
-def run_baseline(data: str = "embedded", modality: str = "both", profile: str = "default", overrides=None,
-                 C: float = 1.0) -> dict:
+def run_baseline(
+    data: str = "embedded", modality: str = "both", profile: str = "default", overrides=None, C: float = 1.0
+) -> dict:
     """Load the split a ``profile`` trains on (``avsnn train --data DATA --profile PROFILE``) and probe it.
 
     ``overrides`` (``"key=value"`` strings or a dict) change the data keys as ``avsnn train --set`` does
@@ -111,9 +126,12 @@ def run_baseline(data: str = "embedded", modality: str = "both", profile: str = 
 
 def format_probes(results: dict) -> str:
     """One line per probe: test and train accuracy, sizes, seconds."""
-    return "\n".join(f"linear probe {m:6s} test_accuracy {r['test_accuracy']:.4f}  train_accuracy "
-                     f"{r['train_accuracy']:.4f}  features {r['n_features']}  train/test {r['n_train']}/{r['n_test']}"
-                     f"  ({r['seconds']:.1f}s)" for m, r in results.items())
+    return "\n".join(
+        f"linear probe {m:6s} test_accuracy {r['test_accuracy']:.4f}  train_accuracy "
+        f"{r['train_accuracy']:.4f}  features {r['n_features']}  train/test {r['n_train']}/{r['n_test']}"
+        f"  ({r['seconds']:.1f}s)"
+        for m, r in results.items()
+    )
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -126,14 +144,28 @@ def add_baseline_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``baseline`` on an argparse ``subparsers`` object."""
     from avsnn.train.profiles import PROFILES
 
-    p = subparsers.add_parser("baseline", help="logistic-regression probes on pixels and log-mel statistics",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "baseline",
+        help="logistic-regression probes on pixels and log-mel statistics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder')
     p.add_argument("--modality", default="both", choices=PROBE_MODALITIES)
-    p.add_argument("--profile", default="default", choices=tuple(PROFILES),
-                   help="the profile whose data settings (per_class, split) to use (default: default)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a data setting as in avsnn train (e.g. per_class=100, split_seed=1)")
+    p.add_argument(
+        "--profile",
+        default="default",
+        choices=tuple(PROFILES),
+        help="the profile whose data settings (per_class, split) to use (default: default)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a data setting as in avsnn train (e.g. per_class=100, split_seed=1)",
+    )
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation strength (default 1.0)")
     p.set_defaults(func=cmd_baseline)
     return p

@@ -12,6 +12,7 @@ Expected failures (bad input, a missing or damaged file, a read-only folder, a f
 diverged run, no GPU) end with one line ``avsnn <command>: error: ...`` on stderr and exit code 2;
 set ``AVSNN_DEBUG=1`` to see the traceback instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .tools.chapter import add_chapter_parser
     from .train import add_train_parser
 
-    parser = argparse.ArgumentParser(prog="avsnn", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="avsnn",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_chapter_parser(sub)
     add_data_parser(sub)

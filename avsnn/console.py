@@ -3,6 +3,7 @@
 Used by every entry point (``avsnn``, ``python -m avsnn.bench``); standard library only, so any
 layer of the package can use it.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,11 +41,11 @@ def run_command(args, prog: str = "avsnn") -> int:
     """Run ``args.func(args)``: expected errors become one line on stderr (exit code 2)."""
     try:
         rc = args.func(args)
-        sys.stdout.flush()   # a closed pipe shows up here, not at interpreter exit
-    except BrokenPipeError:   # `avsnn show ... | head -1`: the reader has gone, nothing to report
-        try:   # the interpreter's final flush must not fail either
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+    except BrokenPipeError:  # `avsnn show ... | head -1`: the reader has gone, nothing to report
+        try:  # the interpreter's final flush must not fail either
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):   # stdout is not a file (captured)
+        except (OSError, ValueError):  # stdout is not a file (captured)
             pass
         return 1
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
 """Where to run: one function shared by training, evaluation and the benchmark (torch only)."""
+
 from __future__ import annotations
 
 import ctypes
@@ -43,8 +44,13 @@ def channels_last_cpu_probe(timeout_s: float = 30.0) -> tuple[bool, str]:
         for threads in sorted({torch.get_num_threads(), 1}, reverse=True):
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
             try:
-                r = subprocess.run([sys.executable, "-c", _CHANNELS_LAST_PROBE], capture_output=True, text=True,
-                                   timeout=timeout_s, env=env)
+                r = subprocess.run(
+                    [sys.executable, "-c", _CHANNELS_LAST_PROBE],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    env=env,
+                )
                 if r.returncode != 0 or not r.stdout.strip().endswith("ok"):
                     ok, why = False, f"with {threads} thread(s) the probe exited with code {r.returncode}"
             except subprocess.TimeoutExpired:
@@ -66,8 +72,10 @@ def use_channels_last(flag: Optional[bool], device: torch.device) -> bool:
     if flag and device.type == "cpu":
         ok, why = channels_last_cpu_probe()
         if not ok:
-            raise RuntimeError(f"channels_last=true is unsafe on this CPU: a channels-last 1x1 stride-2 convolution "
-                               f"backward hangs or crashes in this torch/oneDNN build ({why}); use channels_last=false")
+            raise RuntimeError(
+                f"channels_last=true is unsafe on this CPU: a channels-last 1x1 stride-2 convolution "
+                f"backward hangs or crashes in this torch/oneDNN build ({why}); use channels_last=false"
+            )
     return bool(flag)
 
 
@@ -98,10 +106,13 @@ def keep_freed_memory() -> bool:
     if env_switch("AVSNN_MALLOC_TUNE"):
         try:
             libc = ctypes.CDLL("libc.so.6")
-            M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3   # <malloc.h>
-            ok = (libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
-                  and libc.mallopt(M_TOP_PAD, 64 << 20) == 1)
-        except (OSError, AttributeError):   # not glibc (macOS, musl): nothing to tune
+            M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # <malloc.h>
+            ok = (
+                libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+                and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+                and libc.mallopt(M_TOP_PAD, 64 << 20) == 1
+            )
+        except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
             ok = False
     _MALLOC_TUNED.append(ok)
     return ok

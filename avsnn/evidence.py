@@ -13,6 +13,7 @@ With 3 seeds the t quantile is 4.30: a difference must exceed about 2.5 standard
 the per-seed differences to count. Where one side has a single value (a number quoted from the
 paper) no interval exists and the verdict compares the mean with it directly, saying so.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,8 +77,10 @@ class Comparison:
         d = self.diff
         if d.n < 2:
             return f"{d.mean * scale:+.{digits}f} (one seed: {self.verdict})"
-        return (f"{d.mean * scale:+.{digits}f} [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}] "
-                f"({self.verdict})")
+        return (
+            f"{d.mean * scale:+.{digits}f} [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}] "
+            f"({self.verdict})"
+        )
 
 
 def compare(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Comparison:

@@ -11,6 +11,7 @@
 * :func:`predict` -- the spike-count decision rule; :func:`evaluate` -- everything above
   for a model (or a trained :class:`avsnn.train.Run`) on a dataset, as JSON-able values.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from avsnn.data.batching import as_array_data
+
 E_MAC_PJ = 4.6  # 32-bit float multiply-accumulate, 45 nm (Horowitz, ISSCC 2014)
-E_AC_PJ = 0.9   # 32-bit float add (accumulate), 45 nm (Horowitz, ISSCC 2014)
+E_AC_PJ = 0.9  # 32-bit float add (accumulate), 45 nm (Horowitz, ISSCC 2014)
 
 
 # ---- decisions --------------------------------------------------------------------------------
@@ -111,15 +114,15 @@ def separability(features: torch.Tensor, labels) -> dict:
     labels = torch.as_tensor(labels).long()
     u = F.normalize(f.double(), dim=1)
     classes = torch.unique(labels)
-    onehot = (labels[:, None] == classes[None, :]).double()       # [N, K]
-    n = onehot.sum(0)                                              # [K]
-    s = onehot.t() @ u                                             # [K, d] class sums
-    gram = s @ s.t()                                               # sum of cosines per class pair
-    self_cos = (u * u).sum(1)                                      # 1, or 0 for zero vectors
+    onehot = (labels[:, None] == classes[None, :]).double()  # [N, K]
+    n = onehot.sum(0)  # [K]
+    s = onehot.t() @ u  # [K, d] class sums
+    gram = s @ s.t()  # sum of cosines per class pair
+    self_cos = (u * u).sum(1)  # 1, or 0 for zero vectors
     self_per_class = onehot.t() @ self_cos
     intra_pairs = float((n * (n - 1)).sum())
     intra_cos = float((gram.diag() - self_per_class).sum())
-    total_pairs = float(n.sum() ** 2 - (n ** 2).sum())
+    total_pairs = float(n.sum() ** 2 - (n**2).sum())
     inter_cos = float(gram.sum() - gram.diag().sum())
     intra = 1.0 - intra_cos / intra_pairs if intra_pairs > 0 else float("nan")
     inter = 1.0 - inter_cos / total_pairs if total_pairs > 0 else float("nan")
@@ -144,9 +147,16 @@ def energy_estimate(macs: float, sops: float, snn_macs: float = 0.0, one_pass_ma
     ann = float(macs) * E_MAC_PJ * 1e-12
     ann1 = float(macs if one_pass_macs is None else one_pass_macs) * E_MAC_PJ * 1e-12
     snn = (float(sops) * E_AC_PJ + float(snn_macs) * E_MAC_PJ) * 1e-12
-    ratio = (lambda a: a / snn if snn > 0 else float("inf"))
-    return {"ann_joules": ann, "ann_one_pass_joules": ann1, "snn_joules": snn, "ratio_ann_over_snn": ratio(ann),
-            "ratio_one_pass_ann_over_snn": ratio(ann1), "e_mac_pj": E_MAC_PJ, "e_ac_pj": E_AC_PJ}
+    ratio = lambda a: a / snn if snn > 0 else float("inf")
+    return {
+        "ann_joules": ann,
+        "ann_one_pass_joules": ann1,
+        "snn_joules": snn,
+        "ratio_ann_over_snn": ratio(ann),
+        "ratio_one_pass_ann_over_snn": ratio(ann1),
+        "e_mac_pj": E_MAC_PJ,
+        "e_ac_pj": E_AC_PJ,
+    }
 
 
 def energy_from_profile(p) -> dict:
@@ -170,13 +180,14 @@ def firing_rates(model, *inputs) -> dict:
     """Firing rate per spiking layer (fraction of neuron-timesteps that spike), via
     :func:`avsnn.models.profile`."""
     from avsnn.models import profile
+
     return {k: float(v) for k, v in profile(model, *inputs).firing_rates.items()}
 
 
 # ---- full evaluation ---------------------------------------------------------------------------
 @torch.no_grad()
 def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = False) -> dict:
-    """Forward ``data`` (an :class:`avsnn.train.batching.ArrayData`) in eval mode.
+    """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode.
 
     Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``features [N, d]`` (accumulated over
     time) and ``z_av [N, d]`` on the CPU.
@@ -202,13 +213,22 @@ def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = Fals
 
 
 def _as_data(dataset, modality):
-    from avsnn.train.batching import as_array_data
     return as_array_data(dataset, modality)
 
 
-def evaluate(run_or_model, dataset=None, train_dataset=None, *, modality: Optional[str] = None,
-             num_classes: Optional[int] = None, batch_size: int = 256, device="cpu", amp: bool = False,
-             profile: bool = True, profile_samples: int = 16) -> dict:
+def evaluate(
+    run_or_model,
+    dataset=None,
+    train_dataset=None,
+    *,
+    modality: Optional[str] = None,
+    num_classes: Optional[int] = None,
+    batch_size: int = 256,
+    device="cpu",
+    amp: bool = False,
+    profile: bool = True,
+    profile_samples: int = 16,
+) -> dict:
     """Section V metrics for a model on ``dataset`` (test) and optionally ``train_dataset``.
 
     ``run_or_model``: an ``nn.Module`` returning a ``ModelOutput``, or a trained
@@ -252,11 +272,11 @@ def evaluate(run_or_model, dataset=None, train_dataset=None, *, modality: Option
     if profile:
         try:
             from avsnn.models import profile as _profile
+
             x, _ = test.batch(torch.arange(min(profile_samples, len(test))), device)
             p = _profile(model, x)
             metrics["firing_rates"] = {k: float(v) for k, v in p.firing_rates.items()}
-            metrics.update(params=int(p.params), macs=float(p.macs), sops=float(p.sops),
-                           energy=energy_from_profile(p))
+            metrics.update(params=int(p.params), macs=float(p.macs), sops=float(p.sops), energy=energy_from_profile(p))
         except Exception as e:  # a custom model the profiler does not understand
             warnings.warn(f"profile failed ({type(e).__name__}: {e}); firing rates/energy left out")
             metrics["profile_error"] = f"{type(e).__name__}: {e}"

@@ -4,6 +4,7 @@ Each function takes already computed arrays (a confusion matrix, a distance matr
 history) and an optional ``ax``; it returns the matplotlib ``Figure`` so chapters stay
 narrative.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -40,8 +41,14 @@ def image_grid(images, labels, classes: Sequence[str], per_class: int = 6):
     return fig
 
 
-def spectrogram_grid(spectrograms, labels, classes: Sequence[str], per_class: int = 3,
-                     sample_rate: Optional[int] = None, hop_length: Optional[int] = None):
+def spectrogram_grid(
+    spectrograms,
+    labels,
+    classes: Sequence[str],
+    per_class: int = 3,
+    sample_rate: Optional[int] = None,
+    hop_length: Optional[int] = None,
+):
     """``per_class`` log-mel spectrograms ``[N, 1, mels, frames]`` per class, classes in columns of two."""
     specs, labels = _np(spectrograms), _np(labels)
     ncols = 2 * per_class
@@ -86,8 +93,15 @@ def confusion(matrix, classes: Sequence[str], ax=None, title: str = ""):
     for i in range(n):
         for j in range(n):
             if m[i, j] >= 0.005:
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if m[i, j] > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{m[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if m[i, j] > 0.6 else "black",
+                )
     ax.set_xticks(range(n), range(n))
     ax.set_yticks(range(n), [f"{i} {c}" for i, c in enumerate(classes)], fontsize=7)
     ax.set_xlabel("predicted class")
@@ -145,19 +159,48 @@ def pipeline_figure(visual_dim: int = 512, audio_dim: int = 27136):
         "smlp": (0.79, 0.5, "SMLP\n(BN, Linear-\nBN-LIF)", _FUSION),
         "counts": (0.94, 0.5, "class\nspike\ncounts", _FUSION),
     }
-    arrows = [("image", "vision_net"), ("vision_net", "vision_feature"), ("audio", "log_mel"),
-              ("log_mel", "audio_net"), ("audio_net", "audio_feature"), ("vision_feature", "concat"),
-              ("audio_feature", "concat"), ("concat", "smlp"), ("smlp", "counts")]
+    arrows = [
+        ("image", "vision_net"),
+        ("vision_net", "vision_feature"),
+        ("audio", "log_mel"),
+        ("log_mel", "audio_net"),
+        ("audio_net", "audio_feature"),
+        ("vision_feature", "concat"),
+        ("audio_feature", "concat"),
+        ("concat", "smlp"),
+        ("smlp", "counts"),
+    ]
     fig, ax = plt.subplots(figsize=(8, 3.9))
     ax.set_axis_off()
     texts = {}
     for name, (x, y, label, colour) in boxes.items():
-        texts[name] = ax.text(x, y, label, ha="center", va="center", fontsize=8, gid=name,
-                              bbox={"boxstyle": "round,pad=0.45", "fc": colour, "ec": "0.35", "lw": 0.8})
+        texts[name] = ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            gid=name,
+            bbox={"boxstyle": "round,pad=0.45", "fc": colour, "ec": "0.35", "lw": 0.8},
+        )
     for start, end in arrows:
-        ax.annotate("", xy=(0.5, 0.5), xycoords=texts[end], xytext=(0.5, 0.5), textcoords=texts[start],
-                    arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 1.1, "shrinkA": 0, "shrinkB": 0,
-                                "patchA": texts[start].get_bbox_patch(), "patchB": texts[end].get_bbox_patch()})
+        ax.annotate(
+            "",
+            xy=(0.5, 0.5),
+            xycoords=texts[end],
+            xytext=(0.5, 0.5),
+            textcoords=texts[start],
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "0.3",
+                "lw": 1.1,
+                "shrinkA": 0,
+                "shrinkB": 0,
+                "patchA": texts[start].get_bbox_patch(),
+                "patchB": texts[end].get_bbox_patch(),
+            },
+        )
     ax.text(0.005, 0.97, "vision", color="#2b6cb0", fontsize=10, weight="bold", va="top")
     ax.text(0.005, 0.03, "audio", color="#c05621", fontsize=10, weight="bold", va="bottom")
     ax.text(0.79, 0.7, "fusion", color="#2f855a", fontsize=10, weight="bold", ha="center")

@@ -1,4 +1,5 @@
 """Small text renderings of results for the book (tables as Markdown)."""
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -8,6 +8,7 @@ network to render shows it here. Uses the machine's Chromium; never downloads a 
 
     python scripts/book_check.py [_build/html] [--chromium PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,14 @@ TRACEBACK = "Traceback (most recent call last)"
 SKIP_TEXT = {"script", "style", "pre", "code", "textarea", "template", "noscript"}  # code may hold TeX
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: any outside fetch fails, as on a cut-off machine
 ]
 
@@ -58,8 +65,11 @@ class _Page(HTMLParser):
             self.images.append(a.get("src", ""))
         if tag == "script" and _is_remote(a.get("src", "")):
             self.external.append(a["src"])
-        if tag == "link" and _is_remote(a.get("href", "")) and {"stylesheet", "preload", "icon"} & set(
-                a.get("rel", "").split()):
+        if (
+            tag == "link"
+            and _is_remote(a.get("href", ""))
+            and {"stylesheet", "preload", "icon"} & set(a.get("rel", "").split())
+        ):
             self.external.append(a["href"])
         if "math" in classes and tag in ("span", "div"):
             self.math += 1
@@ -101,8 +111,8 @@ def page_problems(dom: str, page: Path, root: Path) -> tuple[list[str], int]:
     for delim in RAW_TEX:
         if delim in text:
             at = text.index(delim)
-            snippet = " ".join(text[at:at + 60].split())
-            problems.append(f"raw TeX {delim} in the rendered text (MathJax did not typeset): \"{snippet}\"")
+            snippet = " ".join(text[at : at + 60].split())
+            problems.append(f'raw TeX {delim} in the rendered text (MathJax did not typeset): "{snippet}"')
             break
     if parser.math and not parser.typeset:
         problems.append(f"math on the page ({parser.math} elements) but no MathJax output")
@@ -151,8 +161,14 @@ def find_chromium(explicit: str | None = None) -> str | None:
 def render(chromium: str, page: Path, budget_ms: int = 10000, timeout_s: float = 120) -> str:
     """The page's DOM after its scripts ran, dumped by headless Chromium (fresh profile, no network)."""
     with tempfile.TemporaryDirectory(prefix="book-check-") as profile:
-        cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-               "--dump-dom", page.resolve().as_uri()]
+        cmd = [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
@@ -185,8 +201,10 @@ def check(root: Path, chromium: str, jobs: int = 2, budget_ms: int = 10000) -> i
             print(f"FAIL {name}: " + "; ".join(problems))
         else:
             print(f"ok   {name}" + (f" ({equations} equations typeset)" if equations else ""))
-    print(f"book-check: {len(found) - failed}/{len(found)} pages render offline in {Path(chromium).name}"
-          + (f"; {failed} failed" if failed else ""))
+    print(
+        f"book-check: {len(found) - failed}/{len(found)} pages render offline in {Path(chromium).name}"
+        + (f"; {failed} failed" if failed else "")
+    )
     return failed
 
 
@@ -204,8 +222,10 @@ def main(argv=None) -> int:
         if chromium is None and args.chromium:
             raise BookCheckError(f"--chromium {args.chromium}: not an executable file")
         if chromium is None:
-            raise BookCheckError("no Chromium found (--chromium, $CHROMIUM, chromium on PATH, /usr/bin/chromium); "
-                                 "install it with `apt-get install chromium`")
+            raise BookCheckError(
+                "no Chromium found (--chromium, $CHROMIUM, chromium on PATH, /usr/bin/chromium); "
+                "install it with `apt-get install chromium`"
+            )
         return 1 if check(args.build, chromium, args.jobs, args.budget_ms) else 0
     except BookCheckError as err:
         print(f"book-check: {err}", file=sys.stderr)

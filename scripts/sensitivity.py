@@ -17,6 +17,7 @@ Datasets: ``embedded`` (the synthetic set, default settings) and ``embedded-hard
 generator with more image/audio noise and harder confusable pairs, generated into
 ``<store>/data``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,16 @@ from avsnn.train.profiles import make_config  # noqa: E402
 
 # the recipe under study (the default profile's choices), per modality; rows below change one thing
 BASE = {
-    "vision": dict(input_norm=True, zero_init_residual=True, threshold=0.5, lr=3e-3, warmup_epochs=1,
-                   schedule="cosine", weight_decay=1e-4, milestones=()),
+    "vision": dict(
+        input_norm=True,
+        zero_init_residual=True,
+        threshold=0.5,
+        lr=3e-3,
+        warmup_epochs=1,
+        schedule="cosine",
+        weight_decay=1e-4,
+        milestones=(),
+    ),
     "audio": dict(input_norm=True, lr=3e-3, warmup_epochs=1, schedule="cosine", milestones=()),
     # (the study that chose the default profile started from this base; its "warm-up, constant lr" row won)
 }
@@ -70,12 +79,14 @@ ROWS = {
 }
 # run sizes: "small" is seconds per run on one CPU core; "medium" is for a GPU
 SIZES = {
-    "small": {"vision": dict(width=8, timesteps=4, per_class=40, batch_size=16, epochs=8, patience=3),
-              "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=40, batch_size=16, epochs=8,
-                            patience=3)},
-    "medium": {"vision": dict(width=16, timesteps=4, per_class=250, batch_size=32, epochs=15, patience=4),
-               "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=250, batch_size=32, epochs=15,
-                             patience=4)},
+    "small": {
+        "vision": dict(width=8, timesteps=4, per_class=40, batch_size=16, epochs=8, patience=3),
+        "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=40, batch_size=16, epochs=8, patience=3),
+    },
+    "medium": {
+        "vision": dict(width=16, timesteps=4, per_class=250, batch_size=32, epochs=15, patience=4),
+        "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=250, batch_size=32, epochs=15, patience=4),
+    },
 }
 DATASETS = {"embedded": None, "embedded-hard": dict(image_noise=0.35, audio_noise=0.8, confusion=0.8)}
 
@@ -85,6 +96,7 @@ def dataset_arg(name: str, per_class: int, store: Path) -> tuple[str, int | None
     if DATASETS[name] is None:
         return "embedded", per_class
     from avsnn.data.embedded import make_embedded
+
     folder = store / "data" / f"{name}-{per_class}"
     make_embedded(folder, per_class=per_class, **DATASETS[name])
     return str(folder), None
@@ -108,12 +120,19 @@ def summarise(results: list) -> dict:
 
 def markdown(results: list, args) -> str:
     table = summarise(results)
-    lines = [f"Validation accuracy (best epoch, mean ± sd over seeds; n = seeds done), size {args.size!r}, "
-             f"device {args.device}. One row = the base recipe with one change.", ""]
+    lines = [
+        f"Validation accuracy (best epoch, mean ± sd over seeds; n = seeds done), size {args.size!r}, "
+        f"device {args.device}. One row = the base recipe with one change.",
+        "",
+    ]
     for mod in args.modalities:
         cols = [d for d in args.datasets]
-        lines += [f"**{mod}** (base: {', '.join(f'{k}={v}' for k, v in BASE[mod].items())})", "",
-                  "| change | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        lines += [
+            f"**{mod}** (base: {', '.join(f'{k}={v}' for k, v in BASE[mod].items())})",
+            "",
+            "| change | " + " | ".join(cols) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
         for label, _ in ROWS[mod]:
             cells = []
             for d in cols:
@@ -154,8 +173,17 @@ def main(argv=None) -> int:
             break
         size = SIZES[args.size][mod]
         dataset, per_class = dataset_arg(ds, size["per_class"], store)
-        settings = {**BASE[mod], **size, **change, "per_class": per_class, "seed": seed, "val_frac": args.val_frac,
-                    "device": args.device, "progress": False, "dataset": dataset}
+        settings = {
+            **BASE[mod],
+            **size,
+            **change,
+            "per_class": per_class,
+            "seed": seed,
+            "val_frac": args.val_frac,
+            "device": args.device,
+            "progress": False,
+            "dataset": dataset,
+        }
         cfg = make_config(mod, "default", overrides=settings)
         if args.cached_only and not RunStore(cfg, store).done:
             continue
@@ -163,15 +191,40 @@ def main(argv=None) -> int:
         run = train_or_load(cfg, store, progress=False, verbose=False)
         durations.append(time.perf_counter() - t0)
         m = run.metrics
-        results.append({"modality": mod, "dataset": ds, "label": label, "change": change, "seed": seed,
-                        "hash": cfg.hash(), "val_accuracy": m["val_accuracy"], "best_epoch": m["best_epoch"],
-                        "epochs": m["epochs"], "test_accuracy": m["test_accuracy"],
-                        "seconds": m["train_seconds"]})
-        print(f"[{i + 1}/{len(todo)}] {mod} {ds} seed {seed} {label}: val {m['val_accuracy']:.3f} "
-              f"(best epoch {m['best_epoch']}/{m['epochs']}, {durations[-1]:.0f}s)", flush=True)
-        atomic_write_bytes(args.out / "results.json", json.dumps(
-            {"size": args.size, "device": args.device, "base": BASE, "sizes": SIZES[args.size],
-             "datasets": {d: DATASETS[d] for d in args.datasets}, "results": results}, indent=1).encode())
+        results.append(
+            {
+                "modality": mod,
+                "dataset": ds,
+                "label": label,
+                "change": change,
+                "seed": seed,
+                "hash": cfg.hash(),
+                "val_accuracy": m["val_accuracy"],
+                "best_epoch": m["best_epoch"],
+                "epochs": m["epochs"],
+                "test_accuracy": m["test_accuracy"],
+                "seconds": m["train_seconds"],
+            }
+        )
+        print(
+            f"[{i + 1}/{len(todo)}] {mod} {ds} seed {seed} {label}: val {m['val_accuracy']:.3f} "
+            f"(best epoch {m['best_epoch']}/{m['epochs']}, {durations[-1]:.0f}s)",
+            flush=True,
+        )
+        atomic_write_bytes(
+            args.out / "results.json",
+            json.dumps(
+                {
+                    "size": args.size,
+                    "device": args.device,
+                    "base": BASE,
+                    "sizes": SIZES[args.size],
+                    "datasets": {d: DATASETS[d] for d in args.datasets},
+                    "results": results,
+                },
+                indent=1,
+            ).encode(),
+        )
         atomic_write_bytes(args.out / "results.md", markdown(results, args).encode())
     print(markdown(results, args))
     return 0

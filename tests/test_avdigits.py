@@ -1,4 +1,5 @@
 """AV-Digits: deterministic generation, release layout, honest voice split, degradations, clear failures."""
+
 import csv
 import hashlib
 import json
@@ -19,8 +20,11 @@ PER_CLASS = 4
 
 
 def file_hashes(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def test_same_seed_same_files_other_seed_other_files(avd, tmp_path):
     assert again == file_hashes(avd)
     other = file_hashes(make_avdigits(tmp_path / "other", seed=1, per_class=PER_CLASS))
     assert set(other) == set(again)  # same samples and names ...
-    for ext in (".png", ".wav"):     # ... but other pixels and other sounds
+    for ext in (".png", ".wav"):  # ... but other pixels and other sounds
         assert any(other[k] != again[k] for k in again if k.endswith(ext))
 
 
@@ -56,8 +60,9 @@ def test_test_voices_never_speak_in_training(avd, tmp_path):
     meta = json.loads((avd / META_FILE).read_text())
     with open(avd / SHIPPED_SPLIT, newline="") as f:
         split = {row["key"]: row["split"] for row in csv.DictReader(f)}
-    spoken = {side: {meta["utterances"][k]["speaker"] for k, s in split.items() if s == side}
-              for side in ("train", "test")}
+    spoken = {
+        side: {meta["utterances"][k]["speaker"] for k, s in split.items() if s == side} for side in ("train", "test")
+    }
     assert spoken["train"] and spoken["test"] and not spoken["train"] & spoken["test"]
     assert set(meta["speakers"]["test"]).isdisjoint(meta["speakers"]["train"])
     assert spoken["test"] <= set(meta["speakers"]["test"])
@@ -81,9 +86,9 @@ def test_degrade_speech_meets_snr():
     clean = degrade_speech(clip, 22050, np.random.default_rng(3), snr_db=300.0).astype(np.float64)
     noisy = degrade_speech(clip, 22050, np.random.default_rng(3), snr_db=10.0).astype(np.float64)
     on = np.flatnonzero(clean)
-    speech = clean[on[0]:on[-1] + 1]
+    speech = clean[on[0] : on[-1] + 1]
     noise = noisy - clean
-    snr = 10 * np.log10(np.mean(speech ** 2) / np.mean(noise ** 2))
+    snr = 10 * np.log10(np.mean(speech**2) / np.mean(noise**2))
     assert noisy.shape == (AudioConfig().n_samples,) and abs(snr - 10.0) < 0.3
     assert 0.3 < (on[-1] - on[0]) / 16000 < 0.45  # 9000 samples at 22.05 kHz = 0.41 s, trimmed a little
 
@@ -96,7 +101,7 @@ def test_degrade_image_upscales_occludes_and_adds_noise():
     assert np.abs(plain[..., 0] / 255.0 - ref).max() < 2 / 255
     occluded = degrade_image(scan, np.random.default_rng(0), image_noise=0.0, occlusion=0.5)[..., 0]
     rows, cols = np.nonzero(occluded != plain[..., 0])
-    patch = occluded[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    patch = occluded[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     assert patch.shape[0] <= 16 and patch.shape[1] <= 16 and np.ptp(patch) == 0
     noisy = degrade_image(scan, np.random.default_rng(0), image_noise=0.1, occlusion=0.0)[..., 0] / 255.0
     assert 0.07 < np.std(noisy - plain[..., 0] / 255.0) < 0.11
@@ -134,8 +139,12 @@ def test_bad_options_and_occupied_folder(avd, tmp_path):
 
 
 def test_cli_make_avdigits(tmp_path, capsys):
-    assert main(["data", "make-avdigits", "--out", str(tmp_path / "d"), "--per-class", "2", "--snr-db", "0",
-                 "--seed", "3"]) == 0
+    assert (
+        main(
+            ["data", "make-avdigits", "--out", str(tmp_path / "d"), "--per-class", "2", "--snr-db", "0", "--seed", "3"]
+        )
+        == 0
+    )
     assert "AV-Digits ready at" in capsys.readouterr().out
     meta = json.loads((tmp_path / "d" / META_FILE).read_text())
     assert meta["settings"] == {**DEFAULTS, "seed": 3, "snr_db": 0.0, "per_class": 2}
@@ -144,10 +153,11 @@ def test_cli_make_avdigits(tmp_path, capsys):
 
 def test_avdigits_by_name_is_generated_once_and_is_a_generated_dataset(tmp_path, monkeypatch):
     """``data="avdigits"`` builds the default AV-Digits into the cache; the run identity names it."""
+    import avsnn.data.avdigits as avd
     from avsnn.data import build_datasets
     from avsnn.train import make_config
     from avsnn.train.store import data_fingerprint
-    import avsnn.data.avdigits as avd
+
     made = []
     real = avd.ensure_avdigits
     monkeypatch.setattr(avd, "ensure_avdigits", lambda cache, **kw: made.append(cache) or real(cache, per_class=3))

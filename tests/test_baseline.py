@@ -1,4 +1,5 @@
 """Linear probes (avsnn baseline): features, fits on the networks' split, CLI."""
+
 import types
 
 import numpy as np
@@ -21,8 +22,10 @@ def fixture_splits(tmp_path):
 
 
 def test_features():
-    ds = types.SimpleNamespace(images=torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).reshape(2, 3, 4, 4),
-                               spectrograms=torch.tensor([[[[1.0, 3.0], [2.0, 2.0]]]]))
+    ds = types.SimpleNamespace(
+        images=torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).reshape(2, 3, 4, 4),
+        spectrograms=torch.tensor([[[[1.0, 3.0], [2.0, 2.0]]]]),
+    )
     pix = pixel_features(ds)
     assert pix.shape == (2, 48) and pix[1, 0] == pytest.approx(48 / 255) and pix.dtype == np.float32
     assert logmel_features(ds).tolist() == [[2.0, 2.0, 1.0, 0.0]]  # band means, then band stds
@@ -55,6 +58,7 @@ def test_embedded_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch
     res = run_baseline("embedded", profile="smoke")
     from avsnn.train.loop import load_datasets
     from avsnn.train.profiles import make_config
+
     _, test = load_datasets(make_config("audio", "smoke", "embedded"))
     for m in ("vision", "audio", "fusion"):
         assert res[m]["n_test"] == len(test) and res[m]["test_accuracy"] > 0.1 + 0.3, (m, res[m])

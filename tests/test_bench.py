@@ -1,4 +1,5 @@
 """Smoke test of the training-step benchmark (no timing assertions) and of its snnTorch-style twin."""
+
 import argparse
 import copy
 
@@ -14,8 +15,19 @@ from avsnn.models import L2ActSpikeNet  # noqa: E402
 
 def test_run_bench_tiny_returns_required_keys():
     res = run_bench(width=4, timesteps=2, batch=4, steps=2, device="cpu", warmup=1, data=None)
-    for key in ("device", "spiking_over_ann", "snntorch_over_avsnn", "img_per_s", "peak_memory_mb",
-                "step_ms", "step_ms_raw", "torch", "threads", "saved_bytes", "data_loading"):
+    for key in (
+        "device",
+        "spiking_over_ann",
+        "snntorch_over_avsnn",
+        "img_per_s",
+        "peak_memory_mb",
+        "step_ms",
+        "step_ms_raw",
+        "torch",
+        "threads",
+        "saved_bytes",
+        "data_loading",
+    ):
         assert key in res, key
     assert res["device"] == "cpu"
     assert res["spiking_over_ann"] > 0 and res["snntorch_over_avsnn"] > 0
@@ -30,8 +42,9 @@ def test_run_bench_tiny_returns_required_keys():
 
 
 def test_time_breakdown_attributes_spiking_and_relu_time():
-    res = run_bench(width=4, timesteps=2, batch=4, steps=1, device="cpu", warmup=1, data=None, lif_micro=False,
-                    breakdown=True)
+    res = run_bench(
+        width=4, timesteps=2, batch=4, steps=1, device="cpu", warmup=1, data=None, lif_micro=False, breakdown=True
+    )
     snn, ann = res["breakdown_ms"]["avsnn"], res["breakdown_ms"]["ann"]
     assert snn["LIF scan"] > 0 and snn["ReLU"] == 0
     assert ann["LIF scan"] == 0 and ann["ReLU"] > 0
@@ -43,10 +56,20 @@ def test_time_breakdown_attributes_spiking_and_relu_time():
 def test_bench_channels_last_on_cpu_is_probed_first(monkeypatch):
     """An explicit channels-last request on CPU runs only where the hang probe passes (issue #11)."""
     import avsnn.device as device
+
     monkeypatch.setitem(device._PROBED, "cpu", (False, "probe says no"))
     with pytest.raises(RuntimeError, match="channels_last=true is unsafe on this CPU.*probe says no"):
-        run_bench(width=4, timesteps=2, batch=4, steps=1, device="cpu", warmup=1, data=None, lif_micro=False,
-                  channels_last=True)
+        run_bench(
+            width=4,
+            timesteps=2,
+            batch=4,
+            steps=1,
+            device="cpu",
+            warmup=1,
+            data=None,
+            lif_micro=False,
+            channels_last=True,
+        )
     assert device.use_channels_last(None, torch.device("cpu")) is False
     assert device.use_channels_last(None, torch.device("cuda")) is True
     monkeypatch.setitem(device._PROBED, "cpu", (True, ""))
@@ -56,6 +79,7 @@ def test_bench_channels_last_on_cpu_is_probed_first(monkeypatch):
 def test_data_loading_measures_both_pipelines_against_training_steps(tmp_path, monkeypatch):
     from avsnn.bench import data_loading
     from avsnn.data.fixtures import write_release_fixture
+
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     root = write_release_fixture(tmp_path / "rel", classes=("a", "b", "c"), per_class=6)
     res = data_loading(batch=4, step_s=0.5, data=str(root), reps=3)
@@ -71,8 +95,23 @@ def test_bench_parser_registers_command():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
     add_bench_parser(sub)
-    args = parser.parse_args(["bench", "--width", "4", "--timesteps", "2", "--batch", "4", "--steps", "3",
-                              "--device", "cpu", "--out", "x.json"])
+    args = parser.parse_args(
+        [
+            "bench",
+            "--width",
+            "4",
+            "--timesteps",
+            "2",
+            "--batch",
+            "4",
+            "--steps",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            "x.json",
+        ]
+    )
     assert (args.width, args.timesteps, args.batch, args.steps, args.device, args.out) == (4, 2, 4, 3, "cpu", "x.json")
     assert callable(args.func) and args.trace is False
     assert parser.parse_args(["bench", "--trace"]).trace and parser.parse_args(["bench", "--profile"]).trace
@@ -83,8 +122,12 @@ def test_python_m_avsnn_bench_is_the_bench_command():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "avsnn.bench", "--width", "0", "--device", "cpu", "--data", "none"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "avsnn.bench", "--width", "0", "--device", "cpu", "--data", "none"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip() == "avsnn-bench bench: error: width must be an integer >= 1, got 0"
 
@@ -133,6 +176,7 @@ def test_keep_freed_memory_switch(monkeypatch):
     import platform
 
     import avsnn.device as d
+
     monkeypatch.setattr(d, "_MALLOC_TUNED", [])
     monkeypatch.setenv("AVSNN_MALLOC_TUNE", "0")
     assert d.keep_freed_memory() is False

@@ -1,5 +1,6 @@
 """The book renders offline: the project's _config.yml ships MathJax with the build, nothing on a page
 loads from outside it, and the browser check (scripts/book_check.py) tells a typeset page from a broken one."""
+
 import importlib.util
 import shutil
 import subprocess
@@ -40,8 +41,13 @@ def one_page_book(tmp_path_factory):
     (src / "_toc.yml").write_text("format: jb-book\nroot: index\n")
     (src / "index.md").write_text(PAGE)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    done = subprocess.run([str(jupyter_book), "build", str(src), "--warningiserror", "--builder", "html"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [str(jupyter_book), "build", str(src), "--warningiserror", "--builder", "html"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return src / "_build" / "html"
 
@@ -94,18 +100,21 @@ def test_browser_check_passes_typeset_book_and_fails_without_mathjax(one_page_bo
     assert "FAIL index.html: raw TeX \\[" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("body, problem", [
-    ('<p>membrane <span class="math"><mjx-container></mjx-container></span></p>', None),
-    (r"<pre><code>print('\(x\)', '$$')</code></pre>", None),
-    (r'<p>membrane <span class="math">\(V\)</span></p>', "raw TeX \\("),
-    (r'<div class="math">$$V$$</div>', "raw TeX $$"),
-    ('<img src="_images/fig.png">', None),
-    ('<img src="_images/missing.png">', "does not load"),
-    ('<img src="../outside.png">', "points outside the build"),
-    ('<script src="https://cdn.example/mathjax.js"></script>', "from outside the build"),
-    ('<div class="cell_output"><pre>Traceback (most recent call last):\n  ValueError</pre></div>', "traceback"),
-    ('<pre>Traceback (most recent call last): quoted in a code cell</pre>', None),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ('<p>membrane <span class="math"><mjx-container></mjx-container></span></p>', None),
+        (r"<pre><code>print('\(x\)', '$$')</code></pre>", None),
+        (r'<p>membrane <span class="math">\(V\)</span></p>', "raw TeX \\("),
+        (r'<div class="math">$$V$$</div>', "raw TeX $$"),
+        ('<img src="_images/fig.png">', None),
+        ('<img src="_images/missing.png">', "does not load"),
+        ('<img src="../outside.png">', "points outside the build"),
+        ('<script src="https://cdn.example/mathjax.js"></script>', "from outside the build"),
+        ('<div class="cell_output"><pre>Traceback (most recent call last):\n  ValueError</pre></div>', "traceback"),
+        ("<pre>Traceback (most recent call last): quoted in a code cell</pre>", None),
+    ],
+)
 def test_page_problems(tmp_path, body, problem):
     (tmp_path / "_images").mkdir()
     (tmp_path / "_images" / "fig.png").write_bytes(b"\x89PNG")
@@ -119,7 +128,10 @@ def test_page_problems(tmp_path, body, problem):
 
 def test_check_without_browser_or_build_is_one_line(tmp_path, capsys):
     assert book_check.main([str(tmp_path / "nope")]) == 2
-    assert capsys.readouterr().err.strip() == f"book-check: {tmp_path / 'nope'}: no built book there (run `make book` first)"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"book-check: {tmp_path / 'nope'}: no built book there (run `make book` first)"
+    )
     assert book_check.main([str(tmp_path), "--chromium", str(tmp_path / "chromium")]) == 2
     assert capsys.readouterr().err.strip() == f"book-check: --chromium {tmp_path / 'chromium'}: not an executable file"
 
@@ -127,8 +139,18 @@ def test_check_without_browser_or_build_is_one_line(tmp_path, capsys):
 def test_pipeline_figure_draws_the_papers_fig1():
     fig = plots.pipeline_figure()
     boxes = {t.get_gid(): t.get_text() for t in fig.axes[0].texts if t.get_gid()}
-    assert set(boxes) == {"image", "vision_net", "vision_feature", "audio", "log_mel", "audio_net",
-                          "audio_feature", "concat", "smlp", "counts"}
+    assert set(boxes) == {
+        "image",
+        "vision_net",
+        "vision_feature",
+        "audio",
+        "log_mel",
+        "audio_net",
+        "audio_feature",
+        "concat",
+        "smlp",
+        "counts",
+    }
     assert "L2-ActSpikeNet" in boxes["vision_net"] and "ResNet18" in boxes["vision_net"]
     assert "log-mel" in boxes["log_mel"] and "SMLP" in boxes["smlp"] and "spike" in boxes["counts"]
     assert "512-d" in boxes["vision_feature"] and "27136-d" in boxes["audio_feature"]

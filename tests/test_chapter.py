@@ -1,4 +1,5 @@
 """The papermill chapter runner: parameters are checked, and a new value changes the output."""
+
 import json
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The spiking core against the paper's equations and against snnTorch."""
+
 import math
 
 import pytest
@@ -15,6 +16,7 @@ RESETS = ["subtract", "zero", "none"]
 
 
 # --- surrogate gradients (Eqs. 17-22) -------------------------------------------------------
+
 
 @pytest.mark.parametrize("surr", [sg.atan(2.0), sg.atan(3.0), sg.fast_sigmoid(5.0), sg.fast_sigmoid(25.0)])
 def test_surrogate_backward_equals_autograd_of_smooth_function(surr):
@@ -57,6 +59,7 @@ def test_surrogate_bad_parameters():
 
 # --- LIF (Eqs. 1, 17) ---------------------------------------------------------------------
 
+
 def test_lif_follows_eq1_by_hand():
     lif = avsnn.LIF(beta=0.5, threshold=1.0, reset="subtract")
     current = torch.tensor([0.6, 0.6, 0.6, 0.0]).reshape(4, 1)
@@ -81,7 +84,7 @@ def test_lif_matches_snntorch_leaky(reset, impl):
     spk, mem = ours(current, return_mem=True)
     # Away from ties: no membrane lies within 1e-9 of the threshold, so >= and > agree.
     assert (mem - 1.0).abs().min() > 1e-9
-    (spk.sum() + 0.1 * (mem ** 2).sum()).backward()
+    (spk.sum() + 0.1 * (mem**2).sum()).backward()
     g_ours, current.grad = current.grad.clone(), None
 
     leaky = snntorch.Leaky(beta=0.8, threshold=1.0, reset_mechanism=reset, spike_grad=snn_sg.atan(alpha=2.0))
@@ -92,7 +95,7 @@ def test_lif_matches_snntorch_leaky(reset, impl):
         ref_spk.append(s)
         ref_mem.append(m)
     ref_spk, ref_mem = torch.stack(ref_spk), torch.stack(ref_mem)
-    (ref_spk.sum() + 0.1 * (ref_mem ** 2).sum()).backward()
+    (ref_spk.sum() + 0.1 * (ref_mem**2).sum()).backward()
     assert torch.equal(spk.detach(), ref_spk.detach())
     torch.testing.assert_close(mem.detach(), ref_mem.detach())
     torch.testing.assert_close(g_ours, current.grad)
@@ -115,10 +118,16 @@ def test_lif_learnable_parameters_receive_gradients():
     assert lif.threshold.grad is not None and lif.threshold.grad != 0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(beta=1.5), "beta"), (dict(beta=-0.1), "beta"), (dict(threshold=-1.0), "threshold"),
-    (dict(reset="soft"), "reset"), (dict(impl="cuda"), "impl"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(beta=1.5), "beta"),
+        (dict(beta=-0.1), "beta"),
+        (dict(threshold=-1.0), "threshold"),
+        (dict(reset="soft"), "reset"),
+        (dict(impl="cuda"), "impl"),
+    ],
+)
 def test_lif_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         avsnn.LIF(**kwargs)
@@ -131,14 +140,16 @@ def test_lif_needs_a_time_axis():
 
 # --- L2 layer (Eqs. 10-13) ------------------------------------------------------------------
 
+
 def test_l2_classifier_is_cosine_of_time_average():
     torch.manual_seed(0)
     layer = avsnn.L2Classifier(6, 3)
     feats = torch.randn(4, 5, 6)
     logits, z_av = layer(feats, return_features=True)
     torch.testing.assert_close(z_av, feats.mean(0))  # Eq. 10
-    expected = torch.stack([torch.stack([torch.nn.functional.cosine_similarity(z, w, dim=0)
-                                         for w in layer.weight]) for z in z_av])
+    expected = torch.stack(
+        [torch.stack([torch.nn.functional.cosine_similarity(z, w, dim=0) for w in layer.weight]) for z in z_av]
+    )
     torch.testing.assert_close(logits, expected)  # Eqs. 11-13
     assert logits.shape == (5, 3) and logits.abs().max() <= 1 + 1e-6
 
@@ -158,6 +169,7 @@ def test_l2_classifier_rejects_bad_shapes():
 
 
 # --- MSE count loss (Eqs. 14-16) ------------------------------------------------------------
+
 
 def test_mse_count_loss_by_hand():
     # T=2, B=1, C=2; class 0 spikes twice, class 1 once; label 0; rates 0.75/0.25 -> targets 1.5, 0.5
@@ -187,19 +199,23 @@ def test_truncated_loss_equals_snntorch(T, rates):
     torch.testing.assert_close(ours, theirs)
 
 
-@pytest.mark.parametrize("args, match", [
-    ((torch.zeros(4, 10), torch.zeros(4, dtype=torch.long), 0.9, 0.1), r"\[T, B, C\]"),
-    ((torch.zeros(2, 4, 10), torch.tensor([0, 1, 2, 10]), 0.9, 0.1), "labels"),
-    ((torch.zeros(2, 4, 10), torch.zeros(3, dtype=torch.long), 0.9, 0.1), "labels"),
-    ((torch.zeros(2, 4, 10), torch.zeros(4, dtype=torch.long), 1.2, 0.1), "correct_rate"),
-    ((torch.zeros(2, 4, 10), torch.zeros(4, dtype=torch.long), 0.9, -0.1), "incorrect_rate"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((torch.zeros(4, 10), torch.zeros(4, dtype=torch.long), 0.9, 0.1), r"\[T, B, C\]"),
+        ((torch.zeros(2, 4, 10), torch.tensor([0, 1, 2, 10]), 0.9, 0.1), "labels"),
+        ((torch.zeros(2, 4, 10), torch.zeros(3, dtype=torch.long), 0.9, 0.1), "labels"),
+        ((torch.zeros(2, 4, 10), torch.zeros(4, dtype=torch.long), 1.2, 0.1), "correct_rate"),
+        ((torch.zeros(2, 4, 10), torch.zeros(4, dtype=torch.long), 0.9, -0.1), "incorrect_rate"),
+    ],
+)
 def test_mse_count_loss_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         avsnn.mse_count_loss(*args)
 
 
 # --- Lemma 2 (Eq. 8) ---------------------------------------------------------------------
+
 
 def test_lemma2_closed_form_equals_nonresetting_lif():
     torch.manual_seed(0)
@@ -222,6 +238,7 @@ def test_lemma1_first_step_winner_is_largest_dot_product():
 def test_lif_fires_in_the_same_step_and_on_equality():
     """The book's reading (chapter 01): Eq. 17, not Eq. 2's one-step delay and strict '>'."""
     from avsnn.core.lif import LIF
+
     lif = LIF(beta=0.5, threshold=1.0, reset="subtract")
     x = torch.tensor([[1.0], [0.0], [0.25], [1.0]])
     # V[1] = 1 = V_th: fires in step 1; the reset follows one step later (snnTorch's reset_delay):

@@ -5,6 +5,7 @@ few samples) with the default RunConfig, on CPU, in a subprocess under a time li
 threads and with 1: with channels-last on by default, both hung (2 threads) or crashed
 (1 thread) in oneDNN's AVX2 1x1 strided convolution backward.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,15 +23,20 @@ cfg = make_config(modality, "default", overrides=["per_class=4", "epochs=1", "ma
 run = train_or_load(cfg, progress=False, verbose=False)
 print("trained", run.config.channels_last, run.metrics["epochs"])
 """
-LIMIT_S = 240   # one step takes a few seconds; a hang is killed here
+LIMIT_S = 240  # one step takes a few seconds; a hang is killed here
 
 
 def _run(tmp_path, modality, threads, *extra):
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "AVSNN_RUNS": str(tmp_path / "runs"),
-           "AVSNN_CACHE": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "AVSNN_RUNS": str(tmp_path / "runs"),
+        "AVSNN_CACHE": str(tmp_path / "cache"),
+    }
     try:
-        return subprocess.run([sys.executable, "-c", SCRIPT, modality, *extra], capture_output=True, text=True,
-                              timeout=LIMIT_S, env=env)
+        return subprocess.run(
+            [sys.executable, "-c", SCRIPT, modality, *extra], capture_output=True, text=True, timeout=LIMIT_S, env=env
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{modality} training step with {threads} thread(s) {extra} did not finish in {LIMIT_S} s")
 
@@ -45,7 +51,7 @@ def test_default_training_step_finishes_on_cpu(tmp_path, modality, threads):
 
 def test_explicit_channels_last_on_cpu_works_or_fails_fast(tmp_path):
     r = _run(tmp_path, "vision", 2, "channels_last=true")
-    if r.returncode != 0:   # refused by the probe: one clear line, not a hang or a segfault
+    if r.returncode != 0:  # refused by the probe: one clear line, not a hang or a segfault
         assert "channels_last=true is unsafe on this CPU" in r.stderr, r.stderr[-2000:]
     else:
         assert "trained True" in r.stdout

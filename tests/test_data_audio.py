@@ -1,4 +1,5 @@
 """WAV decoding, waveform preparation, log-mel and the spectrogram cache."""
+
 import numpy as np
 import pytest
 import torch
@@ -54,7 +55,7 @@ def test_load_waveform_resamples_and_fits_length(tmp_path, sr, dur):
     assert w.shape == (cfg.n_samples,) and w.dtype == torch.float32
     n_sig = min(int(dur * cfg.sample_rate), cfg.n_samples)
     if n_sig < cfg.n_samples:
-        assert torch.all(w[n_sig + 8:] == 0)
+        assert torch.all(w[n_sig + 8 :] == 0)
     # the 1 kHz tone survives resampling: dominant FFT bin at 1000 Hz
     seg = w[: n_sig - 64].numpy()
     f = np.fft.rfftfreq(seg.size, 1 / cfg.sample_rate)[np.argmax(np.abs(np.fft.rfft(seg)))]

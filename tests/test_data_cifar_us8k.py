@@ -1,9 +1,9 @@
 """Plain CIFAR-10 and UrbanSound8K readers."""
+
 import pickle
 
 import numpy as np
 import pytest
-import torch
 
 from avsnn.data import AudioConfig, UrbanSound8KDataset, read_cifar10, read_urbansound8k_metadata, urbansound8k_folds
 from avsnn.data.fixtures import write_cifar10_fixture, write_urbansound8k_fixture

@@ -1,4 +1,5 @@
 """AVDataset preloading, normalisation and the build_datasets factory."""
+
 import argparse
 
 import numpy as np

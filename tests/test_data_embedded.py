@@ -1,10 +1,10 @@
 """Synthetic embedded dataset: layout, determinism, atomic reuse, designed complementarity."""
+
 import hashlib
 import json
 import time
 
 import pytest
-import torch
 
 from avsnn.data import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, AVDataset, ensure_embedded, make_embedded, scan_release
 from avsnn.data.audio import read_wav
@@ -104,8 +104,10 @@ def test_designed_complementarity(embedded_train):
     ds = embedded_train
     y = ds.labels
     feats = {"image": ds.images.flatten(1).float() / 255, "audio": ds.spectrograms.flatten(1)}
-    for modality, weak, strong in (("image", "vision_confusable", "audio_confusable"),
-                                   ("audio", "audio_confusable", "vision_confusable")):
+    for modality, weak, strong in (
+        ("image", "vision_confusable", "audio_confusable"),
+        ("audio", "audio_confusable", "vision_confusable"),
+    ):
         X = feats[modality]
         weak_stats = [_pair_stats(X, y, *p) for p in COMPLEMENTARY_PAIRS[weak]]
         strong_stats = [_pair_stats(X, y, *p) for p in COMPLEMENTARY_PAIRS[strong]]

@@ -1,4 +1,5 @@
 """Image reading."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,9 @@ from PIL import Image
 from avsnn.data import read_image
 
 
-@pytest.mark.parametrize("mode,suffix", [("RGB", ".png"), ("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("RGB", ".jpg")])
+@pytest.mark.parametrize(
+    "mode,suffix", [("RGB", ".png"), ("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("RGB", ".jpg")]
+)
 def test_read_image_modes(tmp_path, mode, suffix):
     p = tmp_path / f"a{suffix}"
     Image.new("RGB", (32, 32), (200, 50, 10)).convert(mode).save(p)

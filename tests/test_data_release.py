@@ -1,4 +1,5 @@
 """Scanning paired releases, splits and manifests."""
+
 import csv
 import os
 
@@ -25,8 +26,9 @@ def test_scan_release_layout(release):
 
 
 def test_scan_dataset_v3_and_nested_root(tmp_path):
-    root = write_release_fixture(tmp_path / "archive" / "UrbanSound8K-AV", classes=("dog_bark", "siren"),
-                                 per_class=3, layout="dataset_v3")
+    root = write_release_fixture(
+        tmp_path / "archive" / "UrbanSound8K-AV", classes=("dog_bark", "siren"), per_class=3, layout="dataset_v3"
+    )
     idx = scan_release(root)
     assert idx.layout == "dataset_v3" and len(idx.samples) == 6 and idx.samples[0].image_path.suffix == ".jpg"
     assert scan_release(tmp_path / "archive").root == root  # single sub-folder, as archives extract
@@ -127,6 +129,7 @@ def test_split_keeps_the_slices_of_one_recording_on_one_side(tmp_path):
 
     from avsnn.data.fixtures import write_release_fixture
     from avsnn.data.release import has_source_groups, make_split, scan_release, source_group
+
     root = write_release_fixture(tmp_path / "us8k", classes=("dog", "siren"), per_class=12)
     plain = scan_release(root)
     before = make_split(plain, 0.7, seed=3)
@@ -151,4 +154,4 @@ def test_split_keeps_the_slices_of_one_recording_on_one_side(tmp_path):
         ungrouped = make_split(index, 0.7, seed=seed, group_by_source=False)
         assert sum(v == "train" for v in ungrouped.values()) == 2 * round(0.7 * 12)
         leaked.append(len({(source_group(k), v) for k, v in ungrouped.items()}) > len(sides))
-    assert any(leaked)   # a plain random split does put recordings on both sides
+    assert any(leaked)  # a plain random split does put recordings on both sides

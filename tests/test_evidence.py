@@ -1,4 +1,5 @@
 """Verdicts on paired seed comparisons, against numbers worked out by hand."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Fault injection, data side (issue #11): damaged files and caches are reported, never silently used."""
+
 import errno
 import logging
 import os
@@ -10,8 +11,18 @@ import pytest
 import torch
 
 from avsnn.cli import main as cli_main
-from avsnn.data import (AudioConfig, build_datasets, ensure_embedded, load_or_create_manifest, make_embedded,
-                        make_split, read_manifest, read_wav, scan_release, write_manifest)
+from avsnn.data import (
+    AudioConfig,
+    build_datasets,
+    ensure_embedded,
+    load_or_create_manifest,
+    make_embedded,
+    make_split,
+    read_manifest,
+    read_wav,
+    scan_release,
+    write_manifest,
+)
 from avsnn.data.fixtures import write_release_fixture
 
 CFG = AudioConfig(duration_s=0.25)
@@ -20,8 +31,9 @@ CFG = AudioConfig(duration_s=0.25)
 @pytest.fixture
 def release(tmp_path):
     """2 classes x 4 pairs, 16-bit WAVs at 16 kHz (mono and stereo alternating)."""
-    return write_release_fixture(tmp_path / "rel", classes=("cat", "dog"), per_class=4, formats=("i16",),
-                                 rates=(16000,))
+    return write_release_fixture(
+        tmp_path / "rel", classes=("cat", "dog"), per_class=4, formats=("i16",), rates=(16000,)
+    )
 
 
 def cut_wav(path: Path, keep_data_bytes: int) -> int:
@@ -30,7 +42,7 @@ def cut_wav(path: Path, keep_data_bytes: int) -> int:
         declared = w.getnframes() * w.getnchannels() * w.getsampwidth()
     raw = path.read_bytes()
     start = raw.index(b"data") + 8
-    path.write_bytes(raw[:start + keep_data_bytes])
+    path.write_bytes(raw[: start + keep_data_bytes])
     return declared
 
 
@@ -58,6 +70,7 @@ def read_only(monkeypatch):
         monkeypatch.setattr(os, "mkdir", mkdir)
         monkeypatch.setattr(os, "open", open_)
         return folder
+
     return make
 
 
@@ -66,8 +79,10 @@ def test_wav_cut_inside_data_chunk_is_damaged(release, tmp_path, capsys):
     wav = release / "audio" / "cat" / "cat_001.wav"
     declared = cut_wav(wav, 100)
     assert declared == 2 * 2 * 4800  # stereo, 16-bit, 0.3 s at 16 kHz
-    msg = (r"cat_001.wav: damaged WAV file \(cut short\): its data chunk declares "
-           f"{declared} data bytes, file holds 100$")
+    msg = (
+        r"cat_001.wav: damaged WAV file \(cut short\): its data chunk declares "
+        f"{declared} data bytes, file holds 100$"
+    )
     with pytest.raises(ValueError, match=msg):
         read_wav(wav)
     assert cli_main(["data", "inspect", str(release)]) == 1
@@ -111,9 +126,12 @@ def test_user_manifest_changed_since_written_is_refused(release, tmp_path):
     assert load_or_create_manifest(idx, path) == read_manifest(path, idx)
     text = path.read_text()  # edit: swap the first train and the first test sample (same lines and size)
     path.write_text(text.replace(",train,", ",x,", 1).replace(",test,", ",train,", 1).replace(",x,", ",test,", 1))
-    with pytest.raises(ValueError, match=r"split.csv: split manifest changed since it was written: its checksum "
-                                         r"differs \(same 9 lines and \d+ bytes: edited\); delete it to draw the "
-                                         r"split again, or delete split.csv.check.json to use it as it is now$"):
+    with pytest.raises(
+        ValueError,
+        match=r"split.csv: split manifest changed since it was written: its checksum "
+        r"differs \(same 9 lines and \d+ bytes: edited\); delete it to draw the "
+        r"split again, or delete split.csv.check.json to use it as it is now$",
+    ):
         load_or_create_manifest(idx, path)
     path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
     with pytest.raises(ValueError, match="written with 9 lines .* now holds 2 lines"):
@@ -141,8 +159,11 @@ def test_manifest_label_not_an_integer_names_file_and_line(release, tmp_path):
     idx = scan_release(release)
     bad = tmp_path / "labels.csv"
     bad.write_text("key,class,label,split\ncat/cat_000,cat,0,train\ncat/cat_001,cat,seven,test\n")
-    with pytest.raises(ValueError, match=r"labels.csv:3: label must be an integer class index \(0..1\), "
-                                         r"got 'seven'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"labels.csv:3: label must be an integer class index \(0..1\), "
+        r"got 'seven'$",
+    ):
         read_manifest(bad, idx)
 
 
@@ -168,6 +189,7 @@ def test_zero_byte_wav_does_not_stop_a_vision_run(release, tmp_path, monkeypatch
 
     def no_audio(*a, **k):
         raise AssertionError("a vision dataset decoded audio")
+
     with monkeypatch.context() as m:
         m.setattr("avsnn.data.audio.read_wav", no_audio)
         m.setattr("avsnn.data.audio.SpectrogramCache.get", no_audio)
@@ -197,8 +219,11 @@ def test_read_only_cache_computes_in_memory_with_a_warning(release, tmp_path, re
 
 def test_read_only_cache_for_the_embedded_set_is_one_line(tmp_path, read_only, capsys):
     ro = read_only(tmp_path / "ro")
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(ro))}: folder is not writable \(Permission denied\), "
-                                         r"cannot generate the embedded dataset there; .*set AVSNN_CACHE\)$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{re.escape(str(ro))}: folder is not writable \(Permission denied\), "
+        r"cannot generate the embedded dataset there; .*set AVSNN_CACHE\)$",
+    ):
         build_datasets("embedded", per_class=1, cache_dir=ro)
     assert cli_main(["data", "make-embedded", "--out", str(ro / "e"), "--per-class", "1"]) == 2
     err = capsys.readouterr().err

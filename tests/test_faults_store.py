@@ -3,6 +3,7 @@
 Each test reproduces one fault found by probing: a stale or damaged run served as if current, a
 diverged run marked done, or a fault that ended in a raw traceback instead of one line.
 """
+
 from __future__ import annotations
 
 import errno
@@ -15,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train_helpers import tiny_config, tiny_data, tiny_model
 
 import avsnn.train.store as store_mod
 from avsnn.cli import main, run_command
 from avsnn.train import RunStore, TrainingDiverged, make_config, train_or_load
 from avsnn.train.store import RunStoreError, data_fingerprint, run_key
-from test_train_helpers import tiny_config, tiny_data, tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 LIF_CHAPTER = ROOT / "book" / "01_lif_neuron.md"
@@ -51,14 +52,31 @@ def _one_error_line(capsys, rc, *needles) -> str:
 def release(tmp_path, monkeypatch):
     """A tiny on-disk release (2 classes x 4 pairs) and a private data cache."""
     from avsnn.data.fixtures import write_release_fixture
+
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     return write_release_fixture(tmp_path / "rel", per_class=4)
 
 
 # ---- 1. run identity: data and code ---------------------------------------------------------------
 def test_config_hash_is_unchanged_for_the_same_settings():
-    # values of the commit before run keys were added: configs keep their hashes (goldens print them)
-    assert make_config("vision", "default").hash() == "a91d205905cf"
+    # values of the commit before run keys were added: configs keep their hashes (goldens print them).
+    # The default profile's settings changed with the training recipe (#16); the old settings keep theirs.
+    old_default = make_config(
+        "vision",
+        "default",
+        overrides={
+            "input_norm": False,
+            "zero_init_residual": False,
+            "val_frac": 0.0,
+            "patience": None,
+            "warmup_epochs": 0,
+            "lr": 2e-3,
+            "epochs": 6,
+            "milestones": (5,),
+        },
+    )
+    assert old_default.hash() == "a91d205905cf"
+    assert make_config("vision", "default").hash() == "64b11f04db49"
     assert make_config("fusion", "smoke").hash() == "03e60a45c0e1"
 
 
@@ -74,9 +92,9 @@ def test_dataset_path_spellings_give_one_config(tmp_path, monkeypatch):
 def test_edited_dataset_gets_a_new_run(tmp_path, release):
     cfg = tiny_config(epochs=1, dataset=str(release))
     first = _train(cfg, tmp_path / "runs")
-    assert first.trained_now and not _train(cfg, tmp_path / "runs").trained_now   # unchanged data: reused
+    assert first.trained_now and not _train(cfg, tmp_path / "runs").trained_now  # unchanged data: reused
     wav = min((release / "audio").rglob("*.wav"))
-    with open(wav, "ab") as f:   # the dataset changes (size and mtime)
+    with open(wav, "ab") as f:  # the dataset changes (size and mtime)
         f.write(b"\0\0")
     again = _train(cfg, tmp_path / "runs")
     assert again.trained_now and again.path != first.path
@@ -125,8 +143,10 @@ def test_show_finds_a_run_by_key_and_by_config_hash(tmp_path, capsys):
 
 
 # ---- 2. non-finite hyper-parameters and weights ---------------------------------------------------
-@pytest.mark.parametrize("modality, override", [("vision", "lr=inf"), ("vision", "lr=nan"),
-                                                ("audio", "gamma=-inf"), ("fusion", "vision.beta=nan")])
+@pytest.mark.parametrize(
+    "modality, override",
+    [("vision", "lr=inf"), ("vision", "lr=nan"), ("audio", "gamma=-inf"), ("fusion", "vision.beta=nan")],
+)
 def test_non_finite_hyper_parameter_is_rejected(modality, override):
     key = override.split("=")[0].split(".")[-1]
     with pytest.raises(ValueError, match=f"^{key} must be a finite number"):
@@ -140,7 +160,7 @@ def test_non_finite_hyper_parameter_on_the_command_line(tmp_path, capsys):
 
 
 def test_non_finite_weights_stop_the_run(tmp_path):
-    def poisoned(cfg, num_classes, input_dims=None):   # a weight the loss never sees turns NaN
+    def poisoned(cfg, num_classes, input_dims=None):  # a weight the loss never sees turns NaN
         m = tiny_model(cfg, num_classes, input_dims)
         m.unused = torch.nn.Parameter(torch.tensor([float("nan")]))
         return m
@@ -180,7 +200,7 @@ def test_damaged_metrics_json_is_evaluated_again(tmp_path, capsys, monkeypatch):
     cfg = tiny_config(epochs=1)
     run = _train(cfg, tmp_path)
     metrics, ck_sha = run.metrics, store_mod.file_record(run.path / "checkpoint.pt")
-    (run.path / "metrics.json").write_text('{"test_accuracy": 0.')   # cut short
+    (run.path / "metrics.json").write_text('{"test_accuracy": 0.')  # cut short
     with pytest.raises(ValueError, match="metrics.json is damaged: not valid JSON"):
         _ = run.metrics
     capsys.readouterr()
@@ -188,7 +208,7 @@ def test_damaged_metrics_json_is_evaluated_again(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "metrics.json" in err and "evaluating it again" in err
     assert again.metrics["test_accuracy"] == metrics["test_accuracy"] and again.history == run.history
-    assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha   # no epoch was trained again
+    assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha  # no epoch was trained again
 
 
 def test_damaged_config_json_is_named_and_repaired(tmp_path, capsys):
@@ -206,8 +226,9 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("kill_after, message", [(2, "resuming from checkpoint.prev.pt (epoch 1)"),
-                                                 (1, "training from scratch")])
+@pytest.mark.parametrize(
+    "kill_after, message", [(2, "resuming from checkpoint.prev.pt (epoch 1)"), (1, "training from scratch")]
+)
 def test_truncated_checkpoint_of_an_unfinished_run(tmp_path, capsys, kill_after, message):
     cfg = tiny_config(epochs=3)
 
@@ -233,26 +254,41 @@ def test_full_disk_during_a_checkpoint_loses_nothing(tmp_path, release, capsys, 
     def save(obj, f, *a, **k):
         if isinstance(obj, dict) and "optimizer" in obj:
             calls["n"] += 1
-            if calls["n"] == 2:   # the checkpoint of epoch 2
+            if calls["n"] == 2:  # the checkpoint of epoch 2
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(store_mod.torch, "save", save)
-    argv = ["train", "--modality", "vision", "--profile", "smoke", "--data", str(release), "--set", "epochs=2",
-            "--set", "device=cpu", "--runs", str(tmp_path / "runs"), "--quiet"]
-    _one_error_line(capsys, main(argv), "No space left on device",
-                    "nothing earlier is lost: the previous checkpoint.pt is intact")
+    argv = [
+        "train",
+        "--modality",
+        "vision",
+        "--profile",
+        "smoke",
+        "--data",
+        str(release),
+        "--set",
+        "epochs=2",
+        "--set",
+        "device=cpu",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--quiet",
+    ]
+    _one_error_line(
+        capsys, main(argv), "No space left on device", "nothing earlier is lost: the previous checkpoint.pt is intact"
+    )
     st = RunStore(make_config("vision", "smoke", str(release), ["epochs=2", "device=cpu"]), tmp_path / "runs")
     assert st.load_checkpoint()["epoch"] == 1 and not st.done
     assert not list(st.path.glob(".*.tmp"))
-    assert main(argv) == 0 and st.done   # space again: resumes and finishes
+    assert main(argv) == 0 and st.done  # space again: resumes and finishes
 
 
 def test_read_only_run_store(tmp_path, release, capsys, monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    if os.access(ro, os.W_OK):   # root ignores the mode: make the folder refuse writes instead
+    if os.access(ro, os.W_OK):  # root ignores the mode: make the folder refuse writes instead
         real_mkdir = Path.mkdir
 
         def mkdir(self, *a, **k):
@@ -261,8 +297,9 @@ def test_read_only_run_store(tmp_path, release, capsys, monkeypatch):
             return real_mkdir(self, *a, **k)
 
         monkeypatch.setattr(Path, "mkdir", mkdir)
-    rc = main(["train", "--modality", "vision", "--profile", "smoke", "--data", str(release), "--runs", str(ro),
-               "--quiet"])
+    rc = main(
+        ["train", "--modality", "vision", "--profile", "smoke", "--data", str(release), "--runs", str(ro), "--quiet"]
+    )
     _one_error_line(capsys, rc, f"cannot write {ro}", "Permission denied", "--runs")
     ro.chmod(0o755)
 
@@ -281,19 +318,38 @@ def test_store_write_error_names_file_and_what_is_intact(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-@pytest.mark.parametrize("argv", [["train", "--modality", "vision", "--profile", "smoke", "--set", "device=cuda"],
-                                  ["bench", "--device", "cuda", "--width", "4", "--data", "none"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--modality", "vision", "--profile", "smoke", "--set", "device=cuda"],
+        ["bench", "--device", "cuda", "--width", "4", "--data", "none"],
+    ],
+)
 def test_cuda_without_a_gpu(tmp_path, capsys, argv):
-    _one_error_line(capsys, main(argv + (["--runs", str(tmp_path)] if argv[0] == "train" else [])),
-                    "CUDA is not available")
+    _one_error_line(
+        capsys, main(argv + (["--runs", str(tmp_path)] if argv[0] == "train" else [])), "CUDA is not available"
+    )
 
 
-@pytest.mark.parametrize("flag, value", [("--batch", "0"), ("--steps", "0"), ("--width", "-2"),
-                                         ("--timesteps", "0"), ("--warmup", "-1"), ("--threads", "0")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--batch", "0"),
+        ("--steps", "0"),
+        ("--width", "-2"),
+        ("--timesteps", "0"),
+        ("--warmup", "-1"),
+        ("--threads", "0"),
+    ],
+)
 def test_bench_rejects_non_positive_sizes(capsys, flag, value):
     name = flag.lstrip("-")
-    _one_error_line(capsys, main(["bench", flag, value, "--device", "cpu", "--data", "none"]),
-                    f"{name} must be an integer >= ", f"got {value}")
+    _one_error_line(
+        capsys,
+        main(["bench", flag, value, "--device", "cpu", "--data", "none"]),
+        f"{name} must be an integer >= ",
+        f"got {value}",
+    )
 
 
 def test_chapter_parameter_is_checked_before_running(tmp_path, capsys):
@@ -334,9 +390,14 @@ def test_failing_chapter_is_one_line_and_keeps_the_executed_notebook(tmp_path, c
     chapter.parent.mkdir()
     chapter.write_text(FAILING_CHAPTER)
     out = tmp_path / "out"
-    _one_error_line(capsys, main(["chapter", "run", str(chapter), "-o", str(out), "--quiet"]),
-                    "failing.md failed in cell", "ZeroDivisionError", str(out / "failing.failed.ipynb"))
-    assert sorted(p.name for p in out.iterdir()) == ["failing.failed.ipynb"]   # no .partial.ipynb, no result
+    _one_error_line(
+        capsys,
+        main(["chapter", "run", str(chapter), "-o", str(out), "--quiet"]),
+        "failing.md failed in cell",
+        "ZeroDivisionError",
+        str(out / "failing.failed.ipynb"),
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["failing.failed.ipynb"]  # no .partial.ipynb, no result
 
 
 def test_show_into_a_closed_pipe_is_quiet(tmp_path):
@@ -345,9 +406,14 @@ def test_show_into_a_closed_pipe_is_quiet(tmp_path):
     (run / "config.json").write_text(json.dumps({"modality": "vision", "profile": "smoke"}))
     (run / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5, "epochs": 1}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    p = subprocess.Popen([sys.executable, "-m", "avsnn", "show", str(run)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, cwd=tmp_path)
-    p.stdout.close()   # like `| head -0`: the reader is gone before anything is written
+    p = subprocess.Popen(
+        [sys.executable, "-m", "avsnn", "show", str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    p.stdout.close()  # like `| head -0`: the reader is gone before anything is written
     err = p.stderr.read().decode()
     p.wait(timeout=120)
     p.stderr.close()
@@ -361,7 +427,7 @@ def test_unexpected_errors_keep_their_traceback(monkeypatch, capsys):
     def bug(args):
         raise KeyError("a bug")
 
-    def torch_failure(args):   # a RuntimeError raised outside avsnn is a bug too
+    def torch_failure(args):  # a RuntimeError raised outside avsnn is a bug too
         raise RuntimeError("size mismatch")
 
     for func in (bug, torch_failure):
@@ -382,6 +448,7 @@ def test_unexpected_errors_keep_their_traceback(monkeypatch, capsys):
 # ---- 5. C++ extension build folder ------------------------------------------------------------------
 def test_cpp_build_key_follows_the_interpreter(monkeypatch):
     from avsnn.core.kernels import cpp as fused
+
     key = fused.cpp_build_key()
     assert key == fused.cpp_build_key() and len(key) == 12
     monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")

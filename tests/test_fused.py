@@ -1,4 +1,5 @@
 """The fused LIF scan (avsnn.core.kernels) equals the reference per-step loop (lif_loop) on every backend."""
+
 import itertools
 import os
 import re
@@ -45,8 +46,14 @@ def test_triton_kernels_in_interpreter(tmp_path):
     """The Triton kernels pass every test of this file (Triton's CPU interpreter, a subprocess)."""
     pytest.importorskip("triton")
     env = dict(os.environ, TRITON_INTERPRET="1")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     tail = (proc.stdout + proc.stderr)[-3000:]
     assert proc.returncode == 0, tail
     passed = re.search(r"(\d+) passed", proc.stdout)
@@ -87,22 +94,24 @@ def _inputs(shape, seed=0, dtype=torch.float64):
     return torch.randn(shape, generator=g, dtype=dtype) * 0.8 + 0.4
 
 
-@pytest.mark.parametrize("reset,surr,learn_beta,learn_thr",
-                         list(itertools.product(RESETS, SURROGATES, (False, True), (False, True))))
+@pytest.mark.parametrize(
+    "reset,surr,learn_beta,learn_thr", list(itertools.product(RESETS, SURROGATES, (False, True), (False, True)))
+)
 @pytest.mark.parametrize("with_mem", [False, True], ids=["loss_spikes", "loss_spikes_mem"])
 def test_fused_equals_loop(reset, surr, learn_beta, learn_thr, with_mem):
     x = _inputs((6, 3, 2, 5, 4))
     _compare(x, reset, SURROGATES[surr], learn_beta, learn_thr, with_mem)
 
 
-@pytest.mark.parametrize("surrogate", [sg.atan(2.0), sg.atan(3.5), sg.fast_sigmoid(5.0), sg.fast_sigmoid(1.5)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "surrogate", [sg.atan(2.0), sg.atan(3.5), sg.fast_sigmoid(5.0), sg.fast_sigmoid(1.5)], ids=lambda s: s.name
+)
 def test_surrogate_derivative_equals_python_definition(surrogate):
     """With one step and a loss on the spikes alone, dL/dI = gS * surrogate'(I - thr) and
     dL/dthr = -sum(gS * surrogate'(I - thr)): each backend's own statement of the derivative (C++,
     Triton, torch ops) equals Surrogate.grad, also away from the default alpha / slope."""
     thr = 0.7
-    x = torch.linspace(-3, 3, 241, dtype=torch.float64).reshape(1, 1, -1) + thr   # V - thr across [-3, 3]
+    x = torch.linspace(-3, 3, 241, dtype=torch.float64).reshape(1, 1, -1) + thr  # V - thr across [-3, 3]
     g_spk = torch.linspace(0.5, 2.0, 241, dtype=torch.float64).reshape(x.shape)
     leaf = x.clone().requires_grad_()
     t = torch.tensor(thr, dtype=torch.float64, requires_grad=True)
@@ -122,7 +131,7 @@ def test_fused_shapes_and_t1(reset, shape):
 @pytest.mark.parametrize("reset", RESETS)
 def test_fused_non_contiguous_input(reset):
     base = _inputs((4, 5, 3, 6), seed=4)
-    x = base.permute(0, 3, 1, 2)             # [T, 6, 5, 3], non-contiguous
+    x = base.permute(0, 3, 1, 2)  # [T, 6, 5, 3], non-contiguous
     assert not x.is_contiguous()
     _compare(x, reset, sg.fast_sigmoid(), True, True, True)
     xs = _inputs((5, 3, 8), seed=5)[:, :, ::2]  # strided slice
@@ -138,7 +147,7 @@ def test_fused_broadcast_input_over_time(reset):
         leaf = img.clone().requires_grad_()
         x = leaf.expand(5, 4, 3, 5)
         spikes, mem = fn(x, torch.tensor(0.9, dtype=x.dtype), torch.tensor(1.0, dtype=x.dtype), reset, sg.atan())
-        (spikes.sum() + 0.5 * (mem ** 2).sum()).backward()
+        (spikes.sum() + 0.5 * (mem**2).sum()).backward()
         outs.append((spikes, mem.detach(), leaf.grad))
     assert torch.equal(outs[0][0], outs[1][0])
     torch.testing.assert_close(outs[1][1], outs[0][1], atol=TOL, rtol=0)
@@ -170,9 +179,9 @@ def test_fused_low_precision_runs(dtype):
     assert s.dtype == dtype and m.dtype == dtype
     ref = LIF(learn_beta=True, learn_threshold=True)
     s32, m32 = ref(x, return_mem=True)
-    same = s.float() == s32                       # spikes that did not flip under rounding
+    same = s.float() == s32  # spikes that did not flip under rounding
     assert same.float().mean() > 0.9
-    steady = same.flatten(1).all(0)               # neurons whose whole spike train matches
+    steady = same.flatten(1).all(0)  # neurons whose whole spike train matches
     torch.testing.assert_close(m.float().flatten(1)[:, steady], m32.flatten(1)[:, steady], atol=0.05, rtol=0.02)
     (s.float().sum() + m.float().sum()).backward()
     assert xl.grad.dtype == dtype and torch.isfinite(xl.grad.float()).all()
@@ -236,12 +245,13 @@ def test_backend_choice_on_cpu(monkeypatch):
     monkeypatch.undo()  # the real chooser, not the fixture's
     x = torch.zeros(2, 3)
     assert dispatch.backend(x) == ("cpp" if cpp.cpu_kernel() is not None else "torch")
-    assert dispatch.backend(x.bfloat16()) == "torch"   # CPU bf16: torch ops
+    assert dispatch.backend(x.bfloat16()) == "torch"  # CPU bf16: torch ops
 
 
 def test_triton_failure_falls_back_to_torch_ops(monkeypatch):
     """A Triton launch that raises (say, a compiler too old for the kernels) warns and the torch-op
     path gives the result instead: training goes on, with the same spikes and gradients."""
+
     class Broken:
         def forward(self, *a, **k):
             raise RuntimeError("CompilationError: pretend")

@@ -3,15 +3,16 @@
 Skipped without a GPU; run on a lent GPU machine by ``scripts/gpu_check.sh``. The same kernels
 are tested on CPU through Triton's interpreter in ``tests/test_fused.py``.
 """
+
 import itertools
 
 import pytest
 import torch
+from test_fused import _run  # noqa: E402  (the same forward+backward driver as the CPU tests)
 
 from avsnn.core import surrogate as sg
 from avsnn.core.kernels import RESETS, dispatch, lif_fused, lif_loop
 from avsnn.core.lif import LIF
-from test_fused import _run  # noqa: E402  (the same forward+backward driver as the CPU tests)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -32,14 +33,16 @@ def cuda_path(request, monkeypatch):
 
 # float32: every reset x surrogate x learnable flags x loss on membrane; float64: a subset (each
 # combination is one Triton compilation, ~1 s).
-CASES = [(torch.float32, *c) for c in itertools.product(RESETS, SURROGATES, (False, True), (False, True), (False, True))]
+CASES = [
+    (torch.float32, *c) for c in itertools.product(RESETS, SURROGATES, (False, True), (False, True), (False, True))
+]
 CASES += [(torch.float64, r, s, True, True, m) for r in RESETS for s in SURROGATES for m in (False, True)]
 
 
 @pytest.mark.parametrize("dtype,reset,surr,learn_beta,learn_thr,with_mem", CASES)
 def test_cuda_fused_equals_loop(cuda_path, dtype, reset, surr, learn_beta, learn_thr, with_mem):
     g = torch.Generator().manual_seed(0)
-    shape = (6, 8, 4, 9, 7)   # N = 2016: two Triton programs, the second one masked
+    shape = (6, 8, 4, 9, 7)  # N = 2016: two Triton programs, the second one masked
     x = (torch.randn(shape, generator=g, dtype=torch.float64) * 0.8 + 0.4).to("cuda", dtype)
     g_spk = torch.randn(shape, generator=g, dtype=torch.float64).to("cuda", dtype)
     g_mem = torch.randn(shape, generator=g, dtype=torch.float64).to("cuda", dtype) if with_mem else None
@@ -49,7 +52,7 @@ def test_cuda_fused_equals_loop(cuda_path, dtype, reset, surr, learn_beta, learn
     assert 0 < ref[0].sum() < ref[0].numel()
     torch.testing.assert_close(got[1], ref[1], atol=TOL, rtol=0)
     torch.testing.assert_close(got[2], ref[2], atol=TOL, rtol=0)
-    scale = 1.0 if dtype == torch.float64 else float(x.numel()) ** 0.5   # float32 sums of ~12k terms
+    scale = 1.0 if dtype == torch.float64 else float(x.numel()) ** 0.5  # float32 sums of ~12k terms
     for i, learn in ((3, learn_beta), (4, learn_thr)):
         if learn:
             assert abs(float(got[i]) - float(ref[i])) <= TOL * scale, (float(got[i]), float(ref[i]))
@@ -75,13 +78,13 @@ def test_cuda_channels_last_and_broadcast(cuda_path):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_cuda_low_precision(cuda_path, dtype):
-    x = (torch.randn(4, 16, 300, device="cuda") * 0.8 + 0.4)
+    x = torch.randn(4, 16, 300, device="cuda") * 0.8 + 0.4
     lif = LIF(learn_beta=True, learn_threshold=True).cuda()
     xl = x.to(dtype).requires_grad_()
     s, m = lif(xl, return_mem=True)
     assert s.dtype == dtype
     s_ref, _ = lif_loop(x, lif.beta.detach(), lif.threshold.detach(), "subtract", sg.atan())
-    assert (s.float() != s_ref).float().mean() < 0.1   # only near-threshold neurons (and their later steps) may flip
+    assert (s.float() != s_ref).float().mean() < 0.1  # only near-threshold neurons (and their later steps) may flip
     (s.float().sum() + m.float().sum()).backward()
     assert torch.isfinite(xl.grad.float()).all() and lif.beta.grad is not None and lif.threshold.grad is not None
 
@@ -89,6 +92,7 @@ def test_cuda_low_precision(cuda_path, dtype):
 def test_cuda_training_step_runs_under_amp_and_channels_last():
     from avsnn.core.loss import mse_count_loss
     from avsnn.models import L2ActSpikeNet
+
     torch.manual_seed(0)
     model = L2ActSpikeNet(width=8, timesteps=4).cuda().to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

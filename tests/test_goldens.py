@@ -1,4 +1,5 @@
 """The golden notebooks are up to date with their chapters, and nbval really compares them."""
+
 import json
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ def test_golden_is_current(chapter):
     assert golden.exists(), f"no golden for {chapter.name}: run `make goldens`"
     meta = json.loads(golden.read_text())["metadata"]["avsnn"]
     assert meta["source_sha256"] == source_digest(chapter), (
-        f"{golden.name} is out of date with {chapter.name}: run `make goldens`")
+        f"{golden.name} is out of date with {chapter.name}: run `make goldens`"
+    )
     assert meta["parameters"] == smoke_parameters(chapter)
 
 
@@ -43,8 +45,18 @@ def test_nbval_fails_on_a_hand_edited_golden(tmp_path):
     assert edited, "the LIF golden has no spike-count output to edit"
     (tmp_path / "edited.ipynb").write_text(json.dumps(golden))
     shutil.copy(GOLDENS / "sanitize.cfg", tmp_path)
-    cmd = [sys.executable, "-m", "pytest", "--nbval", str(tmp_path / "edited.ipynb"), "-p", "no:cacheprovider",
-           "--nbval-sanitize-with", str(tmp_path / "sanitize.cfg"), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        str(tmp_path / "edited.ipynb"),
+        "-p",
+        "no:cacheprovider",
+        "--nbval-sanitize-with",
+        str(tmp_path / "sanitize.cfg"),
+        "-q",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "999 spikes" in result.stdout and "failed" in result.stdout

@@ -1,4 +1,5 @@
 """Section V metrics: confusion, Eq. 23 cosine distances, separability, energy, decision rule."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ def test_cosine_distance_matrix_by_hand():
     f = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
     labels = torch.tensor([1, 0, 1])
     d, sl = M.cosine_distance_matrix(f, labels)
-    assert sl.tolist() == [0, 1, 1]                       # sorted by class, stable
+    assert sl.tolist() == [0, 1, 1]  # sorted by class, stable
     # order after sorting: sample 1 ([0,2]), sample 0 ([1,0]), sample 2 ([3,3])
     c = 1 / math.sqrt(2)
     expect = torch.tensor([[0, 1, 1 - c], [1, 0, 1 - c], [1 - c, 1 - c, 0]], dtype=torch.float32)
@@ -78,18 +79,20 @@ def test_energy_estimate():
 
 def test_predict_tie_rule():
     spikes = torch.zeros(2, 3, 4)
-    spikes[:, 0, 2] = 1                       # clear winner 2
-    spikes[0, 1, 1] = spikes[0, 1, 3] = 1     # tie 1 vs 3
+    spikes[:, 0, 2] = 1  # clear winner 2
+    spikes[0, 1, 1] = spikes[0, 1, 3] = 1  # tie 1 vs 3
     current = torch.zeros(2, 3, 4)
-    current[:, 1, 3] = 0.5                     # ...broken by current -> 3
-    current[:, 0, 0] = 9.0                     # a larger current does not beat a larger count
+    current[:, 1, 3] = 0.5  # ...broken by current -> 3
+    current[:, 0, 0] = 9.0  # a larger current does not beat a larger count
     assert M.predict(spikes, current).tolist() == [2, 3, 0]  # sample 2: all silent, all currents 0 -> lowest
     assert M.predict(spikes).tolist() == [2, 1, 0]
 
 
 def test_evaluate_on_model():
     from test_train_helpers import TinyData, TinyNet
-    from avsnn.train.batching import as_array_data
+
+    from avsnn.data.batching import as_array_data
+
     torch.manual_seed(0)
     model = TinyNet(32, 3, timesteps=4)
     m = M.evaluate(model, TinyData(5, 0), TinyData(5, 1), modality="vision")

@@ -1,6 +1,6 @@
 """Tests for avsnn.models: the paper's three networks, their heads and ablation variants."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 import torch
@@ -44,8 +44,15 @@ def check_output(out, T, B, C, d):
 
 def leaf_trace(module: nn.Module, run) -> list[str]:
     """Execution order of the leaf layers (conv, BN, LIF, pool, dropout, linear) during ``run()``."""
-    kinds = {nn.Conv2d: "conv", nn.BatchNorm2d: "bn", nn.BatchNorm1d: "bn", LIF: "lif",
-             nn.MaxPool2d: "pool", nn.Dropout: "dropout", nn.Linear: "linear"}
+    kinds = {
+        nn.Conv2d: "conv",
+        nn.BatchNorm2d: "bn",
+        nn.BatchNorm1d: "bn",
+        LIF: "lif",
+        nn.MaxPool2d: "pool",
+        nn.Dropout: "dropout",
+        nn.Linear: "linear",
+    }
     trace, handles = [], []
     for m in module.modules():
         for cls, name in kinds.items():
@@ -88,8 +95,9 @@ def test_vision_shapes_and_grads(block, head):
 def test_audio_shapes_and_grads(variant, head):
     torch.manual_seed(0)
     model = small_audio(variant=variant, head=head)
-    expected_dim = {"full": 8 * 2 * 3, "no_dropout": 8 * 2 * 3, "no_third_block": 4 * 4 * 6,
-                    "no_pooling": 8 * 16 * 24}[variant]
+    expected_dim = {"full": 8 * 2 * 3, "no_dropout": 8 * 2 * 3, "no_third_block": 4 * 4 * 6, "no_pooling": 8 * 16 * 24}[
+        variant
+    ]
     assert model.feature_dim == expected_dim
     out = model(torch.randn(4, 1, 16, 24) * 2)
     check_output(out, T=2, B=4, C=10, d=expected_dim)
@@ -156,6 +164,7 @@ def test_vision_block_structure():
 def _capture(module, store, key, what="out"):
     def hook(m, args, out):
         store[key] = (args[0] if what == "in" else out).detach().clone()
+
     return module.register_forward_hook(hook)
 
 
@@ -180,9 +189,14 @@ def test_lif_before_addition():
     blk = model.layer2[0]
     x = (torch.rand(2, 2, 4, 32, 32) < 0.3).float()
     got = {}
-    hs = [_capture(blk.lif_residual, got, "res"), _capture(blk.lif_shortcut, got, "sc"),
-          _capture(blk.bn2, got, "bn2"), _capture(blk.shortcut, got, "short"),
-          _capture(blk.lif_residual, got, "res_in", "in"), _capture(blk.lif_shortcut, got, "sc_in", "in")]
+    hs = [
+        _capture(blk.lif_residual, got, "res"),
+        _capture(blk.lif_shortcut, got, "sc"),
+        _capture(blk.bn2, got, "bn2"),
+        _capture(blk.shortcut, got, "short"),
+        _capture(blk.lif_residual, got, "res_in", "in"),
+        _capture(blk.lif_shortcut, got, "sc_in", "in"),
+    ]
     y = blk(x)
     for h in hs:
         h.remove()
@@ -203,8 +217,12 @@ def test_audio_variant_structure():
     }
     for variant, e in expect.items():
         model = small_audio(variant=variant)
-        got = dict(conv=count(model, nn.Conv2d), pool=count(model, nn.MaxPool2d),
-                   dropout=count(model, nn.Dropout), lif=count(model, LIF))
+        got = dict(
+            conv=count(model, nn.Conv2d),
+            pool=count(model, nn.MaxPool2d),
+            dropout=count(model, nn.Dropout),
+            lif=count(model, LIF),
+        )
         assert got == e, variant
         trace = leaf_trace(model, lambda: model(x))
         block = ["conv", "bn", "lif"] + (["pool"] if e["pool"] else [])
@@ -233,10 +251,13 @@ def test_broadcast_stem_equals_repeated_input():
     torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("make,inp", [
-    (lambda: small_vision(width=8, timesteps=3), lambda: torch.rand(4, 3, 32, 32, dtype=torch.float64)),
-    (lambda: small_audio(variant="no_dropout"), lambda: torch.randn(3, 1, 16, 24, dtype=torch.float64)),
-])
+@pytest.mark.parametrize(
+    "make,inp",
+    [
+        (lambda: small_vision(width=8, timesteps=3), lambda: torch.rand(4, 3, 32, 32, dtype=torch.float64)),
+        (lambda: small_audio(variant="no_dropout"), lambda: torch.randn(3, 1, 16, 24, dtype=torch.float64)),
+    ],
+)
 def test_channels_last_model_equals_contiguous_and_stays_channels_last(make, inp):
     """``model.to(memory_format=torch.channels_last)`` computes the same spikes and gradients, and
     every LIF fed by a conv/BN keeps the channels-last layout (the fused scan copies nothing)."""
@@ -250,8 +271,13 @@ def test_channels_last_model_equals_contiguous_and_stays_channels_last(make, inp
     layouts = []
     for m in model.modules():
         if isinstance(m, LIF):
-            m.register_forward_hook(lambda mod, i, o: layouts.append(
-                o.dim() != 5 or i[0].stride(0) == 0 or o.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)))
+            m.register_forward_hook(
+                lambda mod, i, o: layouts.append(
+                    o.dim() != 5
+                    or i[0].stride(0) == 0
+                    or o.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+                )
+            )
     out = model(x.contiguous(memory_format=torch.channels_last))
     out.spikes.sum().backward()
     assert torch.equal(out.spikes, ref.spikes) and out.spikes.sum() > 0
@@ -262,11 +288,14 @@ def test_channels_last_model_equals_contiguous_and_stays_channels_last(make, inp
 
 
 # ---------------------------------------------------------------- determinism
-@pytest.mark.parametrize("make,inp", [
-    (lambda: small_vision(), lambda: torch.randn(3, 3, 32, 32)),
-    (lambda: small_audio(), lambda: torch.randn(3, 1, 16, 24)),
-    (lambda: small_smlp(), lambda: smlp_inputs(3)),
-])
+@pytest.mark.parametrize(
+    "make,inp",
+    [
+        (lambda: small_vision(), lambda: torch.randn(3, 3, 32, 32)),
+        (lambda: small_audio(), lambda: torch.randn(3, 1, 16, 24)),
+        (lambda: small_smlp(), lambda: smlp_inputs(3)),
+    ],
+)
 def test_deterministic(make, inp):
     torch.manual_seed(1)
     model, x = make(), inp()
@@ -293,8 +322,9 @@ class _ReferenceBlock(nn.Module):
         super().__init__()
         self.c1, self.b1 = nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o)
         self.c2, self.b2 = nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o)
-        self.sc = (nn.Sequential(nn.Conv2d(i, o, 1, s, bias=False), nn.BatchNorm2d(o))
-                   if s != 1 or i != o else nn.Identity())
+        self.sc = (
+            nn.Sequential(nn.Conv2d(i, o, 1, s, bias=False), nn.BatchNorm2d(o)) if s != 1 or i != o else nn.Identity()
+        )
 
 
 def reference_resnet18_cifar(num_classes=10) -> nn.Module:
@@ -312,8 +342,7 @@ def test_full_width_parameter_count():
     for block in M.VISION_BLOCKS:
         for head in M.HEADS:
             n = M.count_parameters(M.L2ActSpikeNet(width=64, block=block, head=head))
-            print(f"\nL2ActSpikeNet(width=64, block={block}, head={head}): {n:,} params "
-                  f"(ResNet18-CIFAR {reference:,})")
+            print(f"\nL2ActSpikeNet(width=64, block={block}, head={head}): {n:,} params (ResNet18-CIFAR {reference:,})")
             assert abs(n - reference) / reference < 0.01
     assert M.L2ActSpikeNet(width=64).feature_dim == 512
 
@@ -375,12 +404,15 @@ def test_profile_sanity_and_exact_smlp_counts():
     assert M.profile(model, x) == p  # deterministic
 
 
-@pytest.mark.parametrize("make,inp", [
-    (lambda: small_vision(block="act_after_add"), lambda: torch.randn(2, 3, 32, 32)),
-    (lambda: small_vision(block="lif_after_bn"), lambda: torch.randn(2, 3, 32, 32)),
-    (lambda: small_vision(block="lif_before_add"), lambda: torch.randn(2, 3, 32, 32)),
-    (lambda: small_audio(), lambda: torch.randn(2, 1, 16, 24)),
-])
+@pytest.mark.parametrize(
+    "make,inp",
+    [
+        (lambda: small_vision(block="act_after_add"), lambda: torch.randn(2, 3, 32, 32)),
+        (lambda: small_vision(block="lif_after_bn"), lambda: torch.randn(2, 3, 32, 32)),
+        (lambda: small_vision(block="lif_before_add"), lambda: torch.randn(2, 3, 32, 32)),
+        (lambda: small_audio(), lambda: torch.randn(2, 1, 16, 24)),
+    ],
+)
 def test_profile_conv_models(make, inp):
     torch.manual_seed(0)
     model, x = make(), inp()
@@ -401,10 +433,11 @@ def test_default_models_take_a_finite_gradient_step():
     """The default-size networks run forward and backward at batch 32 (timings live in ``avsnn bench``)."""
     torch.manual_seed(0)
     labels = torch.randint(0, 10, (32,))
-    cases = [(M.L2ActSpikeNet(width=16, timesteps=4), torch.rand(32, 3, 32, 32)),
-             (M.SpikingAudioNet(), torch.randn(32, 1, 64, 126)),
-             (M.SMLP({"vision": 512, "audio": 27136}), {"vision": torch.randn(32, 512),
-                                                         "audio": torch.randn(32, 27136)})]
+    cases = [
+        (M.L2ActSpikeNet(width=16, timesteps=4), torch.rand(32, 3, 32, 32)),
+        (M.SpikingAudioNet(), torch.randn(32, 1, 64, 126)),
+        (M.SMLP({"vision": 512, "audio": 27136}), {"vision": torch.randn(32, 512), "audio": torch.randn(32, 27136)}),
+    ]
     for model, x in cases:
         model.train()
         out = model(x)
@@ -419,10 +452,17 @@ def test_block_operations_read_the_built_order():
     """The chapters' block tables come from tracing the modules: check them against the forward code."""
     from avsnn.models.describe import block_operations, format_operations
     from avsnn.models.resnet import ActAfterAddBlock, LIFAfterBNBlock, LIFBeforeAddBlock
+
     assert block_operations(ActAfterAddBlock) == {
-        "residual": ["conv", "LIF", "BN", "conv", "BN"], "shortcut": ["conv+BN"], "after_add": ["LIF"]}
+        "residual": ["conv", "LIF", "BN", "conv", "BN"],
+        "shortcut": ["conv+BN"],
+        "after_add": ["LIF"],
+    }
     assert block_operations(LIFAfterBNBlock)["residual"] == ["conv", "BN", "LIF", "conv", "BN"]
     before = block_operations(LIFBeforeAddBlock, stride=1)
-    assert before == {"residual": ["conv", "LIF", "BN", "conv", "BN", "LIF"], "shortcut": ["identity", "LIF"],
-                      "after_add": []}
+    assert before == {
+        "residual": ["conv", "LIF", "BN", "conv", "BN", "LIF"],
+        "shortcut": ["identity", "LIF"],
+        "after_add": [],
+    }
     assert format_operations(before) == "conv → LIF → BN → conv → BN → LIF (+ shortcut: identity → LIF)"

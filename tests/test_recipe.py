@@ -1,5 +1,6 @@
 """The training recipe (issue #16): input normalisation, validation split, best checkpoint, early
 stopping, warm-up/cosine schedule, zero-initialised residuals, the ANN twin, and unchanged old hashes."""
+
 import hashlib
 import json
 import math
@@ -9,15 +10,19 @@ import torch
 from torch import nn
 
 from avsnn.core.lif import LIF
+from avsnn.data.batching import ArrayData, validation_split
 from avsnn.models import InputNorm, ModelOutput, ann_twin
-from avsnn.train.batching import ArrayData, validation_split
 from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
 from avsnn.train.loop import _lr_factor, build_model, split_validation, train_or_load
 from avsnn.train.profiles import make_config
 
 # Hashes printed by the code before the recipe fields existed (commit 30b1512): they must not move.
-OLD_HASHES = {("vision", "smoke"): "cce564f1b706", ("vision", "paper"): "4b547aacf4ba",
-              ("audio", "smoke"): "36944506cff4", ("fusion", "smoke"): "03e60a45c0e1"}
+OLD_HASHES = {
+    ("vision", "smoke"): "cce564f1b706",
+    ("vision", "paper"): "4b547aacf4ba",
+    ("audio", "smoke"): "36944506cff4",
+    ("fusion", "smoke"): "03e60a45c0e1",
+}
 
 
 # ---- hashes ----------------------------------------------------------------------------------------
@@ -31,17 +36,31 @@ def test_canonical_drops_recipe_fields_only_while_off():
     old_keys = {k: v for k, v in cfg.to_dict().items() if k not in COSMETIC and k not in RECIPE_OFF}
     text = json.dumps(old_keys, sort_keys=True, separators=(",", ":"))
     assert cfg.hash() == hashlib.sha256(text.encode()).hexdigest()[:12] == "4b547aacf4ba"
-    on = {"input_norm": True, "zero_init_residual": True, "neuron": "relu", "val_frac": 0.1,
-          "patience": 3, "warmup_epochs": 1, "schedule": "cosine"}
+    on = {
+        "input_norm": True,
+        "zero_init_residual": True,
+        "neuron": "relu",
+        "val_frac": 0.1,
+        "patience": 3,
+        "warmup_epochs": 1,
+        "schedule": "cosine",
+    }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
         changed = cfg.replace(**({key: value, "val_frac": 0.1} if key == "patience" else {key: value}))
         assert key in changed.canonical() and changed.hash() != cfg.hash(), key
 
 
-@pytest.mark.parametrize("override,message", [("patience=3", "patience"), ("val_frac=1.0", "val_frac"),
-                                              ("schedule=linear", "schedule"), ("neuron=tanh", "neuron"),
-                                              ("warmup_epochs=-1", "warmup_epochs")])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("patience=3", "patience"),
+        ("val_frac=1.0", "val_frac"),
+        ("schedule=linear", "schedule"),
+        ("neuron=tanh", "neuron"),
+        ("warmup_epochs=-1", "warmup_epochs"),
+    ],
+)
 def test_bad_recipe_values_name_the_field(override, message):
     with pytest.raises(ValueError, match=message):
         make_config("vision", "smoke", overrides=[override])
@@ -77,13 +96,25 @@ def _separable(n_per_class=12, classes=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(classes).repeat_interleave(n_per_class)
     x = torch.randn(len(y), 1, 2, 2, generator=g) * 0.1 + y.view(-1, 1, 1, 1).float() * torch.tensor(
-        [1.0, -1.0, 0.5, 2.0]).view(1, 1, 2, 2)
+        [1.0, -1.0, 0.5, 2.0]
+    ).view(1, 1, 2, 2)
     return ArrayData(x, y)
 
 
 def _engine_cfg(**kw):
-    base = dict(modality="vision", neuron="relu", head="fc", width=1, timesteps=2, batch_size=8, lr=0.1,
-                weight_decay=0.0, milestones=(), progress=False, val_frac=0.25)
+    base = dict(
+        modality="vision",
+        neuron="relu",
+        head="fc",
+        width=1,
+        timesteps=2,
+        batch_size=8,
+        lr=0.1,
+        weight_decay=0.0,
+        milestones=(),
+        progress=False,
+        val_frac=0.25,
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -91,14 +122,21 @@ def _break_after(epoch_no):
     def hook(epoch, model):
         if epoch >= epoch_no:
             model.broken = True
+
     return hook
 
 
 def test_kept_checkpoint_is_the_best_validation_one(tmp_path):
     data = _separable()
     cfg = _engine_cfg(epochs=5)
-    run = train_or_load(cfg, tmp_path, model_fn=lambda c, n, d: Tiny(4, n), data_fn=lambda c: (data, data),
-                        on_epoch_end=_break_after(2), verbose=False)
+    run = train_or_load(
+        cfg,
+        tmp_path,
+        model_fn=lambda c, n, d: Tiny(4, n),
+        data_fn=lambda c: (data, data),
+        on_epoch_end=_break_after(2),
+        verbose=False,
+    )
     val_acc = [h["val_accuracy"] for h in run.history]
     best = max(range(len(val_acc)), key=lambda i: (val_acc[i], -i)) + 1
     assert len(val_acc) == 5 and best <= 2 and max(val_acc) > val_acc[-1]
@@ -112,8 +150,14 @@ def test_kept_checkpoint_is_the_best_validation_one(tmp_path):
 
 def test_early_stopping_stops_after_patience(tmp_path):
     data = _separable()
-    run = train_or_load(_engine_cfg(epochs=30, patience=2), tmp_path, model_fn=lambda c, n, d: Tiny(4, n),
-                        data_fn=lambda c: (data, data), on_epoch_end=_break_after(2), verbose=False)
+    run = train_or_load(
+        _engine_cfg(epochs=30, patience=2),
+        tmp_path,
+        model_fn=lambda c, n, d: Tiny(4, n),
+        data_fn=lambda c: (data, data),
+        on_epoch_end=_break_after(2),
+        verbose=False,
+    )
     assert len(run.history) == run.metrics["best_epoch"] + 2 < 30
 
 
@@ -123,8 +167,17 @@ def test_input_norm_statistics_come_from_the_training_part_only(tmp_path):
     y = torch.arange(4).repeat(6)
     train = ArrayData(torch.randint(0, 100, (24, 3, 8, 8), generator=g, dtype=torch.uint8), y)
     test = ArrayData(torch.full((8, 3, 8, 8), 255, dtype=torch.uint8), torch.arange(4).repeat(2))
-    cfg = RunConfig(modality="vision", width=1, timesteps=1, batch_size=8, epochs=1, milestones=(),
-                    input_norm=True, val_frac=0.25, progress=False)
+    cfg = RunConfig(
+        modality="vision",
+        width=1,
+        timesteps=1,
+        batch_size=8,
+        epochs=1,
+        milestones=(),
+        input_norm=True,
+        val_frac=0.25,
+        progress=False,
+    )
     run = train_or_load(cfg, tmp_path, data_fn=lambda c: (train, test), verbose=False)
     fit_idx, _ = validation_split(y, 0.25, cfg.split_seed)
     x_fit = train.inputs[fit_idx].double() / 255.0
@@ -159,8 +212,9 @@ def test_ann_twin_shares_the_snn_layer_shapes(modality):
     cfg = make_config(modality, "smoke")
     snn, ann = build_model(cfg, 10), build_model(cfg.replace(neuron="relu"), 10)
     lif_state = {f"{name}.{k}" for name, m in snn.named_modules() if isinstance(m, LIF) for k in m.state_dict()}
-    assert {k: v.shape for k, v in snn.state_dict().items() if k not in lif_state} == \
-        {k: v.shape for k, v in ann.state_dict().items()}
+    assert {k: v.shape for k, v in snn.state_dict().items() if k not in lif_state} == {
+        k: v.shape for k, v in ann.state_dict().items()
+    }
     n_lif = sum(isinstance(m, LIF) for m in snn.modules())
     assert n_lif > 0 and not any(isinstance(m, LIF) for m in ann.modules())
     assert sum(isinstance(m, nn.ReLU) for m in ann.modules()) == n_lif
@@ -197,8 +251,9 @@ def test_resume_with_the_recipe_equals_uninterrupted(tmp_path):
     with pytest.raises(Killed):
         train_or_load(cfg, tmp_path / "b", model_fn=build, data_fn=load, on_epoch_end=kill_after_2, verbose=False)
     resumed = train_or_load(cfg, tmp_path / "b", model_fn=build, data_fn=load, verbose=False)
-    assert resumed.trained_now and full.history == [{**h, "seconds": f["seconds"]}
-                                                    for h, f in zip(resumed.history, full.history)]
+    assert resumed.trained_now and full.history == [
+        {**h, "seconds": f["seconds"]} for h, f in zip(resumed.history, full.history)
+    ]
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
     # 27 fit samples, batch 8: 4 steps an epoch; the lr an epoch starts with: warm-up 1/4, then cosine over 12 steps

@@ -1,4 +1,5 @@
 """Behaviours that build the book's tables, checked against independently derived numbers (#17)."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,12 @@ from torch import nn
 
 from avsnn.analysis import class_subsample, feature_discrimination
 from avsnn.core.lif import LIF
+from avsnn.data.batching import ArrayData
 from avsnn.metrics import E_AC_PJ, E_MAC_PJ, energy_from_profile
 from avsnn.models import profile
 from avsnn.models.layers import SeqToANN, repeat_over_time
 from avsnn.models.output import ModelOutput
 from avsnn.train import make_config, train_or_load
-from avsnn.train.batching import ArrayData
 
 
 # ---- energy on a hand-counted two-layer network ------------------------------------------------
@@ -31,7 +32,7 @@ class TwoLayer(nn.Module):
         self.fc1 = SeqToANN(nn.Linear(4, 3))
         self.lif = LIF(beta=0.5, threshold=1.0)
         self.fc2 = SeqToANN(nn.Linear(3, 2))
-        with torch.no_grad():   # fc1: neuron j receives x_j (j < 3) -> spikes chosen by the input
+        with torch.no_grad():  # fc1: neuron j receives x_j (j < 3) -> spikes chosen by the input
             self.fc1[0].weight.copy_(torch.eye(3, 4))
             self.fc1[0].bias.zero_()
 
@@ -53,7 +54,7 @@ def test_energy_from_profile_matches_a_hand_count():
     # an ANN of the same layers runs once: 12 + 6 MACs
     assert p.one_pass_macs == 18 and e["ann_one_pass_joules"] == pytest.approx(18 * 4.6e-12)
     assert e["ratio_one_pass_ann_over_snn"] == pytest.approx(18 * 4.6 / (24 * 4.6 + 4 * 0.9))
-    assert (E_MAC_PJ, E_AC_PJ) == (4.6, 0.9)   # Horowitz (ISSCC 2014), 32-bit float, 45 nm
+    assert (E_MAC_PJ, E_AC_PJ) == (4.6, 0.9)  # Horowitz (ISSCC 2014), 32-bit float, 45 nm
 
 
 # ---- Eq. 23 on vectors whose distances are known -------------------------------------------------
@@ -61,8 +62,7 @@ class FixedFeatures(nn.Module):
     """Returns the input rows as the (one-step) features: the analysis sees exactly these vectors."""
 
     def forward(self, x):
-        return ModelOutput(spikes=torch.zeros(1, len(x), 2), features=x.unsqueeze(0), z_av=x,
-                           current=None)
+        return ModelOutput(spikes=torch.zeros(1, len(x), 2), features=x.unsqueeze(0), z_av=x, current=None)
 
 
 class FakeRun:
@@ -86,7 +86,7 @@ def test_feature_discrimination_is_eq23_on_known_vectors():
     torch.testing.assert_close(d.matrix.float(), expected, atol=1e-6, rtol=0)
     # separability over all 5 samples, ordered pairs: class 0 has 2 pairs at distance 0; class 1 has
     # 6 pairs, 4 of them touching the 45-degree sample (distance c); 12 inter pairs, 4 at distance c, 8 at 1
-    c = 1 - 2 ** -0.5
+    c = 1 - 2**-0.5
     assert d.separability["intra"] == pytest.approx(4 * c / 8, abs=1e-9)
     assert d.separability["inter"] == pytest.approx((4 * c + 8 * 1.0) / 12, abs=1e-9)
     assert d.separability["ratio"] == pytest.approx(d.separability["inter"] / d.separability["intra"])
@@ -104,8 +104,15 @@ def env(tmp_path, monkeypatch):
 
 
 def _tiny(**over):
-    base = {"per_class": 6, "epochs": 1, "device": "cpu", "progress": False, "timesteps": 2,
-            "audio_channels": (2, 2, 2), "batch_size": 8}
+    base = {
+        "per_class": 6,
+        "epochs": 1,
+        "device": "cpu",
+        "progress": False,
+        "timesteps": 2,
+        "audio_channels": (2, 2, 2),
+        "batch_size": 8,
+    }
     return make_config("audio", "smoke", overrides={**base, **over})
 
 
@@ -128,11 +135,12 @@ def test_truncate_targets_changes_the_loss_as_eq15_says(env):
     # T=2 and rates 0.85/0.15: Eq. 15 targets 1.7/0.3 spikes; snnTorch's truncation gives 1/0 spikes
     # and divides the mean squared error by T
     from avsnn.core.loss import mse_count_loss
+
     spikes = torch.zeros(2, 1, 3)
     y = torch.tensor([0])
     exact = mse_count_loss(spikes, y, 0.85, 0.15, truncate=False)
     trunc = mse_count_loss(spikes, y, 0.85, 0.15, truncate=True)
-    assert exact.item() == pytest.approx((1.7 ** 2 + 2 * 0.3 ** 2) / 3, rel=1e-6)
+    assert exact.item() == pytest.approx((1.7**2 + 2 * 0.3**2) / 3, rel=1e-6)
     assert trunc.item() == pytest.approx(1.0 / 3 / 2, rel=1e-6)
     a = train_or_load(_tiny(), progress=False, verbose=False).history[0]["loss"]
     b = train_or_load(_tiny(truncate_targets=True), progress=False, verbose=False).history[0]["loss"]
@@ -143,7 +151,7 @@ def test_amp_on_cpu_is_ignored_and_changes_nothing(env):
     """``amp`` (bf16 autocast) applies on CUDA only: on CPU the run equals the float32 one."""
     a = train_or_load(_tiny(), progress=False, verbose=False)
     b = train_or_load(_tiny(amp=True), progress=False, verbose=False)
-    assert a.path != b.path   # amp is part of the result's identity
+    assert a.path != b.path  # amp is part of the result's identity
     wa, wb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
@@ -157,8 +165,23 @@ def _py(args, env, timeout=300):
 def test_python_dash_m_avsnn_entry_point(env):
     r = _py(["-m", "avsnn", "--help"], env)
     assert r.returncode == 0 and "train" in r.stdout and "bench" in r.stdout
-    r = _py(["-m", "avsnn", "train", "--modality", "vision", "--profile", "smoke", "--quiet",
-             "--set", "per_class=4", "--set", "device=cpu"], env)
+    r = _py(
+        [
+            "-m",
+            "avsnn",
+            "train",
+            "--modality",
+            "vision",
+            "--profile",
+            "smoke",
+            "--quiet",
+            "--set",
+            "per_class=4",
+            "--set",
+            "device=cpu",
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     folder = r.stdout.strip().splitlines()[-1]
     assert json.loads((env / "runs" / os.path.basename(folder) / "metrics.json").read_text())["epochs"] == 1
@@ -166,8 +189,30 @@ def test_python_dash_m_avsnn_entry_point(env):
 
 def test_bench_out_writes_the_printed_result(env):
     out = env / "bench.json"
-    r = _py(["-m", "avsnn", "bench", "--width", "2", "--timesteps", "2", "--batch", "2", "--steps", "1",
-             "--warmup", "0", "--device", "cpu", "--data", "none", "--out", str(out)], env)
+    r = _py(
+        [
+            "-m",
+            "avsnn",
+            "bench",
+            "--width",
+            "2",
+            "--timesteps",
+            "2",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--device",
+            "cpu",
+            "--data",
+            "none",
+            "--out",
+            str(out),
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert res["config"]["width"] == 2 and res["config"]["batch"] == 2 and f"wrote {out}" in r.stdout
@@ -175,9 +220,28 @@ def test_bench_out_writes_the_printed_result(env):
 
 
 def test_torchrun_entry_point_trains_one_process(env):
-    r = _py(["-m", "torch.distributed.run", "--nproc_per_node=1", "--master_port=29561", "-m", "avsnn.train.ddp",
-             "--modality", "audio", "--profile", "smoke", "--set", "per_class=4", "--set", "device=cpu",
-             "--set", "audio_channels=2,2,2", "--quiet"], env)
+    r = _py(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=1",
+            "--master_port=29561",
+            "-m",
+            "avsnn.train.ddp",
+            "--modality",
+            "audio",
+            "--profile",
+            "smoke",
+            "--set",
+            "per_class=4",
+            "--set",
+            "device=cpu",
+            "--set",
+            "audio_channels=2,2,2",
+            "--quiet",
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     runs = [p for p in (env / "runs").iterdir() if (p / "DONE").exists()]
     assert len(runs) == 1 and json.loads((runs[0] / "metrics.json").read_text())["modality"] == "audio"
@@ -186,9 +250,13 @@ def test_torchrun_entry_point_trains_one_process(env):
 def test_channels_last_leaves_the_trained_function_unchanged(env):
     """``channels_last`` is left out of the run identity: check that the layout changes rounding only."""
     from avsnn.device import channels_last_cpu_probe
+
     safe, why = channels_last_cpu_probe()
     if not safe:
-        pytest.skip(f"channels-last conv backward is unsafe on this CPU ({why}); test_models.py checks the layout's function in float64")
+        pytest.skip(
+            f"channels-last conv backward is unsafe on this CPU ({why}); "
+            "test_models.py checks the layout's function in float64"
+        )
     over = {"per_class": 6, "device": "cpu", "progress": False, "width": 2, "timesteps": 2, "epochs": 1}
     a = make_config("vision", "smoke", overrides=over)
     b = make_config("vision", "smoke", overrides={**over, "channels_last": True})

@@ -1,4 +1,5 @@
 """RunConfig, profiles, make_config, overrides and validation."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ def test_hash_stable_and_json_roundtrip():
     assert len(cfg.hash()) == 12 and cfg.hash() == make_config("vision", "smoke").hash()
     assert cfg.hash() != make_config("vision", "smoke", overrides={"seed": 1}).hash()
     assert cfg.hash() == make_config("vision", "smoke", overrides=["progress=true", "device=cpu"]).hash()
-    cl = make_config("vision", "smoke", overrides=["channels_last=true"])   # a layout, not a result
+    cl = make_config("vision", "smoke", overrides=["channels_last=true"])  # a layout, not a result
     assert cl.channels_last is True and cl.hash() == cfg.hash()
     assert isinstance(hash(cfg), int)
 
@@ -46,8 +47,11 @@ def test_profiles_cover_all_modalities():
 
 
 def test_override_parsing():
-    cfg = make_config("vision", "default", overrides=["milestones=3,5", "amp=true", "per_class=none", "lr=2e-3",
-                                                      "head=fc", "variant=lif_after_bn"])
+    cfg = make_config(
+        "vision",
+        "default",
+        overrides=["milestones=3,5", "amp=true", "per_class=none", "lr=2e-3", "head=fc", "variant=lif_after_bn"],
+    )
     assert cfg.milestones == (3, 5) and cfg.amp is True and cfg.per_class is None and cfg.lr == 2e-3
     assert cfg.head == "fc" and cfg.variant == "lif_after_bn"
     assert make_config("audio", "smoke", overrides={"audio_channels": [2, 4, 8]}).audio_channels == (2, 4, 8)
@@ -57,23 +61,26 @@ def test_override_parsing():
     assert f.hash() != make_config("fusion", "smoke", overrides=["per_class=10", "audio.lr=1e-2"]).hash()
 
 
-@pytest.mark.parametrize("args, match", [
-    (("sound", "smoke"), "modality"),
-    (("vision", "fast"), "profile"),
-    (("vision", "smoke", "embedded", ["correct_rate=1.5"]), "correct_rate"),
-    (("vision", "smoke", "embedded", ["incorrect_rate=-0.1"]), "incorrect_rate"),
-    (("vision", "smoke", "embedded", ["head=softmax"]), "head"),
-    (("vision", "smoke", "embedded", ["variant=full"]), "variant"),
-    (("vision", "smoke", "embedded", ["nonsense=1"]), "nonsense"),
-    (("vision", "smoke", "embedded", ["epochs=many"]), "epochs.*integer"),
-    (("vision", "smoke", "embedded", ["amp=maybe"]), "amp.*boolean"),
-    (("vision", "smoke", "embedded", ["surrogate=relu"]), "surrogate"),
-    (("vision", "smoke", "embedded", ["lr"]), "key=value"),
-    (("vision", "smoke", "embedded", ["vision.lr=1"]), "fusion"),
-    (("fusion", "smoke", "embedded", ["video.lr=1"]), "vision.*audio"),
-    (("fusion", "smoke", "embedded", ["vision.per_class=3"]), "per_class"),
-    (("fusion", "smoke", "embedded", ["fusion_inputs=text"]), "fusion_inputs"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (("sound", "smoke"), "modality"),
+        (("vision", "fast"), "profile"),
+        (("vision", "smoke", "embedded", ["correct_rate=1.5"]), "correct_rate"),
+        (("vision", "smoke", "embedded", ["incorrect_rate=-0.1"]), "incorrect_rate"),
+        (("vision", "smoke", "embedded", ["head=softmax"]), "head"),
+        (("vision", "smoke", "embedded", ["variant=full"]), "variant"),
+        (("vision", "smoke", "embedded", ["nonsense=1"]), "nonsense"),
+        (("vision", "smoke", "embedded", ["epochs=many"]), "epochs.*integer"),
+        (("vision", "smoke", "embedded", ["amp=maybe"]), "amp.*boolean"),
+        (("vision", "smoke", "embedded", ["surrogate=relu"]), "surrogate"),
+        (("vision", "smoke", "embedded", ["lr"]), "key=value"),
+        (("vision", "smoke", "embedded", ["vision.lr=1"]), "fusion"),
+        (("fusion", "smoke", "embedded", ["video.lr=1"]), "vision.*audio"),
+        (("fusion", "smoke", "embedded", ["vision.per_class=3"]), "per_class"),
+        (("fusion", "smoke", "embedded", ["fusion_inputs=text"]), "fusion_inputs"),
+    ],
+)
 def test_validation_errors(args, match):
     with pytest.raises(ValueError, match=match):
         make_config(*args)
@@ -90,11 +97,32 @@ def test_direct_construction_validates():
 def test_cli_parser():
     p = argparse.ArgumentParser()
     add_train_parser(p.add_subparsers(dest="cmd"))
-    a = p.parse_args(["train", "--modality", "audio", "--profile", "smoke", "--set", "lr=1e-2", "--set",
-                      "epochs=2", "--runs", "/tmp/x", "--quiet"])
+    a = p.parse_args(
+        [
+            "train",
+            "--modality",
+            "audio",
+            "--profile",
+            "smoke",
+            "--set",
+            "lr=1e-2",
+            "--set",
+            "epochs=2",
+            "--runs",
+            "/tmp/x",
+            "--quiet",
+        ]
+    )
     assert (a.modality, a.profile, a.data, a.overrides, a.runs, a.quiet) == (
-        "audio", "smoke", "embedded", ["lr=1e-2", "epochs=2"], "/tmp/x", True)
+        "audio",
+        "smoke",
+        "embedded",
+        ["lr=1e-2", "epochs=2"],
+        "/tmp/x",
+        True,
+    )
     from avsnn.train.cli import config_from_args
+
     cfg = config_from_args(a)
     assert cfg.lr == 1e-2 and cfg.epochs == 2 and cfg.modality == "audio"
     with pytest.raises(SystemExit):
@@ -105,6 +133,7 @@ def test_paper_profile_builds_the_papers_feature_sizes():
     """Section IV-D: the audio feature is 27,136-d; the fused SMLP input 512 + 27,136 = 27,648-d."""
     from avsnn.models import PAPER_AUDIO_CONFIG
     from avsnn.train.loop import build_model
+
     audio = make_config("audio", "paper")
     assert audio.audio_settings().n_frames == PAPER_AUDIO_CONFIG["n_frames"] == 424
     assert build_model(audio, 10).feature_dim == 27136

@@ -1,16 +1,17 @@
 """Training engine: resume-after-kill equality, atomic checkpoints, cache hits, NaN stop."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
+from test_train_helpers import tiny_config, tiny_data, tiny_model
 
 import avsnn.train.loop as loop
 import avsnn.train.store as store_mod
 from avsnn.train import RunStore, TrainingDiverged, train_or_load
 from avsnn.train.store import run_key
-from test_train_helpers import tiny_config, tiny_data, tiny_model
 
 
 class Killed(Exception):
@@ -150,8 +151,10 @@ def test_max_train_batches_and_zero_epochs(tmp_path):
 
 def test_fusion_on_tiny_features(tmp_path):
     from avsnn.train import make_config
-    cfg = make_config("fusion", "smoke", "tiny", ["epochs=2", "vision.epochs=2", "audio.epochs=2",
-                                                  "timesteps=4", "device=cpu"])
+
+    cfg = make_config(
+        "fusion", "smoke", "tiny", ["epochs=2", "vision.epochs=2", "audio.epochs=2", "timesteps=4", "device=cpu"]
+    )
     run = _train(cfg, tmp_path)
     subs = cfg.sub_configs
     for name in ("vision", "audio"):
@@ -162,8 +165,12 @@ def test_fusion_on_tiny_features(tmp_path):
     assert torch.allclose(tr.inputs["vision"].norm(dim=1)[tr.inputs["vision"].norm(dim=1) > 0], torch.tensor(1.0))
     assert 0 <= run.metrics["test_accuracy"] <= 1
     # single-modality SMLP baseline on the same cached features
-    base = make_config("fusion", "smoke", "tiny", ["fusion_inputs=vision", "epochs=2", "vision.epochs=2",
-                                                   "audio.epochs=2", "timesteps=4", "device=cpu"])
+    base = make_config(
+        "fusion",
+        "smoke",
+        "tiny",
+        ["fusion_inputs=vision", "epochs=2", "vision.epochs=2", "audio.epochs=2", "timesteps=4", "device=cpu"],
+    )
     assert base.audio_config is None and base.vision_config == cfg.vision_config
     brun = _train(base, tmp_path)
     assert set(brun.array_data()[0].inputs) == {"vision"}
@@ -174,13 +181,14 @@ def test_second_trainer_waits_for_lock_then_loads(tmp_path, monkeypatch):
     no timing), then finds the run finished by the holder's release order and trains it once."""
     import fcntl
     import threading
+
     cfg = tiny_config(epochs=1)
     st = RunStore(cfg, tmp_path)
     real_flock, blocked, events, result = fcntl.flock, threading.Event(), [], {}
 
     def probing_flock(f, op):
         if op == fcntl.LOCK_EX and threading.current_thread() is not threading.main_thread():
-            try:   # the lock must be taken: a non-blocking attempt fails while the test holds it
+            try:  # the lock must be taken: a non-blocking attempt fails while the test holds it
                 real_flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 events.append("acquired without waiting")
             except BlockingIOError:
@@ -195,7 +203,7 @@ def test_second_trainer_waits_for_lock_then_loads(tmp_path, monkeypatch):
     with st.lock():
         th = threading.Thread(target=lambda: result.setdefault("run", _train(cfg, tmp_path)))
         th.start()
-        assert blocked.wait(120), events   # the trainer reached the lock and could not take it
+        assert blocked.wait(120), events  # the trainer reached the lock and could not take it
         assert not st.done and not st.has_checkpoint()
         events.append("released")
     th.join(600)

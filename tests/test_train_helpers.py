@@ -2,6 +2,7 @@
 
 Module-level functions so that they pickle into spawned DDP workers.
 """
+
 from __future__ import annotations
 
 import torch
@@ -72,7 +73,18 @@ def tiny_model_nobn(cfg, num_classes, input_dims=None):
 
 def tiny_config(**kw):
     from avsnn.train import RunConfig
-    base = dict(modality="vision", dataset="tiny", timesteps=4, batch_size=8, epochs=3, lr=1e-2,
-                milestones=(2,), weight_decay=1e-4, progress=False, device="cpu")
+
+    base = dict(
+        modality="vision",
+        dataset="tiny",
+        timesteps=4,
+        batch_size=8,
+        epochs=3,
+        lr=1e-2,
+        milestones=(2,),
+        weight_decay=1e-4,
+        progress=False,
+        device="cpu",
+    )
     base.update(kw)
     return RunConfig(**base)

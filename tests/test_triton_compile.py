@@ -3,6 +3,7 @@ its bundled ``ptxas`` assembles a cubin for sm_90 (H100) and sm_80 (A100). This 
 CPU interpreter (tests/test_fused.py) cannot: code the GPU compiler rejects. The float32 forward is
 also checked to contain no fused multiply-add, which is what keeps its spikes bit-identical to the
 reference loop's (separately rounded multiply and add)."""
+
 import os
 
 import pytest
@@ -40,10 +41,29 @@ def _fwd(dtype, reset, arch=90):
 def _bwd(dtype, reset, surr, has_gs, has_gv, grad_b, grad_t, arch=90):
     p = PTR[dtype]
     part = "*fp64" if dtype == "f64" else "*fp32"
-    sig = {"V": p, "GS": p, "GV": p, "GI": p, "PART": part, "BETA": p, "THR": p, "T": "i32", "N": "i32",
-           "k": "fp32", "cnum": "fp32"}
-    const = {"RESET": reset, "SURR": surr, "HAS_GS": has_gs, "HAS_GV": has_gv, "GRAD_B": grad_b, "GRAD_T": grad_t,
-             "ACC": ACC[dtype], "BLOCK": K.BLOCK}
+    sig = {
+        "V": p,
+        "GS": p,
+        "GV": p,
+        "GI": p,
+        "PART": part,
+        "BETA": p,
+        "THR": p,
+        "T": "i32",
+        "N": "i32",
+        "k": "fp32",
+        "cnum": "fp32",
+    }
+    const = {
+        "RESET": reset,
+        "SURR": surr,
+        "HAS_GS": has_gs,
+        "HAS_GV": has_gv,
+        "GRAD_B": grad_b,
+        "GRAD_T": grad_t,
+        "ACC": ACC[dtype],
+        "BLOCK": K.BLOCK,
+    }
     return _compile(K._lif_bwd_kernel, sig, const, arch)
 
 
@@ -56,11 +76,18 @@ def test_forward_kernel_compiles_for_sm90(dtype, reset):
         assert "fma.rn.f32" not in k.asm["ptx"], "FMA contraction would change spikes on exact ties"
 
 
-@pytest.mark.parametrize("reset,surr,has_gs,has_gv,grad_b,grad_t", [
-    (0, 0, True, True, True, True), (1, 0, True, True, True, True), (2, 0, True, True, True, True),
-    (0, 1, True, True, True, True), (1, 1, True, False, False, False), (2, 1, False, True, False, True),
-    (0, 0, True, False, False, False),   # the usual training case: spikes only, frozen beta / threshold
-])
+@pytest.mark.parametrize(
+    "reset,surr,has_gs,has_gv,grad_b,grad_t",
+    [
+        (0, 0, True, True, True, True),
+        (1, 0, True, True, True, True),
+        (2, 0, True, True, True, True),
+        (0, 1, True, True, True, True),
+        (1, 1, True, False, False, False),
+        (2, 1, False, True, False, True),
+        (0, 0, True, False, False, False),  # the usual training case: spikes only, frozen beta / threshold
+    ],
+)
 def test_backward_kernel_compiles_for_sm90(reset, surr, has_gs, has_gv, grad_b, grad_t):
     k = _bwd("f32", reset, surr, has_gs, has_gv, grad_b, grad_t)
     assert k.asm["cubin"] and ".entry" in k.asm["ptx"]

@@ -29,6 +29,7 @@ Modules: :mod:`~avsnn.bench.baselines` (the networks compared), :mod:`~avsnn.ben
 (:func:`run_bench`), :mod:`~avsnn.bench.breakdown` (``torch.profiler``), :mod:`~avsnn.bench.loading`
 (:func:`data_loading`), :mod:`~avsnn.bench.table` (:func:`format_table`), :mod:`~avsnn.bench.cli`.
 """
+
 from .baselines import NETWORKS, SnnTorchStyleResNet, ann_twin, build_networks, loop_twin
 from .breakdown import CATEGORIES, OTHER, time_breakdown, trace_top
 from .cli import add_bench_parser, cmd_bench, main
@@ -36,6 +37,23 @@ from .loading import data_loading
 from .table import format_table
 from .timing import SIZE_MINIMA, check_sizes, run_bench, saved_tensor_bytes
 
-__all__ = ["NETWORKS", "SnnTorchStyleResNet", "ann_twin", "loop_twin", "build_networks", "saved_tensor_bytes",
-           "time_breakdown", "trace_top", "CATEGORIES", "OTHER", "data_loading", "run_bench", "SIZE_MINIMA",
-           "check_sizes", "format_table", "add_bench_parser", "cmd_bench", "main"]
+__all__ = [
+    "NETWORKS",
+    "SnnTorchStyleResNet",
+    "ann_twin",
+    "loop_twin",
+    "build_networks",
+    "saved_tensor_bytes",
+    "time_breakdown",
+    "trace_top",
+    "CATEGORIES",
+    "OTHER",
+    "data_loading",
+    "run_bench",
+    "SIZE_MINIMA",
+    "check_sizes",
+    "format_table",
+    "add_bench_parser",
+    "cmd_bench",
+    "main",
+]

@@ -4,6 +4,7 @@
 loop) and :class:`SnnTorchStyleResNet` (the same layers stepped over time the snnTorch way);
 :func:`build_networks` makes all of :data:`NETWORKS` from one model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,16 @@ from ..core.loss import mse_count_loss
 from ..models.layers import SeqToANN
 from ..models.output import ModelOutput
 
-__all__ = ["NETWORKS", "build_networks", "ann_twin", "loop_twin", "SnnTorchStyleResNet", "lif_backend",
-           "LIF", "mse_count_loss"]
+__all__ = [
+    "NETWORKS",
+    "build_networks",
+    "ann_twin",
+    "loop_twin",
+    "SnnTorchStyleResNet",
+    "lif_backend",
+    "LIF",
+    "mse_count_loss",
+]
 
 
 def _replace_lifs(model: nn.Module, make: Callable[[LIF], nn.Module]) -> nn.Module:
@@ -62,8 +71,9 @@ def _leaky_like(lif: LIF):
         spike_grad = snn_sg.atan(alpha=s.scale)
     else:
         spike_grad = snn_sg.fast_sigmoid(slope=s.scale)
-    return snntorch.Leaky(beta=float(lif.beta), threshold=float(lif.threshold), spike_grad=spike_grad,
-                          reset_mechanism=lif.reset)
+    return snntorch.Leaky(
+        beta=float(lif.beta), threshold=float(lif.threshold), spike_grad=spike_grad, reset_mechanism=lif.reset
+    )
 
 
 class SnnTorchStyleResNet(nn.Module):
@@ -90,8 +100,9 @@ class SnnTorchStyleResNet(nn.Module):
         self.net = model
         self.timesteps = model.timesteps
         # One Leaky per LIF, keyed by the LIF's qualified name (kept in a ModuleDict for .to()).
-        self.leaky = nn.ModuleDict({name.replace(".", "__"): _leaky_like(m)
-                                    for name, m in model.named_modules() if isinstance(m, LIF)})
+        self.leaky = nn.ModuleDict(
+            {name.replace(".", "__"): _leaky_like(m) for name, m in model.named_modules() if isinstance(m, LIF)}
+        )
         ref = next(model.parameters(), None)
         if ref is not None:
             self.leaky.to(device=ref.device, dtype=ref.dtype)
@@ -140,7 +151,7 @@ _MAKERS = {
     "snntorch": lambda model: SnnTorchStyleResNet(copy.deepcopy(model)),
     "loop": loop_twin,
 }
-NETWORKS = tuple(_MAKERS)   # the networks timed, in table order
+NETWORKS = tuple(_MAKERS)  # the networks timed, in table order
 
 
 def build_networks(model: nn.Module) -> dict:

@@ -3,6 +3,7 @@
 "Trace" names ``torch.profiler`` here, to keep it apart from the training profiles
 (:mod:`avsnn.train.profiles`) and MAC/SOP counting (:func:`avsnn.models.profile`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,8 +76,7 @@ def time_breakdown(step: Callable[[], object], n_steps: int = 3) -> dict:
     return out
 
 
-def trace_top(step: Callable[[], object], device: torch.device, n_steps: int = 3,
-              rows: int = 15) -> tuple[list, str]:
+def trace_top(step: Callable[[], object], device: torch.device, n_steps: int = 3, rows: int = 15) -> tuple[list, str]:
     """The ``rows`` ops with the most self time (device time on CUDA) over ``n_steps`` steps.
 
     Returns the rows as dicts (``op``, ``calls`` and ``self_ms_per_step`` per step, ``share`` of
@@ -95,7 +95,13 @@ def trace_top(step: Callable[[], object], device: torch.device, n_steps: int = 3
         key, attr = "self_cpu_time_total", "self_cpu_time_total"
     items = sorted(avg, key=lambda e: getattr(e, attr, 0), reverse=True)
     total = sum(getattr(e, attr, 0) for e in avg) or 1
-    top = [{"op": e.key, "calls": e.count // n_steps,
+    top = [
+        {
+            "op": e.key,
+            "calls": e.count // n_steps,
             "self_ms_per_step": getattr(e, attr, 0) / 1e3 / n_steps,
-            "share": getattr(e, attr, 0) / total} for e in items[:rows]]
+            "share": getattr(e, attr, 0) / total,
+        }
+        for e in items[:rows]
+    ]
     return top, avg.table(sort_by=key, row_limit=rows)

@@ -1,4 +1,5 @@
 """``avsnn bench`` / ``python -m avsnn.bench``: the benchmark's command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,11 @@ __all__ = ["add_bench_parser", "cmd_bench", "main"]
 
 def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``bench`` on an ``argparse`` subparsers object (used by the main ``avsnn`` CLI)."""
-    p = subparsers.add_parser("bench", help="time a training step: avsnn vs ANN floor vs snnTorch idiom",
-                              description=sys.modules[__package__].__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "bench",
+        help="time a training step: avsnn vs ANN floor vs snnTorch idiom",
+        description=sys.modules[__package__].__doc__.split("\n\n")[0],
+    )
     p.add_argument("--width", type=int, default=16, help="ResNet base width (paper: 64)")
     p.add_argument("--timesteps", "-T", type=int, default=4)
     p.add_argument("--batch", type=int, default=32)
@@ -26,10 +30,14 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
     p.add_argument("--channels-last", action="store_true", help="networks and input in channels-last format")
     p.add_argument("--amp", action="store_true", help="forward passes under bfloat16 autocast")
-    p.add_argument("--data", default="embedded",
-                   help="dataset for the data-loading figure ('none' to skip)")
-    p.add_argument("--trace", "--profile", dest="trace", action="store_true",
-                   help="torch.profiler table of the avsnn step (--profile: the former name)")
+    p.add_argument("--data", default="embedded", help="dataset for the data-loading figure ('none' to skip)")
+    p.add_argument(
+        "--trace",
+        "--profile",
+        dest="trace",
+        action="store_true",
+        help="torch.profiler table of the avsnn step (--profile: the former name)",
+    )
     p.add_argument("--breakdown", action="store_true", help="CPU time by category (conv, BN, LIF, ...)")
     p.add_argument("--out", default=None, help="write the result as JSON to this file")
     p.set_defaults(func=cmd_bench)
@@ -37,13 +45,23 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_bench(args) -> dict:
-    check_sizes(threads=args.threads)   # run_bench checks the other sizes
+    check_sizes(threads=args.threads)  # run_bench checks the other sizes
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = run_bench(args.width, args.timesteps, args.batch, args.steps, args.device, warmup=args.warmup,
-                    data=None if str(args.data).lower() == "none" else args.data, trace=args.trace,
-                    verbose=args.trace, channels_last=args.channels_last, amp=args.amp,
-                    breakdown=args.breakdown)
+    res = run_bench(
+        args.width,
+        args.timesteps,
+        args.batch,
+        args.steps,
+        args.device,
+        warmup=args.warmup,
+        data=None if str(args.data).lower() == "none" else args.data,
+        trace=args.trace,
+        verbose=args.trace,
+        channels_last=args.channels_last,
+        amp=args.amp,
+        breakdown=args.breakdown,
+    )
     print(format_table(res))
     if args.out:
         with open(args.out, "w") as f:

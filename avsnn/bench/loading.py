@@ -1,4 +1,5 @@
 """The data-loading benchmark: how fast ``avsnn.data`` feeds training, against the steps it feeds."""
+
 from __future__ import annotations
 
 import statistics
@@ -7,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from ..train.batching import as_array_data
+from ..data.batching import as_array_data
 from ..train.loop import build_model, load_datasets
 from ..train.profiles import make_config
 from .baselines import mse_count_loss
@@ -55,7 +56,7 @@ def data_loading(batch: int, step_s: float, data: Optional[str], reps: int = 50)
     """
     if data is None:
         return {"skipped": "data=None"}
-    out: dict = {"dataset": data, "method": "avsnn.train.batching.ArrayData.batch"}
+    out: dict = {"dataset": data, "method": "avsnn.data.batching.ArrayData.batch"}
     for modality in ("vision", "audio"):
         # the default profile's samples (the book's cache) of the embedded set; all of a folder
         cfg = make_config(modality, "default", data=data)
@@ -66,21 +67,30 @@ def data_loading(batch: int, step_s: float, data: Optional[str], reps: int = 50)
             train, _ = load_datasets(cfg)
             first_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            train, _ = load_datasets(cfg)   # warm: everything cached on disk
+            train, _ = load_datasets(cfg)  # warm: everything cached on disk
             warm_s = time.perf_counter() - t0
         except Exception as e:  # a missing / half-written dataset must not lose the timings
             out[modality] = {"skipped": f"build_datasets({data!r}) failed: {type(e).__name__}: {e}"}
             continue
         source = as_array_data(train, modality)
         n = len(source)
-        rec = {"samples": n, "build_first_s": first_s, "build_warm_s": warm_s, "items_per_s_warm": n / warm_s,
-               "batches_per_s": _batches_per_s(source, batch, n, reps)}
+        rec = {
+            "samples": n,
+            "build_first_s": first_s,
+            "build_warm_s": warm_s,
+            "items_per_s_warm": n / warm_s,
+            "batches_per_s": _batches_per_s(source, batch, n, reps),
+        }
         rec["train_step_s"] = step_s if modality == "vision" else _audio_step_s(source, batch)
         rec["train_steps_per_s"] = 1.0 / rec["train_step_s"]
         rec["data_over_step"] = rec["train_steps_per_s"] / rec["batches_per_s"]
         out[modality] = rec
     v = out.get("vision", {})
-    if "batches_per_s" in v:   # flat keys kept for the JSON's readers
-        out.update(data_batches_per_s=v["batches_per_s"], train_steps_per_s=v["train_steps_per_s"],
-                   data_over_step=v["data_over_step"], samples=v["samples"])
+    if "batches_per_s" in v:  # flat keys kept for the JSON's readers
+        out.update(
+            data_batches_per_s=v["batches_per_s"],
+            train_steps_per_s=v["train_steps_per_s"],
+            data_over_step=v["data_over_step"],
+            samples=v["samples"],
+        )
     return out

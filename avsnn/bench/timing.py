@@ -3,6 +3,7 @@
 Also the measurement helpers it is built from: :func:`saved_tensor_bytes` (what autograd keeps for
 backward), a LIF forward+backward micro benchmark, and :func:`check_sizes` (the sizes' minima).
 """
+
 from __future__ import annotations
 
 import os
@@ -77,6 +78,7 @@ def _make_step(model, opt, x, y, amp: bool = False):
         loss.backward()
         opt.step()
         return loss
+
     return step
 
 
@@ -109,10 +111,23 @@ def _lif_micro(shape, device, reps: int) -> dict:
     return res
 
 
-def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int = 10, device: str = "auto",
-              *, warmup: int = 2, data: Optional[str] = "embedded", trace: bool = False,
-              lif_micro: bool = True, seed: int = 0, verbose: bool = False, channels_last: bool = False,
-              amp: bool = False, breakdown: bool = False) -> dict:
+def run_bench(
+    width: int = 16,
+    timesteps: int = 4,
+    batch: int = 32,
+    steps: int = 10,
+    device: str = "auto",
+    *,
+    warmup: int = 2,
+    data: Optional[str] = "embedded",
+    trace: bool = False,
+    lif_micro: bool = True,
+    seed: int = 0,
+    verbose: bool = False,
+    channels_last: bool = False,
+    amp: bool = False,
+    breakdown: bool = False,
+) -> dict:
     """Time a training step of L2ActSpikeNet against its ANN floor, the snnTorch idiom and the loop LIF.
 
     ``channels_last`` puts every network and the input in channels-last memory format; ``amp`` runs
@@ -123,7 +138,7 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
     """
     check_sizes(width=width, timesteps=timesteps, batch=batch, steps=steps, warmup=warmup)
     dev = resolve_device(device)
-    channels_last = use_channels_last(channels_last, dev)   # explicit on CPU: probed first, fails fast
+    channels_last = use_channels_last(channels_last, dev)  # explicit on CPU: probed first, fails fast
     malloc_tuned = keep_freed_memory() if dev.type == "cpu" else False
     torch.manual_seed(seed)
     models = build_networks(L2ActSpikeNet(num_classes=10, width=width, timesteps=timesteps).to(dev))
@@ -174,9 +189,18 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
 
     result = {
         "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
-        "config": {"width": width, "timesteps": timesteps, "batch": batch, "steps": steps, "warmup": warmup,
-                   "model": "L2ActSpikeNet(head='l2', block='act_after_add')", "optimizer": "Adam",
-                   "loss": "mse_count_loss(0.9, 0.1)", "channels_last": channels_last, "amp_bf16": amp},
+        "config": {
+            "width": width,
+            "timesteps": timesteps,
+            "batch": batch,
+            "steps": steps,
+            "warmup": warmup,
+            "model": "L2ActSpikeNet(head='l2', block='act_after_add')",
+            "optimizer": "Adam",
+            "loss": "mse_count_loss(0.9, 0.1)",
+            "channels_last": channels_last,
+            "amp_bf16": amp,
+        },
         "lif_backend": lif_backend(x, amp),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -190,27 +214,35 @@ def run_bench(width: int = 16, timesteps: int = 4, batch: int = 32, steps: int =
         "spiking_over_ann": med["avsnn"] / med["ann"],
         "snntorch_over_avsnn": med["snntorch"] / med["avsnn"],
         "loop_over_fused": med["loop"] / med["avsnn"],
-        "ratios_from_min": {"spiking_over_ann": best["avsnn"] / best["ann"],
-                            "snntorch_over_avsnn": best["snntorch"] / best["avsnn"],
-                            "loop_over_fused": best["loop"] / best["avsnn"]},
+        "ratios_from_min": {
+            "spiking_over_ann": best["avsnn"] / best["ann"],
+            "snntorch_over_avsnn": best["snntorch"] / best["avsnn"],
+            "loop_over_fused": best["loop"] / best["avsnn"],
+        },
         "img_per_s": {name: batch / (ms / 1e3) for name, ms in med.items()},
         "peak_memory_mb": peak_mb,
-        "peak_memory_method": ("torch.cuda.max_memory_allocated over one step" if dev.type == "cuda" else
-                               "CPU: autograd-saved activation bytes of one step (parameters excluded)"),
+        "peak_memory_method": (
+            "torch.cuda.max_memory_allocated over one step"
+            if dev.type == "cuda"
+            else "CPU: autograd-saved activation bytes of one step (parameters excluded)"
+        ),
         "process_maxrss_mb": {"before_warmup": rss0 / 1024, "after_warmup": rss1 / 1024},
         "saved_bytes": {"step": saved},
     }
     if lif_micro:
         micro = _lif_micro((timesteps, batch, width, 32, 32), dev, reps=max(3, steps))
         result["lif_fwd_bwd"] = micro
-        result["saved_bytes"]["lif_layer"] = {"shape": micro["shape"], "fused": micro["fused_saved_bytes"],
-                                              "loop": micro["loop_saved_bytes"]}
+        result["saved_bytes"]["lif_layer"] = {
+            "shape": micro["shape"],
+            "fused": micro["fused_saved_bytes"],
+            "loop": micro["loop_saved_bytes"],
+        }
     result["data_loading"] = data_loading(batch, med["avsnn"] / 1e3, data)
     if breakdown and dev.type == "cpu":
         result["breakdown_ms"] = {name: time_breakdown(steps_fn[name]) for name in ("avsnn", "ann")}
     if trace:
         top, table = trace_top(steps_fn["avsnn"], dev)
-        result["profile_avsnn_top"] = top   # the JSON key predates the name "trace"
+        result["profile_avsnn_top"] = top  # the JSON key predates the name "trace"
         if verbose:
             print(table)
     return result

@@ -11,6 +11,7 @@ The logits then drive the output LIF layer at every timestep (see
 :class:`avsnn.models.heads.SpikingHead`). A zero feature vector (a silent layer)
 gives zero logits instead of NaN: norms are clamped below by ``eps``.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,8 @@ class L2Classifier(nn.Module):
         super().__init__()
         if in_features < 1 or num_classes < 2:
             raise ValueError(
-                f"L2Classifier needs in_features >= 1 and num_classes >= 2, got {in_features}, {num_classes}")
+                f"L2Classifier needs in_features >= 1 and num_classes >= 2, got {in_features}, {num_classes}"
+            )
         self.in_features, self.num_classes, self.eps = in_features, num_classes, eps
         self.weight = nn.Parameter(torch.empty(num_classes, in_features))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -55,7 +57,8 @@ class L2Classifier(nn.Module):
     def forward(self, features: torch.Tensor, return_features: bool = False):
         if features.dim() != 3 or features.shape[-1] != self.in_features:
             raise ValueError(
-                f"L2Classifier expects features [T, B, {self.in_features}], got shape {tuple(features.shape)}")
+                f"L2Classifier expects features [T, B, {self.in_features}], got shape {tuple(features.shape)}"
+            )
         z_av = time_average(features)
         logits = cosine_logits(z_av, self.weight, self.eps)
         return (logits, z_av) if return_features else logits

@@ -11,6 +11,7 @@ form is right only if ``k`` counts steps *back* from ``t`` (``a[k]`` being the
 input ``k`` steps ago), since Eq. 7 weights the *older* input by ``beta``. We
 implement the recursion-consistent form above and test it against the LIF layer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,9 @@ def lemma2_membrane(features: torch.Tensor, weights: torch.Tensor, beta: float) 
     if weights.dim() == 2:
         weights = weights.expand(T, *weights.shape)
     if weights.dim() != 3 or weights.shape[0] != T or weights.shape[-1] != features.shape[-1]:
-        raise ValueError(f"weights must be [C, d] or [T, C, d] matching features {tuple(features.shape)}, "
-                         f"got {tuple(weights.shape)}")
+        raise ValueError(
+            f"weights must be [C, d] or [T, C, d] matching features {tuple(features.shape)}, got {tuple(weights.shape)}"
+        )
     dots = torch.einsum("tbd,tcd->tbc", features, weights)  # Eq. 4 at each step
     t = torch.arange(T, dtype=features.dtype, device=features.device)
     decay = torch.tril(float(beta) ** (t[:, None] - t[None, :]))  # beta^(t-k), k <= t

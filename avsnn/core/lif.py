@@ -31,6 +31,7 @@ Two interchangeable implementations compute the same function:
 ``impl="fused"`` runs the whole scan as one autograd node with a hand-written
 backward (:mod:`avsnn.core.kernels`). ``impl="auto"`` (default) picks the fused one.
 """
+
 from __future__ import annotations
 
 import torch
@@ -97,13 +98,16 @@ class LIF(nn.Module):
             self.register_buffer("threshold", thr_t)
 
     def extra_repr(self) -> str:
-        return (f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, "
-                f"reset={self.reset!r}, surrogate={self.surrogate.name}")
+        return (
+            f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, "
+            f"reset={self.reset!r}, surrogate={self.surrogate.name}"
+        )
 
     def forward(self, current: torch.Tensor, return_mem: bool = False):
         if current.dim() < 2:
             raise ValueError(
-                f"LIF expects input current shaped [T, B, ...] (time first), got shape {tuple(current.shape)}")
+                f"LIF expects input current shaped [T, B, ...] (time first), got shape {tuple(current.shape)}"
+            )
         beta = self.beta.clamp(0, 1)
         threshold = self.threshold
         if self.impl == "loop":

@@ -10,6 +10,7 @@ differs from Eq. 15/16 in two ways: targets are truncated to integers,
 paper's rates 0.90/0.10 the targets become 7 and 0 spikes instead of 7.2 and 0.8:
 the incorrect classes are pushed to silence rather than to 0.8 spikes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,9 @@ def _check_rate(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a firing rate in [0, 1], got {value}")
 
 
-def count_targets(labels: torch.Tensor, num_classes: int, T: int, correct_rate: float,
-                  incorrect_rate: float, truncate: bool = False) -> torch.Tensor:
+def count_targets(
+    labels: torch.Tensor, num_classes: int, T: int, correct_rate: float, incorrect_rate: float, truncate: bool = False
+) -> torch.Tensor:
     """Eq. 15: the target spike-count matrix ``[B, C]``."""
     on, off = T * correct_rate, T * incorrect_rate
     if truncate:
@@ -31,8 +33,9 @@ def count_targets(labels: torch.Tensor, num_classes: int, T: int, correct_rate: 
     return target
 
 
-def mse_count_loss(spikes: torch.Tensor, labels: torch.Tensor, correct_rate: float,
-                   incorrect_rate: float, truncate: bool = False) -> torch.Tensor:
+def mse_count_loss(
+    spikes: torch.Tensor, labels: torch.Tensor, correct_rate: float, incorrect_rate: float, truncate: bool = False
+) -> torch.Tensor:
     """Eqs. 14-16 on output spikes ``[T, B, C]`` and integer labels ``[B]``."""
     if spikes.dim() != 3:
         raise ValueError(f"spikes must be shaped [T, B, C], got shape {tuple(spikes.shape)}")

@@ -20,6 +20,7 @@ surrogate backward, or ask for ``.smooth(x)`` / ``.grad(x)`` directly. ``.grad``
 Python definition of each derivative: the torch-op LIF backward calls it, and the C++ and Triton
 kernels (:mod:`avsnn.core.kernels`) are tested against it.
 """
+
 from __future__ import annotations
 
 import math

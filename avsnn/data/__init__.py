@@ -1,5 +1,6 @@
 """Datasets: synthetic "embedded" audio-visual set, AV-Digits (scanned digits + eSpeak NG speech), paired
 releases (CIFAR10-AV, UrbanSound8K-AV), plain CIFAR-10 / UrbanSound8K readers, audio features and splits."""
+
 from ._util import CacheNotWritableError
 from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
 from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
@@ -8,16 +9,48 @@ from .datasets import AVDataset, build_datasets
 from .embedded import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
 from .images import read_image
 from .inspect import add_data_parser, cmd_inspect, cmd_make_embedded
-from .release import (DamagedManifestError, ReleaseIndex, Sample, load_or_create_manifest, make_split, read_manifest,
-                      scan_release, write_manifest)
+from .release import (
+    DamagedManifestError,
+    ReleaseIndex,
+    Sample,
+    load_or_create_manifest,
+    make_split,
+    read_manifest,
+    scan_release,
+    write_manifest,
+)
 from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
 
 __all__ = [
-    "make_embedded", "ensure_embedded", "EMBEDDED_CLASSES", "COMPLEMENTARY_PAIRS",
-    "make_avdigits", "ensure_avdigits", "AVDIGITS_CLASSES",
-    "scan_release", "ReleaseIndex", "Sample", "make_split", "load_or_create_manifest", "read_manifest",
-    "write_manifest", "AudioConfig", "read_wav", "load_waveform", "LogMel", "SpectrogramCache",
-    "read_image", "AVDataset", "build_datasets", "read_cifar10", "read_urbansound8k_metadata",
-    "urbansound8k_folds", "UrbanSound8KDataset", "add_data_parser", "cmd_inspect", "cmd_make_embedded",
-    "CacheNotWritableError", "DamagedManifestError",
+    "make_embedded",
+    "ensure_embedded",
+    "EMBEDDED_CLASSES",
+    "COMPLEMENTARY_PAIRS",
+    "make_avdigits",
+    "ensure_avdigits",
+    "AVDIGITS_CLASSES",
+    "scan_release",
+    "ReleaseIndex",
+    "Sample",
+    "make_split",
+    "load_or_create_manifest",
+    "read_manifest",
+    "write_manifest",
+    "AudioConfig",
+    "read_wav",
+    "load_waveform",
+    "LogMel",
+    "SpectrogramCache",
+    "read_image",
+    "AVDataset",
+    "build_datasets",
+    "read_cifar10",
+    "read_urbansound8k_metadata",
+    "urbansound8k_folds",
+    "UrbanSound8KDataset",
+    "add_data_parser",
+    "cmd_inspect",
+    "cmd_make_embedded",
+    "CacheNotWritableError",
+    "DamagedManifestError",
 ]

@@ -1,4 +1,5 @@
 """Small helpers shared by the data modules (cache location, hashing, checked atomic writes, errors)."""
+
 from __future__ import annotations
 
 import errno
@@ -76,8 +77,13 @@ def warn_not_writable(folder: Path, exc: OSError, what: str, fix: str = CACHE_FI
     if (str(folder), what) in _warned_not_writable:
         return
     _warned_not_writable.add((str(folder), what))
-    logger.warning("folder %s is not writable (%s): not writing %s there (kept in memory only); %s",
-                   folder, exc.strerror or type(exc).__name__, what, fix)
+    logger.warning(
+        "folder %s is not writable (%s): not writing %s there (kept in memory only); %s",
+        folder,
+        exc.strerror or type(exc).__name__,
+        what,
+        fix,
+    )
 
 
 def check_path(path: str | os.PathLike) -> Path:
@@ -110,8 +116,10 @@ def verify_checked(path: str | os.PathLike) -> str | None:
         return None
     if (have["lines"], have["bytes"]) == (want["lines"], want["bytes"]):
         return f"its checksum differs (same {have['lines']} lines and {have['bytes']} bytes: edited)"
-    return (f"it was written with {want['lines']} lines ({want['bytes']} bytes) and now holds {have['lines']} "
-            f"lines ({have['bytes']} bytes){'' if have['sha256'] == want['sha256'] else ', checksum differs'}")
+    return (
+        f"it was written with {want['lines']} lines ({want['bytes']} bytes) and now holds {have['lines']} "
+        f"lines ({have['bytes']} bytes){'' if have['sha256'] == want['sha256'] else ', checksum differs'}"
+    )
 
 
 def raise_or_skip(on_error: str, skipped: list, path: Any, error: Exception) -> None:

@@ -5,6 +5,7 @@ WAV files are decoded with :mod:`scipy.io.wavfile` (``torchaudio.load`` needs to
 mixed to mono, resampled to one rate and padded/cropped to one duration, so every clip yields a
 spectrogram of the same shape ``[1, n_mels, n_frames]``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,7 +57,9 @@ class AudioConfig:
         if not self.duration_s > 0:
             raise ValueError(f"AudioConfig.duration_s must be > 0, got {self.duration_s!r}")
         if not 0 < self.f_max <= self.sample_rate / 2:
-            raise ValueError(f"AudioConfig.f_max must be in (0, sample_rate/2={self.sample_rate / 2}], got {self.f_max!r}")
+            raise ValueError(
+                f"AudioConfig.f_max must be in (0, sample_rate/2={self.sample_rate / 2}], got {self.f_max!r}"
+            )
         if not self.top_db > 0:
             raise ValueError(f"AudioConfig.top_db must be > 0, got {self.top_db!r}")
 
@@ -100,8 +103,10 @@ def check_wav_data_size(path: str | os.PathLike) -> None:
                     csize = rf64_data
                 held = size - pos - 8
                 if csize > held:
-                    raise ValueError(f"{path}: damaged WAV file (cut short): its data chunk declares {csize} "
-                                     f"data bytes, file holds {held}")
+                    raise ValueError(
+                        f"{path}: damaged WAV file (cut short): its data chunk declares {csize} "
+                        f"data bytes, file holds {held}"
+                    )
                 return
             pos += 8 + csize + (csize & 1)
 
@@ -197,8 +202,12 @@ class LogMel:
     def __init__(self, cfg: AudioConfig = AudioConfig()):
         self.cfg = cfg
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-            n_mels=cfg.n_mels, f_max=cfg.f_max, power=2.0,
+            sample_rate=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+            f_max=cfg.f_max,
+            power=2.0,
         )
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=cfg.top_db)
 
@@ -283,8 +292,12 @@ class SpectrogramCache:
     @staticmethod
     def _write_entry(entry: Path, spec: torch.Tensor) -> None:
         payload = spec.numpy().astype("<f4", copy=False).tobytes()
-        header = json.dumps({"shape": list(spec.shape), "dtype": "<f4",
-                             "sha256": hashlib.sha256(payload).hexdigest()}).encode() + b"\n"
+        header = (
+            json.dumps(
+                {"shape": list(spec.shape), "dtype": "<f4", "sha256": hashlib.sha256(payload).hexdigest()}
+            ).encode()
+            + b"\n"
+        )
         atomic_write_bytes(entry, _MAGIC + header + payload)
 
     def _read_entry(self, entry: Path) -> torch.Tensor | None:

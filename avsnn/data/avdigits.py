@@ -30,6 +30,7 @@ logistic-regression probes of :mod:`avsnn.baseline` on the default split (at ver
 the networks. Generation is deterministic in ``seed`` (same seed and settings: byte-identical files)
 and takes seconds.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,11 +56,10 @@ GENERATOR_NAME = "avsnn.data.avdigits"
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 AVDIGITS_CLASSES = tuple(f"{k}_{w}" for k, w in enumerate(WORDS))  # sorted folder names = labels 0..9
-ACCENTS = ("en", "en-029", "en-GB-scotland", "en-GB-x-gbclan", "en-GB-x-gbcwmd", "en-GB-x-rp", "en-US",
-           "en-US-nyc")
-PITCH = (25, 75)            # eSpeak pitch 0..100 (default 50), uniform per utterance
-RATE = (130, 230)           # words per minute (default 175), uniform per utterance
-LEVEL_DB = (-6.0, 0.0)      # speech level (dB re. RMS 0.1), uniform per utterance
+ACCENTS = ("en", "en-029", "en-GB-scotland", "en-GB-x-gbclan", "en-GB-x-gbcwmd", "en-GB-x-rp", "en-US", "en-US-nyc")
+PITCH = (25, 75)  # eSpeak pitch 0..100 (default 50), uniform per utterance
+RATE = (130, 230)  # words per minute (default 175), uniform per utterance
+LEVEL_DB = (-6.0, 0.0)  # speech level (dB re. RMS 0.1), uniform per utterance
 META_FILE = "avdigits.json"
 DEFAULTS = {"seed": 0, "image_noise": 0.3, "occlusion": 0.4, "snr_db": 6.0, "held_out": 0.3, "per_class": None}
 
@@ -71,8 +71,11 @@ def avdigits_settings(**kwargs) -> dict:
         raise ValueError(f"unknown AV-Digits option(s) {unknown}; expected some of {sorted(DEFAULTS)}")
     s = {**DEFAULTS, **kwargs}
     per_class = None if s["per_class"] is None else int(s["per_class"])
-    s = {"seed": int(s["seed"]), **{k: float(s[k]) for k in ("image_noise", "occlusion", "snr_db", "held_out")},
-         "per_class": per_class}
+    s = {
+        "seed": int(s["seed"]),
+        **{k: float(s[k]) for k in ("image_noise", "occlusion", "snr_db", "held_out")},
+        "per_class": per_class,
+    }
     if per_class is not None and per_class < 2:
         raise ValueError(f"per_class must be >= 2 (a train and a test sample) or None (all), got {per_class!r}")
     if s["image_noise"] < 0:
@@ -103,7 +106,7 @@ def degrade_image(scan: np.ndarray, rng: np.random.Generator, image_noise: float
     img = m @ scan @ m.T
     side = int(round(occlusion * IMAGE_SIZE))
     y, x = rng.integers(0, IMAGE_SIZE - side + 1, size=2)
-    img[y:y + side, x:x + side] = rng.uniform(0.0, 1.0)
+    img[y : y + side, x : x + side] = rng.uniform(0.0, 1.0)
     img = img + rng.normal(0.0, image_noise, img.shape)
     grey = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
     return np.repeat(grey[:, :, None], 3, axis=2)
@@ -115,11 +118,12 @@ def _pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     spec[1:] /= np.sqrt(np.arange(1, spec.size))
     spec[0] = 0.0
     x = np.fft.irfft(spec, n=n)
-    return x / np.sqrt(np.mean(x ** 2))
+    return x / np.sqrt(np.mean(x**2))
 
 
-def degrade_speech(clip: np.ndarray, rate_in: int, rng: np.random.Generator, snr_db: float,
-                   cfg: AudioConfig = AudioConfig()) -> np.ndarray:
+def degrade_speech(
+    clip: np.ndarray, rate_in: int, rng: np.random.Generator, snr_db: float, cfg: AudioConfig = AudioConfig()
+) -> np.ndarray:
     """int16 utterance at ``rate_in`` -> int16 clip of ``cfg.n_samples`` at ``cfg.sample_rate``.
 
     Silence is trimmed, the speech is placed at a random onset and level, and pink noise is added so
@@ -130,11 +134,11 @@ def degrade_speech(clip: np.ndarray, rate_in: int, rng: np.random.Generator, snr
     loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max()) if x.size and np.abs(x).max() > 0 else []
     if len(loud) == 0:
         raise ValueError("eSpeak NG returned a silent utterance")
-    x = x[loud[0]:loud[-1] + 1][:cfg.n_samples]
+    x = x[loud[0] : loud[-1] + 1][: cfg.n_samples]
     speech_rms = 0.1 * 10 ** (rng.uniform(*LEVEL_DB) / 20)
     onset = rng.integers(0, cfg.n_samples - x.size + 1)
     out = np.zeros(cfg.n_samples)
-    out[onset:onset + x.size] = x * (speech_rms / np.sqrt(np.mean(x ** 2)))
+    out[onset : onset + x.size] = x * (speech_rms / np.sqrt(np.mean(x**2)))
     out += _pink_noise(rng, cfg.n_samples) * (speech_rms * 10 ** (-snr_db / 20))
     return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
 
@@ -144,25 +148,45 @@ def _plan(settings: dict, variants: list, labels: np.ndarray, root: Path) -> tup
     limit = settings["per_class"] or len(labels)
     chosen = [i for i, y in enumerate(labels) if np.count_nonzero(labels[:i] == y) < limit]
     keys = {i: f"{AVDIGITS_CLASSES[labels[i]]}/{i:04d}" for i in chosen}
-    index = ReleaseIndex(root, "release", list(AVDIGITS_CLASSES),
-                         [Sample(keys[i], int(labels[i]), AVDIGITS_CLASSES[labels[i]],
-                                 root / "vision" / f"{keys[i]}.png", root / "audio" / f"{keys[i]}.wav")
-                          for i in chosen])
+    index = ReleaseIndex(
+        root,
+        "release",
+        list(AVDIGITS_CLASSES),
+        [
+            Sample(
+                keys[i],
+                int(labels[i]),
+                AVDIGITS_CLASSES[labels[i]],
+                root / "vision" / f"{keys[i]}.png",
+                root / "audio" / f"{keys[i]}.wav",
+            )
+            for i in chosen
+        ],
+    )
     split = make_split(index)  # the defaults of build_datasets / RunConfig: the same split either way
     rng = np.random.default_rng([settings["seed"], 1])
     order = rng.permutation(len(variants))
     n_test = max(1, int(round(settings["held_out"] * len(variants))))
     accent = {v: ACCENTS[a] for v, a in zip(variants, rng.integers(0, len(ACCENTS), len(variants)))}
-    speakers = {"test": sorted(variants[i] for i in order[:n_test]),
-                "train": sorted(variants[i] for i in order[n_test:])}
+    speakers = {
+        "test": sorted(variants[i] for i in order[:n_test]),
+        "train": sorted(variants[i] for i in order[n_test:]),
+    }
     requests = []
     for i in chosen:
         r = np.random.default_rng([settings["seed"], 2, i])
         pool = speakers[split[keys[i]]]
         variant = pool[r.integers(len(pool))]
-        requests.append({"text": WORDS[labels[i]], "voice": f"{accent[variant]}+{variant}",
-                         "rate": int(r.integers(RATE[0], RATE[1] + 1)),
-                         "pitch": int(r.integers(PITCH[0], PITCH[1] + 1)), "scan": i, "speaker": variant})
+        requests.append(
+            {
+                "text": WORDS[labels[i]],
+                "voice": f"{accent[variant]}+{variant}",
+                "rate": int(r.integers(RATE[0], RATE[1] + 1)),
+                "pitch": int(r.integers(PITCH[0], PITCH[1] + 1)),
+                "scan": i,
+                "speaker": variant,
+            }
+        )
     return index, split, speakers, requests
 
 
@@ -172,23 +196,35 @@ def _write(tmp: Path, settings: dict) -> None:
     digits = load_digits()
     lib, data = wheel_paths()
     index, split, speakers, requests = _plan(settings, voice_variants(data), digits.target, tmp)
-    clips, rate = synthesize([{k: r[k] for k in ("text", "voice", "rate", "pitch")} for r in requests], lib, data,
-                             seed=settings["seed"])
+    clips, rate = synthesize(
+        [{k: r[k] for k in ("text", "voice", "rate", "pitch")} for r in requests], lib, data, seed=settings["seed"]
+    )
     cfg = AudioConfig()
     for sample, r, clip in zip(index.samples, requests, clips):
         i = r["scan"]
         sample.image_path.parent.mkdir(parents=True, exist_ok=True)
         sample.audio_path.parent.mkdir(parents=True, exist_ok=True)
-        img = degrade_image(digits.images[i] / 16.0, np.random.default_rng([settings["seed"], 3, i]),
-                            settings["image_noise"], settings["occlusion"])
+        img = degrade_image(
+            digits.images[i] / 16.0,
+            np.random.default_rng([settings["seed"], 3, i]),
+            settings["image_noise"],
+            settings["occlusion"],
+        )
         Image.fromarray(img, "RGB").save(sample.image_path, format="PNG", compress_level=6)
         wav = degrade_speech(clip, rate, np.random.default_rng([settings["seed"], 4, i]), settings["snr_db"], cfg)
         wavfile.write(sample.audio_path, cfg.sample_rate, wav)
     write_manifest(tmp / SHIPPED_SPLIT, index, split)
-    meta = {"generator": GENERATOR_NAME, "version": GENERATOR_VERSION, "settings": settings,
-            "classes": list(AVDIGITS_CLASSES), "speakers": speakers, "espeak_sample_rate": rate,
-            "utterances": {s.key: {k: r[k] for k in ("voice", "speaker", "rate", "pitch")}
-                           for s, r in zip(index.samples, requests)}}
+    meta = {
+        "generator": GENERATOR_NAME,
+        "version": GENERATOR_VERSION,
+        "settings": settings,
+        "classes": list(AVDIGITS_CLASSES),
+        "speakers": speakers,
+        "espeak_sample_rate": rate,
+        "utterances": {
+            s.key: {k: r[k] for k in ("voice", "speaker", "rate", "pitch")} for s, r in zip(index.samples, requests)
+        },
+    }
     (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
@@ -198,14 +234,25 @@ def _is_complete(out: Path, settings: dict) -> bool:
         meta = json.loads((out / META_FILE).read_text())
     except (OSError, ValueError):
         return False
-    return (meta.get("generator") == GENERATOR_NAME and meta.get("version") == GENERATOR_VERSION
-            and meta.get("settings") == settings and (out / SHIPPED_SPLIT).is_file())
+    return (
+        meta.get("generator") == GENERATOR_NAME
+        and meta.get("version") == GENERATOR_VERSION
+        and meta.get("settings") == settings
+        and (out / SHIPPED_SPLIT).is_file()
+    )
 
 
-def make_avdigits(out: str | os.PathLike, seed: int = DEFAULTS["seed"], *, image_noise: float = DEFAULTS["image_noise"],
-                  occlusion: float = DEFAULTS["occlusion"], snr_db: float = DEFAULTS["snr_db"],
-                  held_out: float = DEFAULTS["held_out"], per_class: int | None = DEFAULTS["per_class"],
-                  overwrite: bool = False) -> Path:
+def make_avdigits(
+    out: str | os.PathLike,
+    seed: int = DEFAULTS["seed"],
+    *,
+    image_noise: float = DEFAULTS["image_noise"],
+    occlusion: float = DEFAULTS["occlusion"],
+    snr_db: float = DEFAULTS["snr_db"],
+    held_out: float = DEFAULTS["held_out"],
+    per_class: int | None = DEFAULTS["per_class"],
+    overwrite: bool = False,
+) -> Path:
     """Generate AV-Digits at ``out`` (see the module docstring) and return ``out``.
 
     Files are written into a hidden sibling folder renamed to ``out`` at the end (the metadata file
@@ -239,13 +286,16 @@ def make_avdigits(out: str | os.PathLike, seed: int = DEFAULTS["seed"], *, image
         The eSpeak NG library of the ``espeakng-loader`` wheel cannot be loaded or run.
     """
     out = Path(out).expanduser()
-    settings = avdigits_settings(seed=seed, image_noise=image_noise, occlusion=occlusion, snr_db=snr_db,
-                                 held_out=held_out, per_class=per_class)
+    settings = avdigits_settings(
+        seed=seed, image_noise=image_noise, occlusion=occlusion, snr_db=snr_db, held_out=held_out, per_class=per_class
+    )
     if _is_complete(out, settings):
         return out
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out}: exists but is not AV-Digits generated with {settings}; choose another "
-                         f"folder or pass overwrite=True (CLI: --overwrite)")
+        raise ValueError(
+            f"{out}: exists but is not AV-Digits generated with {settings}; choose another "
+            f"folder or pass overwrite=True (CLI: --overwrite)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()

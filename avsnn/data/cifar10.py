@@ -1,4 +1,5 @@
 """Reader for plain CIFAR-10 in its python format (``cifar-10-batches-py/``)."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,10 @@ def _find_dir(root: Path) -> Path:
     for d in (root, root / "cifar-10-batches-py"):
         if (d / "batches.meta").is_file():
             return d
-    raise FileNotFoundError(f"{root}: no CIFAR-10 python batches found; expected "
-                            f"cifar-10-batches-py/ with batches.meta, data_batch_1..5 and test_batch")
+    raise FileNotFoundError(
+        f"{root}: no CIFAR-10 python batches found; expected "
+        f"cifar-10-batches-py/ with batches.meta, data_batch_1..5 and test_batch"
+    )
 
 
 def _load(path: Path) -> dict:

@@ -1,4 +1,5 @@
 """In-memory PyTorch datasets over paired releases, and the :func:`build_datasets` factory."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,14 @@ from tqdm import tqdm
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .images import IMAGE_SIZE, read_image
-from .release import SHIPPED_SPLIT, ReleaseIndex, has_source_groups, load_or_create_manifest, read_manifest, scan_release
+from .release import (
+    SHIPPED_SPLIT,
+    ReleaseIndex,
+    has_source_groups,
+    load_or_create_manifest,
+    read_manifest,
+    scan_release,
+)
 
 MODALITIES = ("vision", "audio", "both")
 
@@ -41,8 +49,10 @@ class SpectrogramNormalizer:
     def normalized_spectrograms(self) -> torch.Tensor:
         """All spectrograms normalised, ``[N, 1, n_mels, n_frames]``."""
         if self.normalizer is None:
-            raise RuntimeError("no spectrogram normaliser: call fit_normalizer() on the train split and "
-                               "pass its result as normalizer=(mean, std) to the other splits")
+            raise RuntimeError(
+                "no spectrogram normaliser: call fit_normalizer() on the train split and "
+                "pass its result as normalizer=(mean, std) to the other splits"
+            )
         mean, std = self.normalizer
         return (self.spectrograms - mean) / std
 
@@ -85,9 +95,18 @@ class AVDataset(SpectrogramNormalizer, Dataset):
     "label": int, "index": i}`` with only the keys of the chosen modality.
     """
 
-    def __init__(self, index: ReleaseIndex, split: dict, which: str = "train", modality: str = "both",
-                 audio: AudioConfig = AudioConfig(), cache_dir: str | os.PathLike | None = None,
-                 on_error: str = "raise", normalizer: tuple | None = None, progress: bool = False):
+    def __init__(
+        self,
+        index: ReleaseIndex,
+        split: dict,
+        which: str = "train",
+        modality: str = "both",
+        audio: AudioConfig = AudioConfig(),
+        cache_dir: str | os.PathLike | None = None,
+        on_error: str = "raise",
+        normalizer: tuple | None = None,
+        progress: bool = False,
+    ):
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         if which not in ("train", "test"):
@@ -120,8 +139,9 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         self.keys = keys
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.images = torch.stack(images) if want_img else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
-        self.spectrograms = (torch.stack(specs) if want_aud
-                             else torch.empty(0, 1, audio.n_mels, audio.n_frames, dtype=torch.float32))
+        self.spectrograms = (
+            torch.stack(specs) if want_aud else torch.empty(0, 1, audio.n_mels, audio.n_frames, dtype=torch.float32)
+        )
         if cache is not None and cache.rebuilt:
             logger.warning("%d corrupt spectrogram cache entries were rebuilt", cache.rebuilt)
 
@@ -161,16 +181,25 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         return out
 
 
-GENERATED_DATASETS = ("embedded", "avdigits")   # made from a seed by this package, cached
-NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")   # a folder given in root=
+GENERATED_DATASETS = ("embedded", "avdigits")  # made from a seed by this package, cached
+NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")  # a folder given in root=
 NAMED_DATASETS = GENERATED_DATASETS + NAMED_RELEASES
 
 
-def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality: str = "both",
-                   audio: AudioConfig = AudioConfig(), train_frac: float = 0.7, seed: int = 0,
-                   manifest: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                   on_error: str = "raise", per_class: int | None = None,
-                   progress: bool = False) -> tuple[AVDataset, AVDataset]:
+def build_datasets(
+    data: str,
+    *,
+    root: str | os.PathLike | None = None,
+    modality: str = "both",
+    audio: AudioConfig = AudioConfig(),
+    train_frac: float = 0.7,
+    seed: int = 0,
+    manifest: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    on_error: str = "raise",
+    per_class: int | None = None,
+    progress: bool = False,
+) -> tuple[AVDataset, AVDataset]:
     """Build the (train, test) datasets.
 
     Parameters
@@ -207,15 +236,19 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
     split = None
     if data == "embedded":
         from .embedded import ensure_embedded, make_embedded
+
         opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
         folder = make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
         index = scan_release(folder, on_error=on_error)
     else:
-        if data == "avdigits":   # AV-Digits at its default settings, generated once into the cache
+        if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
             from .avdigits import ensure_avdigits
+
             if root is not None:
-                raise ValueError("data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
-                                 "and pass DIR as data)")
+                raise ValueError(
+                    "data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
+                    "and pass DIR as data)"
+                )
             data = str(ensure_avdigits(cache))
         if data in NAMED_RELEASES:
             if root is None:
@@ -226,8 +259,10 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
                 raise ValueError(f"give the dataset folder either as data or as root, not both (data={data!r})")
             folder = Path(data)
             if not folder.exists():
-                raise FileNotFoundError(f"{folder}: dataset folder not found; data must be 'embedded' or "
-                                        f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside")
+                raise FileNotFoundError(
+                    f"{folder}: dataset folder not found; data must be 'embedded' or "
+                    f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside"
+                )
         index = scan_release(folder, on_error=on_error)
         if manifest is None and (index.root / SHIPPED_SPLIT).is_file():  # checked against all samples
             split = read_manifest(index.root / SHIPPED_SPLIT, index)
@@ -238,7 +273,7 @@ def build_datasets(data: str, *, root: str | os.PathLike | None = None, modality
         cached = manifest is None
         if cached:
             key = [index.fingerprint(), train_frac, seed]
-            if has_source_groups(index):   # recordings kept on one side: a different split than before
+            if has_source_groups(index):  # recordings kept on one side: a different split than before
                 key.append("source-groups")
             manifest = cache / "splits" / f"{stable_hash(key)}.csv"
         split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
@@ -259,5 +294,14 @@ def _limit_per_class(index: ReleaseIndex, per_class: int) -> ReleaseIndex:
         if seen.get(s.class_name, 0) < per_class:
             kept.append(s)
             seen[s.class_name] = seen.get(s.class_name, 0) + 1
-    return ReleaseIndex(index.root, index.layout, index.classes, kept, index.unpaired_images,
-                        index.unpaired_audio, index.class_mismatch, index.skipped, index.ignored)
+    return ReleaseIndex(
+        index.root,
+        index.layout,
+        index.classes,
+        kept,
+        index.unpaired_images,
+        index.unpaired_audio,
+        index.class_mismatch,
+        index.skipped,
+        index.ignored,
+    )

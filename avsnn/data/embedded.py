@@ -24,6 +24,7 @@ The subtle cues scale with ``1 - confusion``: ``confusion=1`` makes each confusa
 that modality (chance within the pair), ``confusion=0`` makes the cue large. At the default 0.5 the
 cue is about one to one-and-a-half per-sample standard deviations.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,11 +47,16 @@ IMAGE_SIZE = 32
 
 # The digit prefix makes the sorted folder names (the release-layout labels) follow this order.
 EMBEDDED_CLASSES = (
-    "0_disc_hum", "1_disc_chirp",            # same image (disc), different sounds
-    "2_stripes_beat", "3_stripes_whistle",   # same image (stripes), different sounds
-    "4_square_buzz", "5_triangle_buzz",      # same sound (buzz), different images
-    "6_ring_hiss", "7_cross_hiss",           # same sound (hiss), different images
-    "8_checker_clicks", "9_dots_knocks",     # moderately different in both
+    "0_disc_hum",
+    "1_disc_chirp",  # same image (disc), different sounds
+    "2_stripes_beat",
+    "3_stripes_whistle",  # same image (stripes), different sounds
+    "4_square_buzz",
+    "5_triangle_buzz",  # same sound (buzz), different images
+    "6_ring_hiss",
+    "7_cross_hiss",  # same sound (hiss), different images
+    "8_checker_clicks",
+    "9_dots_knocks",  # moderately different in both
 )
 COMPLEMENTARY_PAIRS = {
     "vision_confusable": [(0, 1), (2, 3)],
@@ -60,11 +66,16 @@ COMPLEMENTARY_PAIRS = {
 
 # Base foreground colours (RGB in [0, 1]).
 _COLOURS = {
-    0: (0.95, 0.55, 0.15), 1: (0.95, 0.55, 0.15),
-    2: (0.20, 0.45, 0.95), 3: (0.20, 0.45, 0.95),
-    4: (0.20, 0.85, 0.30), 5: (0.90, 0.25, 0.85),
-    6: (0.95, 0.90, 0.20), 7: (0.15, 0.85, 0.90),
-    8: (0.90, 0.20, 0.20), 9: (0.95, 0.35, 0.25),
+    0: (0.95, 0.55, 0.15),
+    1: (0.95, 0.55, 0.15),
+    2: (0.20, 0.45, 0.95),
+    3: (0.20, 0.45, 0.95),
+    4: (0.20, 0.85, 0.30),
+    5: (0.90, 0.25, 0.85),
+    6: (0.95, 0.90, 0.20),
+    7: (0.15, 0.85, 0.90),
+    8: (0.90, 0.20, 0.20),
+    9: (0.95, 0.35, 0.25),
 }
 
 
@@ -105,9 +116,13 @@ def _images(label: int, n: int, rng: np.random.Generator, image_noise: float, co
         mask = _sigmoid(sharp * (0.85 * r - np.maximum(np.abs(u), np.abs(v))))
     elif label == 5:
         # equilateral triangle pointing up: intersection of three half-planes
-        d = np.minimum.reduce([v + 0.5 * r * 1.2 - 0 * u,
-                               -np.sqrt(3) / 2 * u - 0.5 * v + 0.5 * r * 1.2,
-                               np.sqrt(3) / 2 * u - 0.5 * v + 0.5 * r * 1.2])
+        d = np.minimum.reduce(
+            [
+                v + 0.5 * r * 1.2 - 0 * u,
+                -np.sqrt(3) / 2 * u - 0.5 * v + 0.5 * r * 1.2,
+                np.sqrt(3) / 2 * u - 0.5 * v + 0.5 * r * 1.2,
+            ]
+        )
         mask = _sigmoid(sharp * d)
     elif label == 6:
         mask = _sigmoid(sharp * (0.06 - np.abs(np.hypot(dx, dy) - r)))
@@ -127,8 +142,10 @@ def _images(label: int, n: int, rng: np.random.Generator, image_noise: float, co
     else:
         raise ValueError(f"label must be in 0..9, got {label}")
 
-    bg = bg_colour[:, None, None, :] + (bg_slope[:, 0, None, None] * (x - 0.5)
-                                        + bg_slope[:, 1, None, None] * (y - 0.5))[..., None]
+    bg = (
+        bg_colour[:, None, None, :]
+        + (bg_slope[:, 0, None, None] * (x - 0.5) + bg_slope[:, 1, None, None] * (y - 0.5))[..., None]
+    )
     img = bg + mask[..., None] * (colour[:, None, None, :] - bg)
     img = img + image_noise * noise
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
@@ -148,8 +165,9 @@ def _band_noise(rng, n, n_samples, sr, centre, width_oct):
     return _unit_rms(np.fft.irfft(spec, n=n_samples, axis=1))
 
 
-def _audio(label: int, n: int, rng: np.random.Generator, audio_noise: float, confusion: float,
-           sr: int, duration_s: float) -> np.ndarray:
+def _audio(
+    label: int, n: int, rng: np.random.Generator, audio_noise: float, confusion: float, sr: int, duration_s: float
+) -> np.ndarray:
     """``n`` clips of class ``label`` as int16 ``[n, samples]``."""
     cue = 1.0 - confusion
     ns = int(round(sr * duration_s))
@@ -161,7 +179,7 @@ def _audio(label: int, n: int, rng: np.random.Generator, audio_noise: float, con
     gain = rng.uniform(0.5, 1.0, (n, 1)).astype(f32)
     bg_gain = rng.uniform(0.5, 1.5, (n, 1)).astype(f32)
     pitch = rng.normal(0.0, 1.0, (n, 1)).astype(f32)  # generic per-sample pitch variation (z-score)
-    aux = rng.uniform(0.0, 1.0, (n, 1)).astype(f32)   # generic per-sample variation (rate, phase, ...)
+    aux = rng.uniform(0.0, 1.0, (n, 1)).astype(f32)  # generic per-sample variation (rate, phase, ...)
     fade = 0.02
     rel = t - onset
     env = np.clip(np.minimum(rel, length - rel) / fade, 0.0, 1.0)
@@ -170,7 +188,7 @@ def _audio(label: int, n: int, rng: np.random.Generator, audio_noise: float, con
     def tone_phase(freq):  # cumulative phase (cycles) of an instantaneous frequency [n, ns]
         return (np.cumsum(np.broadcast_to(freq, (n, ns)), axis=1, dtype=np.float64) / sr % 1.0).astype(f32)
 
-    if label == 0:    # hum: harmonic tone, f0 ~ 220 Hz
+    if label == 0:  # hum: harmonic tone, f0 ~ 220 Hz
         f0 = 220.0 * 2 ** (0.1 * pitch)
         ph = 2 * np.pi * f0 * t
         sig = sum(np.sin(k * ph) / k for k in range(1, 6))
@@ -220,9 +238,15 @@ def _settings(seed, per_class, image_noise, audio_noise, confusion, sample_rate,
         raise ValueError(f"sample_rate must be >= 8000 Hz, got {sample_rate!r}")
     if not float(duration_s) > 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
-    return {"seed": int(seed), "per_class": int(per_class), "image_noise": float(image_noise),
-            "audio_noise": float(audio_noise), "confusion": float(confusion),
-            "sample_rate": int(sample_rate), "duration_s": float(duration_s)}
+    return {
+        "seed": int(seed),
+        "per_class": int(per_class),
+        "image_noise": float(image_noise),
+        "audio_noise": float(audio_noise),
+        "confusion": float(confusion),
+        "sample_rate": int(sample_rate),
+        "duration_s": float(duration_s),
+    }
 
 
 def _sample_id(i: int) -> str:
@@ -231,8 +255,12 @@ def _sample_id(i: int) -> str:
 
 def _files(settings: dict) -> list:
     """Relative paths of the dataset's files, in a fixed order."""
-    return [f"{side}/{c}/{_sample_id(i)}{ext}" for c in EMBEDDED_CLASSES
-            for side, ext in (("vision", ".png"), ("audio", ".wav")) for i in range(settings["per_class"])]
+    return [
+        f"{side}/{c}/{_sample_id(i)}{ext}"
+        for c in EMBEDDED_CLASSES
+        for side, ext in (("vision", ".png"), ("audio", ".wav"))
+        for i in range(settings["per_class"])
+    ]
 
 
 def _content(out: Path, settings: dict) -> dict:
@@ -270,8 +298,10 @@ def _why_incomplete(out: Path, settings: dict) -> str | None:
         return "no content checksum in embedded.json"
     have = _content(out, settings)
     if have != want:
-        return (f"its {have['files']} files hold {have['bytes']} bytes, written with {want.get('bytes')} bytes"
-                f"{'' if have['sha256'] == want.get('sha256') else ', checksum differs'}")
+        return (
+            f"its {have['files']} files hold {have['bytes']} bytes, written with {want.get('bytes')} bytes"
+            f"{'' if have['sha256'] == want.get('sha256') else ', checksum differs'}"
+        )
     return None
 
 
@@ -285,8 +315,9 @@ def _write(tmp: Path, settings: dict) -> None:
         img_rng = np.random.default_rng([s["seed"], label, 0])
         aud_rng = np.random.default_rng([s["seed"], label, 1])
         images = _images(label, s["per_class"], img_rng, s["image_noise"], s["confusion"])
-        clips = _audio(label, s["per_class"], aud_rng, s["audio_noise"], s["confusion"],
-                       s["sample_rate"], s["duration_s"])
+        clips = _audio(
+            label, s["per_class"], aud_rng, s["audio_noise"], s["confusion"], s["sample_rate"], s["duration_s"]
+        )
         vdir, adir = tmp / "vision" / name, tmp / "audio" / name
         vdir.mkdir(parents=True)
         adir.mkdir(parents=True)
@@ -294,16 +325,31 @@ def _write(tmp: Path, settings: dict) -> None:
             sid = _sample_id(i)
             Image.fromarray(images[i], "RGB").save(vdir / f"{sid}.png", format="PNG", compress_level=6)
             wavfile.write(adir / f"{sid}.wav", s["sample_rate"], clips[i])
-    meta = {"generator": GENERATOR_NAME, "version": GENERATOR_VERSION, "seed": s["seed"],
-            "per_class": s["per_class"], "settings": s, "classes": list(EMBEDDED_CLASSES),
-            "complementary_pairs": {k: [list(p) for p in v] for k, v in COMPLEMENTARY_PAIRS.items()},
-            "content": _content(tmp, s)}
+    meta = {
+        "generator": GENERATOR_NAME,
+        "version": GENERATOR_VERSION,
+        "seed": s["seed"],
+        "per_class": s["per_class"],
+        "settings": s,
+        "classes": list(EMBEDDED_CLASSES),
+        "complementary_pairs": {k: [list(p) for p in v] for k, v in COMPLEMENTARY_PAIRS.items()},
+        "content": _content(tmp, s),
+    }
     (tmp / "embedded.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def make_embedded(out: str | os.PathLike, seed: int = 0, per_class: int = 300, *, image_noise: float = 0.15,
-                  audio_noise: float = 0.3, confusion: float = 0.5, sample_rate: int = 16000,
-                  duration_s: float = 1.0, overwrite: bool = False) -> Path:
+def make_embedded(
+    out: str | os.PathLike,
+    seed: int = 0,
+    per_class: int = 300,
+    *,
+    image_noise: float = 0.15,
+    audio_noise: float = 0.3,
+    confusion: float = 0.5,
+    sample_rate: int = 16000,
+    duration_s: float = 1.0,
+    overwrite: bool = False,
+) -> Path:
     """Generate the embedded dataset at ``out`` (see module docstring) and return ``out``.
 
     Files are written into a hidden temporary sibling folder that is renamed to ``out`` at the end,
@@ -343,8 +389,10 @@ def make_embedded(out: str | os.PathLike, seed: int = 0, per_class: int = 300, *
     if why is None:
         return out
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out}: exists but is not a complete embedded dataset with these settings "
-                         f"{settings} ({why}); pass overwrite=True (CLI: choose another --out) to replace it")
+        raise ValueError(
+            f"{out}: exists but is not a complete embedded dataset with these settings "
+            f"{settings} ({why}); pass overwrite=True (CLI: choose another --out) to replace it"
+        )
     if out.is_dir() and any(out.iterdir()):
         logger.warning("%s: embedded dataset is not usable (%s): generating it again", out, why)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -358,7 +406,8 @@ def make_embedded(out: str | os.PathLike, seed: int = 0, per_class: int = 300, *
                 raise
             raise CacheNotWritableError(
                 f"{out.parent}: folder is not writable ({exc.strerror or type(exc).__name__}), cannot generate the "
-                f"embedded dataset there; choose a writable folder (for the cache: set AVSNN_CACHE)") from None
+                f"embedded dataset there; choose a writable folder (for the cache: set AVSNN_CACHE)"
+            ) from None
         if out.exists():
             if _is_complete(out, settings):  # another process finished first
                 shutil.rmtree(tmp)
@@ -377,15 +426,26 @@ def make_embedded(out: str | os.PathLike, seed: int = 0, per_class: int = 300, *
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info("generated embedded dataset %s (%d samples) in %.2fs", out,
-                len(EMBEDDED_CLASSES) * settings["per_class"], time.perf_counter() - t0)
+    logger.info(
+        "generated embedded dataset %s (%d samples) in %.2fs",
+        out,
+        len(EMBEDDED_CLASSES) * settings["per_class"],
+        time.perf_counter() - t0,
+    )
     return out
 
 
 def embedded_settings(**kwargs) -> dict:
     """Validated full settings of :func:`make_embedded` for ``kwargs`` (defaults filled in)."""
-    defaults = {"seed": 0, "per_class": 300, "image_noise": 0.15, "audio_noise": 0.3, "confusion": 0.5,
-                "sample_rate": 16000, "duration_s": 1.0}
+    defaults = {
+        "seed": 0,
+        "per_class": 300,
+        "image_noise": 0.15,
+        "audio_noise": 0.3,
+        "confusion": 0.5,
+        "sample_rate": 16000,
+        "duration_s": 1.0,
+    }
     unknown = sorted(set(kwargs) - set(defaults))
     if unknown:
         raise ValueError(f"unknown embedded dataset option(s) {unknown}; expected some of {sorted(defaults)}")

@@ -16,6 +16,7 @@ requests give the same samples only in a fresh process: :func:`synthesize` runs 
 process (this file run as a script), which also keeps a crash of the C library from taking the
 caller down. This file imports only the standard library and numpy.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -30,7 +31,7 @@ import numpy as np
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_RATE, ESPEAK_PITCH = 1, 3
-RATE_RANGE = (80, 450)     # words per minute accepted by espeak_SetParameter(espeakRATE)
+RATE_RANGE = (80, 450)  # words per minute accepted by espeak_SetParameter(espeakRATE)
 PITCH_RANGE = (0, 100)
 WORKER_TIMEOUT_S = 600
 
@@ -50,8 +51,10 @@ def wheel_paths() -> tuple[str, str]:
     try:
         import espeakng_loader
     except ImportError as exc:
-        raise EspeakError(f"eSpeak NG is unavailable: the espeakng-loader package is not installed "
-                          f"(pip install espeakng-loader): {exc}") from exc
+        raise EspeakError(
+            f"eSpeak NG is unavailable: the espeakng-loader package is not installed "
+            f"(pip install espeakng-loader): {exc}"
+        ) from exc
     lib = espeakng_loader.get_library_path()
     if not Path(lib).is_file():
         raise EspeakError(f"eSpeak NG library {lib} not found (reinstall espeakng-loader)")
@@ -81,8 +84,16 @@ class Engine:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         self.sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0)
         if self.sample_rate <= 0:
             raise EspeakError(f"eSpeak NG could not initialise with data {data_path} (code {self.sample_rate})")
@@ -120,8 +131,9 @@ def _check_request(r: dict) -> None:
             raise ValueError(f"eSpeak request {r}: {key} must lie in [{lo}, {hi}]")
 
 
-def synthesize(requests: list[dict], library_path: str | None = None, data_path: str | None = None,
-               seed: int = 0) -> tuple[list[np.ndarray], int]:
+def synthesize(
+    requests: list[dict], library_path: str | None = None, data_path: str | None = None, seed: int = 0
+) -> tuple[list[np.ndarray], int]:
     """Speak each ``{"text", "voice", "rate", "pitch"}`` request in a fresh child process.
 
     The same requests and ``seed`` (of the noise sources) always give the same samples (see the module docstring).
@@ -140,11 +152,17 @@ def synthesize(requests: list[dict], library_path: str | None = None, data_path:
     if library_path is None or data_path is None:
         lib, data = wheel_paths()
         library_path, data_path = library_path or lib, data_path or data
-    job = json.dumps({"library": str(library_path), "data": str(data_path), "seed": int(seed),
-                      "requests": requests}).encode()
+    job = json.dumps(
+        {"library": str(library_path), "data": str(data_path), "seed": int(seed), "requests": requests}
+    ).encode()
     try:  # -I: isolated, so the script's folder (holding inspect.py) does not shadow the standard library
-        proc = subprocess.run([sys.executable, "-I", str(Path(__file__).resolve())], input=job,
-                              capture_output=True, timeout=WORKER_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-I", str(Path(__file__).resolve())],
+            input=job,
+            capture_output=True,
+            timeout=WORKER_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise EspeakError(f"eSpeak NG synthesis did not finish within {WORKER_TIMEOUT_S} s") from exc
     if proc.returncode != 0:

@@ -4,6 +4,7 @@ They produce the exact formats the readers expect: WAV files of any sample forma
 16/24/32-bit PCM, 32-bit float; mono or stereo), release folders (``vision/ + audio/`` with PNGs or
 ``Dataset_v3_vision/ + Dataset_v3_sound/`` with JPEGs), CIFAR-10 python pickles and UrbanSound8K.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,9 +35,9 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, fm
     elif fmt == "i16":
         wavfile.write(path, sample_rate, np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16))
     elif fmt == "i32":
-        wavfile.write(path, sample_rate, np.clip(np.round(x * 2147483647), -2 ** 31, 2 ** 31 - 1).astype(np.int32))
+        wavfile.write(path, sample_rate, np.clip(np.round(x * 2147483647), -(2**31), 2**31 - 1).astype(np.int32))
     else:  # 24-bit little-endian PCM via the stdlib writer
-        ints = np.clip(np.round(x2 * 8388607), -2 ** 23, 2 ** 23 - 1).astype("<i4")
+        ints = np.clip(np.round(x2 * 8388607), -(2**23), 2**23 - 1).astype("<i4")
         raw = ints.reshape(-1).view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
         with wave.open(str(path), "wb") as w:
             w.setnchannels(x2.shape[1])
@@ -63,24 +64,36 @@ def solid_image(path: str | os.PathLike, colour, size: int = 32) -> Path:
     return path
 
 
-def write_release_fixture(root: str | os.PathLike, classes=("cat", "dog"), per_class: int = 4,
-                          layout: str = "release", formats=WAV_FORMATS, rates=(8000, 22050, 44100),
-                          duration_s: float = 0.3) -> Path:
+def write_release_fixture(
+    root: str | os.PathLike,
+    classes=("cat", "dog"),
+    per_class: int = 4,
+    layout: str = "release",
+    formats=WAV_FORMATS,
+    rates=(8000, 22050, 44100),
+    duration_s: float = 0.3,
+) -> Path:
     """Small paired release: image + wav per sample, cycling through WAV formats, rates and channels.
 
     Class ``k`` has solid images of a class colour and tones at ``300 * (k + 1)`` Hz. Returns ``root``.
     """
     root = Path(root)
-    img_dir, aud_dir, ext = {"release": ("vision", "audio", ".png"),
-                             "dataset_v3": ("Dataset_v3_vision", "Dataset_v3_sound", ".jpg")}[layout]
+    img_dir, aud_dir, ext = {
+        "release": ("vision", "audio", ".png"),
+        "dataset_v3": ("Dataset_v3_vision", "Dataset_v3_sound", ".jpg"),
+    }[layout]
     i = 0
     for k, c in enumerate(classes):
         for j in range(per_class):
             name = f"{c}_{j:03d}"
             solid_image(root / img_dir / c / f"{name}{ext}", ((60 * k + 40) % 256, 100 + 10 * j, 200 - 50 * k))
             sr = rates[i % len(rates)]
-            write_wav(root / aud_dir / c / f"{name}.wav",
-                      tone(300.0 * (k + 1), sr, duration_s, channels=1 + i % 2), sr, formats[i % len(formats)])
+            write_wav(
+                root / aud_dir / c / f"{name}.wav",
+                tone(300.0 * (k + 1), sr, duration_s, channels=1 + i % 2),
+                sr,
+                formats[i % len(formats)],
+            )
             i += 1
     return root
 
@@ -94,20 +107,34 @@ def write_cifar10_fixture(root: str | os.PathLike, per_batch: int = 4, seed: int
     with open(d / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": names, b"num_cases_per_batch": per_batch, b"num_vis": 3072}, f)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
-                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                 b"filenames": [f"{name}_{i}.png".encode() for i in range(per_batch)]}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"filenames": [f"{name}_{i}.png".encode() for i in range(per_batch)],
+        }
         with open(d / name, "wb") as f:
             pickle.dump(batch, f)
     return d
 
 
-US8K_CLASSES = ("air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling", "engine_idling",
-                "gun_shot", "jackhammer", "siren", "street_music")
+US8K_CLASSES = (
+    "air_conditioner",
+    "car_horn",
+    "children_playing",
+    "dog_bark",
+    "drilling",
+    "engine_idling",
+    "gun_shot",
+    "jackhammer",
+    "siren",
+    "street_music",
+)
 
 
-def write_urbansound8k_fixture(root: str | os.PathLike, per_fold: int = 2, folds=range(1, 11),
-                               sample_rate: int = 22050, duration_s: float = 0.25) -> Path:
+def write_urbansound8k_fixture(
+    root: str | os.PathLike, per_fold: int = 2, folds=range(1, 11), sample_rate: int = 22050, duration_s: float = 0.25
+) -> Path:
     """Tiny UrbanSound8K: ``metadata/UrbanSound8K.csv`` + ``audio/fold<k>/<fsID>-0-0.wav``."""
     root = Path(root)
     (root / "metadata").mkdir(parents=True, exist_ok=True)
@@ -117,8 +144,12 @@ def write_urbansound8k_fixture(root: str | os.PathLike, per_fold: int = 2, folds
         for j in range(per_fold):
             cid = n % 10
             name = f"{1000 + n}-{cid}-0-{j}.wav"
-            write_wav(root / "audio" / f"fold{fold}" / name, tone(200.0 + 100 * cid, sample_rate, duration_s),
-                      sample_rate, "i16")
+            write_wav(
+                root / "audio" / f"fold{fold}" / name,
+                tone(200.0 + 100 * cid, sample_rate, duration_s),
+                sample_rate,
+                "i16",
+            )
             rows.append([name, 1000 + n, 0.0, duration_s, 1, fold, cid, US8K_CLASSES[cid]])
             n += 1
     with open(root / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:

@@ -1,4 +1,5 @@
 """Image loading for the visual branch (32x32 RGB, as CIFAR-10)."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """``avsnn data`` command line: ``make-embedded``, ``make-avdigits`` and ``inspect`` (decode every file, report
 problems)."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,15 @@ def _report(index: ReleaseIndex, unreadable: list) -> tuple[str, int]:
     n_bad = len(index.skipped) + len(unreadable)
     ignored = f"; {len(index.ignored)} non-data file(s) ignored, not counted as bad" if index.ignored else ""
     if n_bad:
-        lines.append(f"result: {n_bad} bad file(s) ({len(index.skipped)} skipped while scanning, "
-                     f"{len(unreadable)} unreadable){ignored}; exit code 1")
+        lines.append(
+            f"result: {n_bad} bad file(s) ({len(index.skipped)} skipped while scanning, "
+            f"{len(unreadable)} unreadable){ignored}; exit code 1"
+        )
     else:
-        lines.append(f"result: all {2 * len(index.samples) + len(index.unpaired_images) + len(index.unpaired_audio)} "
-                     f"data files read{ignored}; exit code 0")
+        lines.append(
+            f"result: all {2 * len(index.samples) + len(index.unpaired_images) + len(index.unpaired_audio)} "
+            f"data files read{ignored}; exit code 0"
+        )
     return "\n".join(lines), n_bad
 
 
@@ -64,6 +69,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_make_embedded(args: argparse.Namespace) -> int:
     """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
     from .embedded import make_embedded
+
     t0 = time.perf_counter()
     out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
     print(f"embedded dataset ready at {out} ({time.perf_counter() - t0:.1f}s)")
@@ -73,10 +79,18 @@ def cmd_make_embedded(args: argparse.Namespace) -> int:
 def cmd_make_avdigits(args: argparse.Namespace) -> int:
     """``avsnn data make-avdigits --out DIR [--seed S] [--image-noise X] [--occlusion F] [--snr-db D] ...``."""
     from .avdigits import make_avdigits
+
     t0 = time.perf_counter()
-    out = make_avdigits(args.out, seed=args.seed, image_noise=args.image_noise, occlusion=args.occlusion,
-                        snr_db=args.snr_db, held_out=args.held_out, per_class=args.per_class,
-                        overwrite=args.overwrite)
+    out = make_avdigits(
+        args.out,
+        seed=args.seed,
+        image_noise=args.image_noise,
+        occlusion=args.occlusion,
+        snr_db=args.snr_db,
+        held_out=args.held_out,
+        per_class=args.per_class,
+        overwrite=args.overwrite,
+    )
     print(f"AV-Digits ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
@@ -94,23 +108,46 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     mk.add_argument("--per-class", type=int, default=300, help="samples per class (default 300)")
     mk.set_defaults(func=cmd_make_embedded)
     from .avdigits import DEFAULTS as AV
+
     av = sub.add_parser("make-avdigits", help="generate AV-Digits (scanned digits + eSpeak NG spoken digits)")
     av.add_argument("--out", required=True, type=Path, help="output folder")
     av.add_argument("--seed", type=int, default=AV["seed"], help=f"random seed (default {AV['seed']})")
-    av.add_argument("--image-noise", type=float, default=AV["image_noise"],
-                    help=f"std of Gaussian pixel noise, pixels in [0, 1] (default {AV['image_noise']})")
-    av.add_argument("--occlusion", type=float, default=AV["occlusion"],
-                    help=f"side of the occluding patch / image side (default {AV['occlusion']})")
-    av.add_argument("--snr-db", type=float, default=AV["snr_db"],
-                    help=f"speech-to-noise ratio of the audio in dB (default {AV['snr_db']})")
-    av.add_argument("--held-out", type=float, default=AV["held_out"],
-                    help=f"fraction of voices that speak only test samples (default {AV['held_out']})")
-    av.add_argument("--per-class", type=int, default=AV["per_class"],
-                    help="use only the first N scans of each class (default: all 1,797 scans)")
+    av.add_argument(
+        "--image-noise",
+        type=float,
+        default=AV["image_noise"],
+        help=f"std of Gaussian pixel noise, pixels in [0, 1] (default {AV['image_noise']})",
+    )
+    av.add_argument(
+        "--occlusion",
+        type=float,
+        default=AV["occlusion"],
+        help=f"side of the occluding patch / image side (default {AV['occlusion']})",
+    )
+    av.add_argument(
+        "--snr-db",
+        type=float,
+        default=AV["snr_db"],
+        help=f"speech-to-noise ratio of the audio in dB (default {AV['snr_db']})",
+    )
+    av.add_argument(
+        "--held-out",
+        type=float,
+        default=AV["held_out"],
+        help=f"fraction of voices that speak only test samples (default {AV['held_out']})",
+    )
+    av.add_argument(
+        "--per-class",
+        type=int,
+        default=AV["per_class"],
+        help="use only the first N scans of each class (default: all 1,797 scans)",
+    )
     av.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
     av.set_defaults(func=cmd_make_avdigits)
-    ins = sub.add_parser("inspect", help="report layout, pairs, unpaired, ignored and bad files of a release "
-                                         "(exit code 1 if any file is bad)")
+    ins = sub.add_parser(
+        "inspect",
+        help="report layout, pairs, unpaired, ignored and bad files of a release (exit code 1 if any file is bad)",
+    )
     ins.add_argument("root", type=Path, help="dataset folder (vision/+audio/ or Dataset_v3_vision/+Dataset_v3_sound/)")
     ins.set_defaults(func=cmd_inspect)
     return data

@@ -13,6 +13,7 @@ manifest cut short or edited afterwards is noticed when it is read back.
 A folder may ship its own split as a manifest named ``split.csv`` beside the two modality folders
 (AV-Digits does, to keep test voices out of training); :func:`avsnn.data.build_datasets` uses it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,19 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._util import (CACHE_FIX, check_on_error, check_path, is_not_writable, logger, raise_or_skip, report_skipped,
-                    stable_hash, verify_checked, warn_not_writable, write_checked)
+from ._util import (
+    CACHE_FIX,
+    check_on_error,
+    check_path,
+    is_not_writable,
+    logger,
+    raise_or_skip,
+    report_skipped,
+    stable_hash,
+    verify_checked,
+    warn_not_writable,
+    write_checked,
+)
 
 LAYOUTS = {"release": ("vision", "audio"), "dataset_v3": ("Dataset_v3_vision", "Dataset_v3_sound")}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -97,14 +109,18 @@ class ReleaseIndex:
     def summary(self) -> str:
         """Human-readable report for ``avsnn data inspect``."""
         img, aud = LAYOUTS[self.layout]
-        lines = [f"root:    {self.root}",
-                 f"layout:  {self.layout} ({img}/ + {aud}/)",
-                 f"classes: {len(self.classes)}, pairs: {len(self.samples)}"]
+        lines = [
+            f"root:    {self.root}",
+            f"layout:  {self.layout} ({img}/ + {aud}/)",
+            f"classes: {len(self.classes)}, pairs: {len(self.samples)}",
+        ]
         width = max([len(c) for c in self.classes] + [5])
         for i, (c, n) in enumerate(self.counts().items()):
             lines.append(f"  {i:2d} {c:<{width}} {n:6d}")
-        for side, names in (("vision only", self.class_mismatch["vision_only"]),
-                            ("audio only", self.class_mismatch["audio_only"])):
+        for side, names in (
+            ("vision only", self.class_mismatch["vision_only"]),
+            ("audio only", self.class_mismatch["audio_only"]),
+        ):
             if names:
                 lines.append(f"class folders on the {side} side: {', '.join(names)}")
         for what, files in (("unpaired images", self.unpaired_images), ("unpaired audio", self.unpaired_audio)):
@@ -216,11 +232,17 @@ def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseInd
         raise ValueError(
             f"{data_root}: no image/audio pairs found in {img_dir.name}/ and {aud_dir.name}/; expected "
             f"<class>/<name>{'|'.join(IMAGE_EXTENSIONS)} beside <class>/<name>.wav with matching class "
-            f"folders and base names (image classes: {sorted(images)[:10]}, audio classes: {sorted(audio)[:10]})")
+            f"folders and base names (image classes: {sorted(images)[:10]}, audio classes: {sorted(audio)[:10]})"
+        )
     index = ReleaseIndex(data_root, layout, classes, samples, un_img, un_aud, mismatch, skipped, ignored)
     if un_img or un_aud or mismatch["vision_only"] or mismatch["audio_only"]:
-        logger.warning("%s: %d unpaired image(s), %d unpaired audio file(s), one-sided classes %s",
-                       data_root, len(un_img), len(un_aud), mismatch)
+        logger.warning(
+            "%s: %d unpaired image(s), %d unpaired audio file(s), one-sided classes %s",
+            data_root,
+            len(un_img),
+            len(un_aud),
+            mismatch,
+        )
     if ignored:
         logger.info("%s: ignored %d non-data file(s), e.g. %s", data_root, len(ignored), ignored[0][0])
     report_skipped(skipped, str(data_root))
@@ -259,7 +281,7 @@ def make_split(index: ReleaseIndex, train_frac: float = 0.7, seed: int = 0, grou
     per_class: dict = {}
     for s in index.samples:
         per_class.setdefault(s.class_name, {}).setdefault(group(s.key), []).append(s.key)
-    side: dict = {}      # group -> "train" | "test", shared by all classes
+    side: dict = {}  # group -> "train" | "test", shared by all classes
     split = {}
     for c, groups in sorted(per_class.items()):
         n = sum(len(v) for v in groups.values())
@@ -292,8 +314,16 @@ def manifest_text(index: ReleaseIndex, split: dict) -> str:
     w.writerow(MANIFEST_COLUMNS)
     for s in index.samples:
         if s.key in split:
-            w.writerow([s.key, s.class_name, s.label, split[s.key],
-                        _rel(s.image_path, index.root), _rel(s.audio_path, index.root)])
+            w.writerow(
+                [
+                    s.key,
+                    s.class_name,
+                    s.label,
+                    split[s.key],
+                    _rel(s.image_path, index.root),
+                    _rel(s.audio_path, index.root),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -331,7 +361,9 @@ def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
         cols = reader.fieldnames or []
         missing = [c for c in ("key", "split") if c not in cols]
         if missing:
-            raise ValueError(f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}")
+            raise ValueError(
+                f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}"
+            )
         split, unknown = {}, []
         for line, row in enumerate(reader, start=2):
             key = row["key"]
@@ -349,14 +381,18 @@ def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
                 try:
                     label = int(row["label"])
                 except ValueError:
-                    raise ValueError(f"{path}:{line}: label must be an integer class index "
-                                     f"(0..{len(index.classes) - 1}), got {row['label']!r}") from None
+                    raise ValueError(
+                        f"{path}:{line}: label must be an integer class index "
+                        f"(0..{len(index.classes) - 1}), got {row['label']!r}"
+                    ) from None
                 if label != s.label:
                     raise ValueError(f"{path}:{line}: label {label} for {key!r}, data says {s.label}")
             split[key] = row["split"]
     if unknown:
-        raise ValueError(f"{path}: {len(unknown)} manifest key(s) not in the dataset at {index.root}: "
-                         f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+        raise ValueError(
+            f"{path}: {len(unknown)} manifest key(s) not in the dataset at {index.root}: "
+            f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}"
+        )
     if not split:
         raise ValueError(f"{path}: manifest has no rows")
     return split
@@ -366,8 +402,9 @@ class DamagedManifestError(ValueError):
     """A manifest no longer matches the check file written with it."""
 
 
-def load_or_create_manifest(index: ReleaseIndex, path: str | os.PathLike, train_frac: float = 0.7,
-                            seed: int = 0, cached: bool = False) -> dict:
+def load_or_create_manifest(
+    index: ReleaseIndex, path: str | os.PathLike, train_frac: float = 0.7, seed: int = 0, cached: bool = False
+) -> dict:
     """Read the manifest at ``path``; if absent, draw :func:`make_split` and write it first (atomically).
 
     A manifest that no longer matches its check file (cut short, edited) is never used as is:
@@ -384,7 +421,8 @@ def load_or_create_manifest(index: ReleaseIndex, path: str | os.PathLike, train_
         if not cached:
             raise DamagedManifestError(
                 f"{path}: split manifest changed since it was written: {problem}; delete it to draw the split "
-                f"again, or delete {check_path(path).name} to use it as it is now")
+                f"again, or delete {check_path(path).name} to use it as it is now"
+            )
         logger.warning("%s: cached split manifest is damaged (%s): drawing the split again", path, problem)
     split = make_split(index, train_frac=train_frac, seed=seed)
     try:
@@ -392,8 +430,12 @@ def load_or_create_manifest(index: ReleaseIndex, path: str | os.PathLike, train_
     except OSError as exc:
         if not is_not_writable(exc):
             raise
-        warn_not_writable(path.parent, exc, "the split manifest",
-                          CACHE_FIX if cached else "give a manifest path in a writable folder to keep it")
+        warn_not_writable(
+            path.parent,
+            exc,
+            "the split manifest",
+            CACHE_FIX if cached else "give a manifest path in a writable folder to keep it",
+        )
         return split
     logger.info("wrote split manifest %s", path)
     return split

@@ -1,4 +1,5 @@
 """Reader for plain UrbanSound8K (``metadata/UrbanSound8K.csv`` + ``audio/fold1..10``), 10-fold protocol."""
+
 from __future__ import annotations
 
 import csv
@@ -34,8 +35,7 @@ class UrbanSoundRow:
     path: Path
 
 
-def read_urbansound8k_metadata(root: str | os.PathLike, check_files: bool = True,
-                               on_error: str = "raise") -> list:
+def read_urbansound8k_metadata(root: str | os.PathLike, check_files: bool = True, on_error: str = "raise") -> list:
     """Rows of ``metadata/UrbanSound8K.csv`` as :class:`UrbanSoundRow`.
 
     Parameters
@@ -48,8 +48,10 @@ def read_urbansound8k_metadata(root: str | os.PathLike, check_files: bool = True
     root = Path(root).expanduser()
     meta = root / METADATA
     if not meta.is_file():
-        raise FileNotFoundError(f"{meta}: UrbanSound8K metadata not found; expected <root>/metadata/UrbanSound8K.csv "
-                                f"and <root>/audio/fold1..fold10/")
+        raise FileNotFoundError(
+            f"{meta}: UrbanSound8K metadata not found; expected <root>/metadata/UrbanSound8K.csv "
+            f"and <root>/audio/fold1..fold10/"
+        )
     rows = []
     with open(meta, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -59,9 +61,17 @@ def read_urbansound8k_metadata(root: str | os.PathLike, check_files: bool = True
         for line, r in enumerate(reader, start=2):
             try:
                 fold = int(r["fold"])
-                row = UrbanSoundRow(r["slice_file_name"], int(r["fsID"]), float(r["start"]), float(r["end"]),
-                                    int(r["salience"]), fold, int(r["classID"]), r["class"],
-                                    root / "audio" / f"fold{fold}" / r["slice_file_name"])
+                row = UrbanSoundRow(
+                    r["slice_file_name"],
+                    int(r["fsID"]),
+                    float(r["start"]),
+                    float(r["end"]),
+                    int(r["salience"]),
+                    fold,
+                    int(r["classID"]),
+                    r["class"],
+                    root / "audio" / f"fold{fold}" / r["slice_file_name"],
+                )
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{meta}:{line}: bad row {r} ({exc})") from exc
             if not 1 <= row.fold <= N_FOLDS:
@@ -73,8 +83,10 @@ def read_urbansound8k_metadata(root: str | os.PathLike, check_files: bool = True
         absent = [r.path for r in rows if not r.path.is_file()]
         if absent:
             if on_error == "raise":
-                raise FileNotFoundError(f"{root}: {len(absent)} audio file(s) listed in {METADATA} are missing, "
-                                        f"e.g. {[str(p) for p in absent[:5]]}")
+                raise FileNotFoundError(
+                    f"{root}: {len(absent)} audio file(s) listed in {METADATA} are missing, "
+                    f"e.g. {[str(p) for p in absent[:5]]}"
+                )
             skipped = [(p, "audio file missing") for p in absent]
             report_skipped(skipped, str(root))
             absent_set = set(absent)
@@ -98,9 +110,16 @@ class UrbanSound8KDataset(SpectrogramNormalizer, Dataset):
     ``normalizer=`` for the test fold), raw log-mel otherwise.
     """
 
-    def __init__(self, root: str | os.PathLike, folds, audio_cfg: AudioConfig = AudioConfig(),
-                 cache_dir: str | os.PathLike | None = None, on_error: str = "raise",
-                 normalizer: tuple | None = None, progress: bool = False):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        folds,
+        audio_cfg: AudioConfig = AudioConfig(),
+        cache_dir: str | os.PathLike | None = None,
+        on_error: str = "raise",
+        normalizer: tuple | None = None,
+        progress: bool = False,
+    ):
         check_on_error(on_error)
         folds = sorted({int(f) for f in folds})
         if not folds or any(not 1 <= f <= N_FOLDS for f in folds):

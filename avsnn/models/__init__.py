@@ -7,20 +7,39 @@
 
 Every model maps its input to a :class:`ModelOutput` of time-first ``[T, B, ...]`` tensors.
 """
+
 from .audio import AUDIO_VARIANTS, PAPER_AUDIO_CONFIG, ConvBNLIFPool, SpikingAudioNet
 from .counting import ModelProfile, count_parameters, profile
 from .fusion import SMLP, SpikingLinearLayer, smlp_baseline
 from .heads import HEADS, SpikingHead
 from .layers import InputNorm, SeqToANN, repeat_over_time
 from .output import ModelOutput
-from .resnet import (VISION_BLOCKS, ActAfterAddBlock, L2ActSpikeNet, LIFAfterBNBlock, LIFBeforeAddBlock,
-                     SpikingStem)
+from .resnet import VISION_BLOCKS, ActAfterAddBlock, L2ActSpikeNet, LIFAfterBNBlock, LIFBeforeAddBlock, SpikingStem
 from .twin import ann_twin, replace_lifs
 
 __all__ = [
-    "ModelOutput", "SeqToANN", "InputNorm", "repeat_over_time", "ann_twin", "replace_lifs", "SpikingHead", "HEADS",
-    "L2ActSpikeNet", "VISION_BLOCKS", "ActAfterAddBlock", "LIFAfterBNBlock", "LIFBeforeAddBlock", "SpikingStem",
-    "SpikingAudioNet", "AUDIO_VARIANTS", "PAPER_AUDIO_CONFIG", "ConvBNLIFPool",
-    "SMLP", "SpikingLinearLayer", "smlp_baseline",
-    "count_parameters", "profile", "ModelProfile",
+    "ModelOutput",
+    "SeqToANN",
+    "InputNorm",
+    "repeat_over_time",
+    "ann_twin",
+    "replace_lifs",
+    "SpikingHead",
+    "HEADS",
+    "L2ActSpikeNet",
+    "VISION_BLOCKS",
+    "ActAfterAddBlock",
+    "LIFAfterBNBlock",
+    "LIFBeforeAddBlock",
+    "SpikingStem",
+    "SpikingAudioNet",
+    "AUDIO_VARIANTS",
+    "PAPER_AUDIO_CONFIG",
+    "ConvBNLIFPool",
+    "SMLP",
+    "SpikingLinearLayer",
+    "smlp_baseline",
+    "count_parameters",
+    "profile",
+    "ModelProfile",
 ]

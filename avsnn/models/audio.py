@@ -22,6 +22,7 @@ Sizes: each 2x2 pool floors odd sizes. The paper's fused audio feature is 27136-
 three pools ``64 ch x 8 mel x 53 frames = 27136`` needs 64 mel bins (given) and
 424..431 frames (n_fft/hop/sample rate are not given), see :data:`PAPER_AUDIO_CONFIG`.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -51,8 +52,9 @@ class ConvBNLIFPool(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron):
         super().__init__()
-        self.conv_bn = SeqToANN(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-                                nn.BatchNorm2d(out_channels))
+        self.conv_bn = SeqToANN(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out_channels)
+        )
         self.lif = neuron()
         self.pool = SeqToANN(nn.MaxPool2d(2)) if pool else nn.Identity()
 
@@ -69,10 +71,21 @@ class ConvBNLIFPool(nn.Module):
 class SpikingAudioNet(nn.Module):
     """Spiking audio network (Fig. 4): ``forward(x [B, 1, n_mels, n_frames]) -> ModelOutput``."""
 
-    def __init__(self, num_classes: int = 10, n_mels: int = 64, n_frames: int = 126,
-                 channels: Sequence[int] = (16, 32, 64), timesteps: int = 4, head: str = "l2",
-                 variant: str = "full", dropout: float = 0.5, beta: float = 0.9, threshold: float = 1.0,
-                 surrogate: sg.Surrogate | None = None, input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        n_mels: int = 64,
+        n_frames: int = 126,
+        channels: Sequence[int] = (16, 32, 64),
+        timesteps: int = 4,
+        head: str = "l2",
+        variant: str = "full",
+        dropout: float = 0.5,
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        surrogate: sg.Surrogate | None = None,
+        input_norm: bool = False,
+    ):
         super().__init__()
         if variant not in AUDIO_VARIANTS:
             raise ValueError(f"variant must be one of {AUDIO_VARIANTS}, got {variant!r}")
@@ -98,8 +111,10 @@ class SpikingAudioNet(nn.Module):
             if pool:
                 h, w = h // 2, w // 2
         if h < 1 or w < 1:
-            raise ValueError(f"n_mels={n_mels} and n_frames={n_frames} must be >= {2 ** len(used)} "
-                             f"to survive {len(used)} 2x2 max-pools")
+            raise ValueError(
+                f"n_mels={n_mels} and n_frames={n_frames} must be >= {2 ** len(used)} "
+                f"to survive {len(used)} 2x2 max-pools"
+            )
         self.blocks = nn.ModuleList(blocks)
         self.dropout = SeqToANN(nn.Dropout(dropout)) if variant != "no_dropout" else nn.Identity()
         self._feature_dim = in_ch * h * w
@@ -114,8 +129,10 @@ class SpikingAudioNet(nn.Module):
         """Log-mel ``[B, 1, n_mels, n_frames]`` -> flattened features ``[T, B, feature_dim]``."""
         expected = (1, self.n_mels, self.n_frames)
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"SpikingAudioNet expects x shaped [B, 1, {self.n_mels}, {self.n_frames}] "
-                             f"(1 channel, n_mels, n_frames), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"SpikingAudioNet expects x shaped [B, 1, {self.n_mels}, {self.n_frames}] "
+                f"(1 channel, n_mels, n_frames), got shape {tuple(x.shape)}"
+            )
         out = self.blocks[0](self.input_norm(x), timesteps=self.timesteps)
         for block in self.blocks[1:]:
             out = block(out)

@@ -22,6 +22,7 @@ Counting convention (all numbers are **per sample**, for one full forward over T
 ``profile`` runs in eval mode (no dropout, BN running stats) under ``torch.no_grad`` and
 restores the training flag, so it is deterministic and leaves the model unchanged.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -46,7 +47,7 @@ class ModelProfile:
     layer_macs: dict[str, float] = field(default_factory=dict)
     layer_sops: dict[str, float] = field(default_factory=dict)
     timesteps: int = 1
-    per_step_layers: frozenset = frozenset()   # layer names whose MACs count T times
+    per_step_layers: frozenset = frozenset()  # layer names whose MACs count T times
 
     @property
     def one_pass_macs(self) -> float:
@@ -124,12 +125,14 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
             rate = float(x.float().mean()) if _is_spikes(x) else 1.0
             macs[name] += layer_macs
             sops[name] += layer_macs * rate
+
         return hook
 
     def lif_hook(name):
         def hook(module, args, out):
             spikes = out[0] if isinstance(out, tuple) else out
             rates[name].append(float(spikes.float().mean()))
+
         return hook
 
     for name, module in model.named_modules():

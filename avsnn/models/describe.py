@@ -5,6 +5,7 @@
 branches up to the residual addition and what follows the addition. The book's tables of the
 vision blocks (chapters 05 and 09) are made from it.
 """
+
 from __future__ import annotations
 
 import operator
@@ -54,8 +55,11 @@ def block_operations(block_cls, stride: int = 2) -> dict:
         return steps[::-1]
 
     branches = [chain(a) for a in add.args]
-    with_shortcut = [i for i, a in enumerate(add.args) if any(
-        n.op == "call_module" and n.target == "shortcut" for n in _ancestors(a))]
+    with_shortcut = [
+        i
+        for i, a in enumerate(add.args)
+        if any(n.op == "call_module" and n.target == "shortcut" for n in _ancestors(a))
+    ]
     s = with_shortcut[0] if with_shortcut else 1
     after, node = [], add
     while True:

@@ -29,6 +29,7 @@ Where the paper is ambiguous, and what we chose:
 
 Single-modality baselines are this class with one input (:func:`smlp_baseline`).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -61,9 +62,18 @@ class SpikingLinearLayer(nn.Module):
 class SMLP(nn.Module):
     """Spiking MLP fusion network (Fig. 5): ``forward({modality: [B, d_m]}) -> ModelOutput``."""
 
-    def __init__(self, input_dims: Mapping[str, int], num_classes: int = 10, timesteps: int = 8,
-                 hidden: Sequence[int] = (512,), project_dim: int | None = None, beta: float = 0.9,
-                 threshold: float = 1.0, surrogate: sg.Surrogate | None = None, head: str = "fc"):
+    def __init__(
+        self,
+        input_dims: Mapping[str, int],
+        num_classes: int = 10,
+        timesteps: int = 8,
+        hidden: Sequence[int] = (512,),
+        project_dim: int | None = None,
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        surrogate: sg.Surrogate | None = None,
+        head: str = "fc",
+    ):
         super().__init__()
         if not isinstance(input_dims, Mapping) or len(input_dims) == 0:
             raise ValueError(f"input_dims must be a non-empty dict {{modality: feature size}}, got {input_dims!r}")
@@ -84,9 +94,9 @@ class SMLP(nn.Module):
         surrogate = sg.atan(2.0) if surrogate is None else surrogate
         neuron = partial(make_lif, beta, threshold, surrogate)
 
-        self.projections = nn.ModuleDict({
-            name: nn.Linear(dim, project_dim) if project_dim else nn.Identity()
-            for name, dim in input_dims.items()})
+        self.projections = nn.ModuleDict(
+            {name: nn.Linear(dim, project_dim) if project_dim else nn.Identity() for name, dim in input_dims.items()}
+        )
         fused_dim = project_dim * len(input_dims) if project_dim else sum(input_dims.values())
         self.fused_dim = fused_dim
         self.input_bn = nn.BatchNorm1d(fused_dim)

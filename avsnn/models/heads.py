@@ -6,6 +6,7 @@
 * ``"fc"`` -- the "vanilla SNN" head: a plain ``nn.Linear`` applied to the features at
   every timestep, its output is the current of the output LIF.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,13 +29,22 @@ def check_head(head: str) -> str:
 class SpikingHead(nn.Module):
     """Classifier + output LIF layer; ``forward(features [T, B, d]) -> ModelOutput``."""
 
-    def __init__(self, in_features: int, num_classes: int, head: str = "l2", beta: float = 0.9,
-                 threshold: float = 1.0, surrogate: sg.Surrogate | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        head: str = "l2",
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        surrogate: sg.Surrogate | None = None,
+    ):
         super().__init__()
         self.head = check_head(head)
         if in_features < 1 or num_classes < 2:
-            raise ValueError(f"SpikingHead needs in_features >= 1 and num_classes >= 2, "
-                             f"got in_features={in_features}, num_classes={num_classes}")
+            raise ValueError(
+                f"SpikingHead needs in_features >= 1 and num_classes >= 2, "
+                f"got in_features={in_features}, num_classes={num_classes}"
+            )
         self.in_features, self.num_classes = in_features, num_classes
         if head == "l2":
             self.classifier = L2Classifier(in_features, num_classes)
@@ -47,8 +57,9 @@ class SpikingHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
         if features.dim() != 3 or features.shape[-1] != self.in_features:
-            raise ValueError(f"SpikingHead expects features [T, B, {self.in_features}], "
-                             f"got shape {tuple(features.shape)}")
+            raise ValueError(
+                f"SpikingHead expects features [T, B, {self.in_features}], got shape {tuple(features.shape)}"
+            )
         if self.head == "l2":
             logits, z_av = self.classifier(features, return_features=True)
             current = logits.unsqueeze(0).expand(features.shape[0], *logits.shape)

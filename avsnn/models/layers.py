@@ -4,13 +4,14 @@ Stateless layers (convolution, batch norm, pooling, linear, dropout) have no mem
 across timesteps, so they run on all ``T*B`` samples at once; only the LIF neurons
 scan over ``T``. :class:`SeqToANN` does the flatten / unflatten around them.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..core.lif import LIF
 from ..core import surrogate as sg
+from ..core.lif import LIF
 
 
 class SeqToANN(nn.Sequential):
@@ -54,8 +55,10 @@ class InputNorm(nn.Module):
     def fit(self, x: torch.Tensor, eps: float = 1e-6) -> "InputNorm":
         """Set mean/std from the (training) inputs ``x [N, ...]``; returns ``self``."""
         if x.dim() != self.mean.dim() or len(x) < 2:
-            raise ValueError(f"InputNorm.fit expects at least 2 inputs shaped [N, ...{tuple(self.mean.shape[1:])}], "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"InputNorm.fit expects at least 2 inputs shaped [N, ...{tuple(self.mean.shape[1:])}], "
+                f"got shape {tuple(x.shape)}"
+            )
         pooled = [0] + [d + 1 for d in range(x.dim() - 1) if d not in self.dims]
         x = x.double()
         self.mean.copy_(x.mean(pooled, keepdim=True))

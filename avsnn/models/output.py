@@ -2,6 +2,7 @@
 
 The training engine relies on these four fields and their shapes; keep them exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

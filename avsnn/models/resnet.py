@@ -46,6 +46,7 @@ Shortcut when the shape changes: 1x1 conv (stride s) + BN, with no LIF of its ow
 (except the ``lif_before_add`` shortcut LIF above, which follows it); otherwise identity.
 The stem is conv-LIF-BN for ``act_after_add`` and ``lif_before_add``.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -74,8 +75,7 @@ def projection_shortcut(in_planes: int, planes: int, stride: int) -> nn.Module:
     """1x1 conv + BN when the block changes shape, identity otherwise."""
     if stride == 1 and in_planes == planes:
         return nn.Identity()
-    return SeqToANN(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
-                    nn.BatchNorm2d(planes))
+    return SeqToANN(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d(planes))
 
 
 class ActAfterAddBlock(nn.Module):
@@ -176,10 +176,20 @@ class L2ActSpikeNet(nn.Module):
     ``width=64`` is the paper's network (512-d feature, ~11.17 M parameters for 10 classes).
     """
 
-    def __init__(self, num_classes: int = 10, width: int = 64, timesteps: int = 8, head: str = "l2",
-                 block: str = "act_after_add", beta: float = 0.9, threshold: float = 1.0,
-                 surrogate: sg.Surrogate | None = None, in_channels: int = 3, zero_init_residual: bool = False,
-                 input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        width: int = 64,
+        timesteps: int = 8,
+        head: str = "l2",
+        block: str = "act_after_add",
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        surrogate: sg.Surrogate | None = None,
+        in_channels: int = 3,
+        zero_init_residual: bool = False,
+        input_norm: bool = False,
+    ):
         super().__init__()
         if block not in VISION_BLOCKS:
             raise ValueError(f"block must be one of {VISION_BLOCKS}, got {block!r}")
@@ -228,8 +238,10 @@ class L2ActSpikeNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image ``[B, C, H, W]`` -> per-timestep pooled features ``[T, B, 8*width]``."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"L2ActSpikeNet expects x shaped [B, {self.in_channels}, H, W] "
-                             f"(in_channels={self.in_channels}), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"L2ActSpikeNet expects x shaped [B, {self.in_channels}, H, W] "
+                f"(in_channels={self.in_channels}), got shape {tuple(x.shape)}"
+            )
         out = self.stem(self.input_norm(x), self.timesteps)
         out = self.layer1(out)
         out = self.layer2(out)

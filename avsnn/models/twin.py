@@ -6,6 +6,7 @@ and trains it with cross-entropy on the head's logits (its ``current``: the cosi
 Eq. 13 for the L2 head, the linear output for the fc head), so the SNN and its twin differ only
 in the neuron model and the loss that goes with it.
 """
+
 from __future__ import annotations
 
 import copy

@@ -16,6 +16,7 @@ Command line::
     python -m avsnn chapter run book/01_lif_neuron.md -p seed 3 -p profile smoke -o results/
     python -m avsnn chapter params book/01_lif_neuron.md
 """
+
 from __future__ import annotations
 
 import ast
@@ -125,8 +126,9 @@ def check_parameters(params: dict) -> dict:
     if isinstance(data, str) and data not in NAMED_DATASETS:
         params["data"] = normalise_data_path(data)
         if not Path(params["data"]).is_dir():
-            raise FileNotFoundError(f"parameter data: dataset folder {params['data']} not found "
-                                    f"(expected 'embedded' or a dataset folder)")
+            raise FileNotFoundError(
+                f"parameter data: dataset folder {params['data']} not found (expected 'embedded' or a dataset folder)"
+            )
     return params
 
 
@@ -135,8 +137,13 @@ def source_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run_chapter(path: str | Path, parameters: dict | None = None, out_dir: str | Path = "results",
-                progress: bool = True, kernel_name: str = "python3") -> Path:
+def run_chapter(
+    path: str | Path,
+    parameters: dict | None = None,
+    out_dir: str | Path = "results",
+    progress: bool = True,
+    kernel_name: str = "python3",
+) -> Path:
     """Execute ``path`` with ``parameters`` and write ``<out_dir>/<stem>.ipynb``; return that path."""
     import papermill
 
@@ -145,24 +152,32 @@ def run_chapter(path: str | Path, parameters: dict | None = None, out_dir: str |
     params = check_parameters(resolve_parameters(nb, parameters or {}))
     out_dir = Path(out_dir).resolve()
     if out_dir == path.parent or out_dir.is_relative_to(BOOK):
-        raise ValueError(f"output folder {out_dir} lies in the book sources ({BOOK} or the chapter's folder); "
-                         f"choose one outside them (default: results/)")
+        raise ValueError(
+            f"output folder {out_dir} lies in the book sources ({BOOK} or the chapter's folder); "
+            f"choose one outside them (default: results/)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{path.stem}.ipynb"
-    nb.metadata["avsnn"] = {"source": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
-                            "source_sha256": source_digest(path), "parameters": params}
+    nb.metadata["avsnn"] = {
+        "source": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "source_sha256": source_digest(path),
+        "parameters": params,
+    }
     tmp = out.with_name(f"{out.stem}.partial.ipynb")
     os.environ.setdefault("AVSNN_RUNS", str(ROOT / "runs"))
     try:
-        papermill.execute_notebook(nb, str(tmp), parameters=params, cwd=str(path.parent),
-                                   progress_bar=progress, kernel_name=kernel_name)
+        papermill.execute_notebook(
+            nb, str(tmp), parameters=params, cwd=str(path.parent), progress_bar=progress, kernel_name=kernel_name
+        )
     except BaseException as e:
         failed = out.with_name(f"{out.stem}.failed.ipynb")
         if tmp.exists():
             os.replace(tmp, failed)
         if isinstance(e, papermill.PapermillExecutionError):
-            raise ChapterFailed(f"chapter {path.name} failed in cell [{e.exec_count}]: {e.ename}: {e.evalue}; "
-                                f"the notebook executed up to there is {failed}") from None
+            raise ChapterFailed(
+                f"chapter {path.name} failed in cell [{e.exec_count}]: {e.ename}: {e.evalue}; "
+                f"the notebook executed up to there is {failed}"
+            ) from None
         raise
     os.replace(tmp, out)  # the finished notebook appears whole or not at all
     return out
@@ -177,12 +192,19 @@ def add_chapter_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="chapter_cmd", required=True)
     run = sub.add_parser("run", help="execute a chapter with parameters; write the executed .ipynb to -o")
     run.add_argument("chapter", help="book/<chapter>.md")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="override a value of the chapter's parameters cell (repeatable)")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="override a value of the chapter's parameters cell (repeatable)",
+    )
     run.add_argument("-o", "--out", default="results", help="output folder (default: results/)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.set_defaults(func=lambda a: print(run_chapter(a.chapter, _parse_pairs(a.parameter), a.out,
-                                                      progress=not a.quiet)))
+    run.set_defaults(
+        func=lambda a: print(run_chapter(a.chapter, _parse_pairs(a.parameter), a.out, progress=not a.quiet))
+    )
     show = sub.add_parser("params", help="list a chapter's parameters and their defaults")
     show.add_argument("chapter")
     show.set_defaults(func=lambda a: print(json.dumps(chapter_parameters(read_chapter(a.chapter)), indent=2)))

@@ -7,6 +7,7 @@ source, so a test fails when a chapter changes without its golden being rebuilt.
 
     python -m avsnn.tools.goldens --out tests/goldens book/01_lif_neuron.md ...
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ folder (``<runs>/<run key>``) on the last line of stdout; ``metrics.json`` there
 ``test_accuracy`` (a fraction) and the ``separability`` summary. ``show`` takes that folder, its
 run key, or a config hash (the newest run of that config).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,16 +21,26 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modality", required=True, choices=MODALITIES)
     p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder / release name')
     p.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)",
+    )
     p.add_argument("--runs", default=None, help="run store root (default $AVSNN_RUNS or ./runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
 def add_train_parser(subparsers) -> None:
     """Register ``train`` and ``show`` on an ``argparse`` subparsers object."""
-    p = subparsers.add_parser("train", help="train (or load from the run store) one model",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "train",
+        help="train (or load from the run store) one model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_common(p)
     p.set_defaults(func=cmd_train)
     s = subparsers.add_parser("show", help="print a stored run's config and metrics summary")
@@ -40,34 +51,38 @@ def add_train_parser(subparsers) -> None:
 
 def config_from_args(args):
     from .profiles import make_config
+
     return make_config(args.modality, args.profile, args.data, args.overrides)
 
 
 def cmd_train(args) -> int:
     from .loop import train_or_load
+
     cfg = config_from_args(args)
-    run = train_or_load(cfg, args.runs, progress=False if args.quiet else None,
-                        verbose=False if args.quiet else True)
+    run = train_or_load(cfg, args.runs, progress=False if args.quiet else None, verbose=False if args.quiet else True)
     m = run.metrics
     sep = m.get("separability", {}).get("test", {})
-    print(f"test_accuracy {m.get('test_accuracy', float('nan')):.4f}  "
-          f"separability(test) inter/intra {sep.get('ratio', float('nan')):.3f}")
+    print(
+        f"test_accuracy {m.get('test_accuracy', float('nan')):.4f}  "
+        f"separability(test) inter/intra {sep.get('ratio', float('nan')):.3f}"
+    )
     print(run.path)
     return 0
 
 
 def _resolve_run(arg: str, runs) -> Path:
     from .store import default_root, read_json_file
+
     p, root = Path(arg), default_root(runs)
     for q in (p, root / arg):
         if (q / "config.json").exists():
             return q
-    matches = []   # a config hash: the runs of that config (several after data or code changes)
+    matches = []  # a config hash: the runs of that config (several after data or code changes)
     for q in root.glob("*/config.json") if root.is_dir() else ():
         try:
             if read_json_file(q).get("config_hash") == arg:
                 matches.append(q.parent)
-        except ValueError:   # a damaged config.json is not this run's concern
+        except ValueError:  # a damaged config.json is not this run's concern
             continue
     if matches:
         return max(matches, key=lambda q: (q / "config.json").stat().st_mtime_ns)
@@ -76,6 +91,7 @@ def _resolve_run(arg: str, runs) -> Path:
 
 def cmd_show(args) -> int:
     from .store import describe_problems, read_json_file, verify_run
+
     path = _resolve_run(args.run, args.runs)
     cfg = read_json_file(path / "config.json")
     done = (path / "DONE").exists()
@@ -84,8 +100,17 @@ def cmd_show(args) -> int:
     print(f"run {path}  modality {cfg['modality']}  profile {cfg.get('profile')}  {state}")
     m = None if "metrics.json" in problems else read_json_file(path / "metrics.json")
     if m is not None:
-        keys = ("test_accuracy", "train_accuracy", "epochs", "train_seconds", "sops", "params", "config_hash",
-                "data_fingerprint", "code_fingerprint")
+        keys = (
+            "test_accuracy",
+            "train_accuracy",
+            "epochs",
+            "train_seconds",
+            "sops",
+            "params",
+            "config_hash",
+            "data_fingerprint",
+            "code_fingerprint",
+        )
         for k in keys:
             if k in m:
                 print(f"  {k:17s} {m[k]}")

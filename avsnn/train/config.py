@@ -27,6 +27,7 @@ they hold their "off" value, so every config that does not use them keeps its ol
 frozen features they consume (``vision_config`` / ``audio_config``, canonical dicts),
 so a fusion hash changes whenever a feature extractor's settings change.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,7 @@ import math
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -59,8 +60,15 @@ COSMETIC = ("profile", "progress", "device", "channels_last")
 SCHEDULES = ("step", "cosine")
 NEURONS = ("lif", "relu")
 #: recipe fields and their "off" values: dropped from :meth:`RunConfig.canonical` while off (old hashes hold)
-RECIPE_OFF = {"input_norm": False, "zero_init_residual": False, "neuron": "lif", "val_frac": 0.0,
-              "patience": None, "warmup_epochs": 0, "schedule": "step"}
+RECIPE_OFF = {
+    "input_norm": False,
+    "zero_init_residual": False,
+    "neuron": "lif",
+    "val_frac": 0.0,
+    "patience": None,
+    "warmup_epochs": 0,
+    "schedule": "step",
+}
 
 
 def normalise_data_path(path: Optional[str]) -> Optional[str]:
@@ -76,15 +84,15 @@ class RunConfig:
 
     modality: str = "vision"
     # data
-    dataset: str = "embedded"            # "embedded" or a folder holding a release
-    data_root: Optional[str] = None      # passed to build_datasets(root=...)
-    per_class: Optional[int] = None      # samples per class to keep (None: all)
+    dataset: str = "embedded"  # "embedded" or a folder holding a release
+    data_root: Optional[str] = None  # passed to build_datasets(root=...)
+    per_class: Optional[int] = None  # samples per class to keep (None: all)
     train_frac: float = 0.7
-    split_seed: int = 0                  # train/test split seed (shared by fusion and its inputs)
+    split_seed: int = 0  # train/test split seed (shared by fusion and its inputs)
     # model
-    variant: str = "auto"                # vision block / audio variant / "smlp"; "auto": the modality's default
+    variant: str = "auto"  # vision block / audio variant / "smlp"; "auto": the modality's default
     head: str = "l2"
-    width: int = 64                      # vision: ResNet18 base width (features = 8*width)
+    width: int = 64  # vision: ResNet18 base width (features = 8*width)
     timesteps: int = 8
     beta: float = 0.9
     threshold: float = 1.0
@@ -92,9 +100,9 @@ class RunConfig:
     surrogate_scale: float = 2.0
     audio_channels: tuple[int, ...] = (16, 32, 64)
     dropout: float = 0.5
-    input_norm: bool = False             # normalise inputs with training-part statistics (per channel / mel band)
-    zero_init_residual: bool = False     # vision: last BN of each residual branch starts at 0 (block = identity path)
-    neuron: str = "lif"                  # "relu": the ANN twin (ReLU for every LIF, cross-entropy on the logits)
+    input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
+    zero_init_residual: bool = False  # vision: last BN of each residual branch starts at 0 (block = identity path)
+    neuron: str = "lif"  # "relu": the ANN twin (ReLU for every LIF, cross-entropy on the logits)
     # audio front end: the fields of avsnn.data.AudioConfig, with its defaults
     sample_rate: int = AudioConfig.sample_rate
     duration_s: float = AudioConfig.duration_s
@@ -120,12 +128,12 @@ class RunConfig:
     milestones: tuple[int, ...] = (150, 275)
     gamma: float = 0.1
     batch_size: int = 128
-    epochs: int = 300                    # with patience: the maximum
-    val_frac: float = 0.0                # validation share carved from the training split (stratified, split_seed)
-    patience: Optional[int] = None       # stop after this many epochs without a better validation accuracy
-    warmup_epochs: int = 0               # linear learning-rate warm-up (per step) over this many epochs
-    schedule: str = "step"               # "step": milestones/gamma; "cosine": cosine decay to 0 after warm-up
-    max_train_batches: Optional[int] = None   # cap on batches per epoch (smoke runs)
+    epochs: int = 300  # with patience: the maximum
+    val_frac: float = 0.0  # validation share carved from the training split (stratified, split_seed)
+    patience: Optional[int] = None  # stop after this many epochs without a better validation accuracy
+    warmup_epochs: int = 0  # linear learning-rate warm-up (per step) over this many epochs
+    schedule: str = "step"  # "step": milestones/gamma; "cosine": cosine decay to 0 after warm-up
+    max_train_batches: Optional[int] = None  # cap on batches per epoch (smoke runs)
     seed: int = 0
     amp: bool = False
     # cosmetic (not hashed)
@@ -159,8 +167,11 @@ class RunConfig:
 
     def canonical(self) -> dict:
         """The hashed part: :meth:`to_dict` without the cosmetic fields and the recipe fields that are off."""
-        return {k: v for k, v in self.to_dict().items()
-                if k not in COSMETIC and not (k in RECIPE_OFF and v == RECIPE_OFF[k])}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in COSMETIC and not (k in RECIPE_OFF and v == RECIPE_OFF[k])
+        }
 
     def hash(self, length: int = 12) -> str:
         """Stable short hash of the canonical JSON (sorted keys, no whitespace)."""
@@ -192,8 +203,15 @@ class RunConfig:
 
     def audio_settings(self):
         """The :class:`avsnn.data.AudioConfig` these fields describe."""
-        return AudioConfig(sample_rate=self.sample_rate, duration_s=self.duration_s, n_fft=self.n_fft,
-                           hop_length=self.hop_length, n_mels=self.n_mels, f_max=self.f_max, top_db=self.top_db)
+        return AudioConfig(
+            sample_rate=self.sample_rate,
+            duration_s=self.duration_s,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.n_mels,
+            f_max=self.f_max,
+            top_db=self.top_db,
+        )
 
     def describe(self) -> str:
         """Compact ``key=value`` listing (printed at the start of training)."""
@@ -223,7 +241,7 @@ def _expect(key, value, expected) -> None:
 
 
 def _validate(c: RunConfig) -> None:
-    for key, tp in _HINTS.items():   # an inf / nan hyper-parameter trains to garbage
+    for key, tp in _HINTS.items():  # an inf / nan hyper-parameter trains to garbage
         v = getattr(c, key)
         if _strip_optional(tp)[0] is float and v is not None and not math.isfinite(float(v)):
             raise ValueError(f"{key} must be a finite number, got {v!r}")
@@ -239,8 +257,10 @@ def _validate(c: RunConfig) -> None:
     if not 0.0 <= c.val_frac < 1.0:
         raise ValueError(f"val_frac must lie in [0, 1), got {c.val_frac!r}")
     if c.patience is not None and (c.patience < 1 or c.val_frac == 0):
-        raise ValueError(f"patience must be a positive integer used with val_frac > 0, got patience={c.patience!r}, "
-                         f"val_frac={c.val_frac!r}")
+        raise ValueError(
+            f"patience must be a positive integer used with val_frac > 0, got patience={c.patience!r}, "
+            f"val_frac={c.val_frac!r}"
+        )
     if c.warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be >= 0, got {c.warmup_epochs!r}")
     for key in ("correct_rate", "incorrect_rate", "beta"):
@@ -345,8 +365,13 @@ def parse_as(name: str, raw: Any, hint: Any) -> Any:
 
 
 def _type_name(tp, optional: bool) -> str:
-    name = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
-            dict: "a JSON object"}.get(tp, "a comma-separated list of integers")
+    name = {
+        bool: "a boolean (true/false)",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        dict: "a JSON object",
+    }.get(tp, "a comma-separated list of integers")
     return name + (" or none" if optional else "")
 
 

@@ -28,6 +28,7 @@ Equivalence with one process:
   and results agree only statistically; running statistics are rank 0's (DDP broadcasts
   rank 0's buffers every forward).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,6 +56,7 @@ def init_distributed(backend: Optional[str] = None) -> DistContext:
 
     def wrap(model):
         from torch.nn.parallel import DistributedDataParallel as DDP
+
         if use_cuda:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # swaps BN in place, same Parameters
             return DDP(model, device_ids=[local_rank])
@@ -68,13 +70,20 @@ def init_distributed(backend: Optional[str] = None) -> DistContext:
     return DistContext(rank=rank, world_size=world, wrap=wrap, barrier=tdist.barrier, all_reduce=all_reduce)
 
 
-def train_distributed(cfg: RunConfig, store_root=None, progress=None, *, model_fn: Callable = build_model,
-                      data_fn: Callable = load_datasets, backend: Optional[str] = None, verbose=None):
+def train_distributed(
+    cfg: RunConfig,
+    store_root=None,
+    progress=None,
+    *,
+    model_fn: Callable = build_model,
+    data_fn: Callable = load_datasets,
+    backend: Optional[str] = None,
+    verbose=None,
+):
     """Run :func:`train_or_load` as one rank of an initialised (or ``torchrun``) process group."""
     ctx = init_distributed(backend)
     try:
-        return train_or_load(cfg, store_root, progress, model_fn=model_fn, data_fn=data_fn, dist=ctx,
-                             verbose=verbose)
+        return train_or_load(cfg, store_root, progress, model_fn=model_fn, data_fn=data_fn, dist=ctx, verbose=verbose)
     finally:
         tdist.barrier()
         tdist.destroy_process_group()
@@ -87,36 +96,67 @@ def _free_port() -> int:
 
 
 def _worker(rank, world, port, cfg_dict, store_root, model_fn, data_fn, backend):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(world))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world)
+    )
     torch.set_num_threads(1)
-    train_distributed(RunConfig.from_dict(cfg_dict), store_root, False, model_fn=model_fn, data_fn=data_fn,
-                      backend=backend, verbose=False)
+    train_distributed(
+        RunConfig.from_dict(cfg_dict),
+        store_root,
+        False,
+        model_fn=model_fn,
+        data_fn=data_fn,
+        backend=backend,
+        verbose=False,
+    )
 
 
-def launch_local(cfg: RunConfig, world_size: int = 2, store_root=None, *, model_fn: Callable = build_model,
-                 data_fn: Callable = load_datasets, backend: Optional[str] = None):
+def launch_local(
+    cfg: RunConfig,
+    world_size: int = 2,
+    store_root=None,
+    *,
+    model_fn: Callable = build_model,
+    data_fn: Callable = load_datasets,
+    backend: Optional[str] = None,
+):
     """Train ``cfg`` with ``world_size`` processes on this machine (``torch.multiprocessing.spawn``).
 
     ``model_fn``/``data_fn`` must be picklable (module-level functions). Returns the finished run,
     loaded in this process from the store rank 0 wrote.
     """
     import torch.multiprocessing as mp
-    mp.spawn(_worker, args=(world_size, _free_port(), cfg.to_dict(), None if store_root is None else str(store_root),
-                            model_fn, data_fn, backend), nprocs=world_size, join=True)
+
+    mp.spawn(
+        _worker,
+        args=(
+            world_size,
+            _free_port(),
+            cfg.to_dict(),
+            None if store_root is None else str(store_root),
+            model_fn,
+            data_fn,
+            backend,
+        ),
+        nprocs=world_size,
+        join=True,
+    )
     return train_or_load(cfg, store_root, False, model_fn=model_fn, data_fn=data_fn)  # a cache hit
 
 
 def main(argv=None) -> int:
     from .cli import _add_common, config_from_args
-    p = argparse.ArgumentParser(prog="python -m torch.distributed.run ... -m avsnn.train.ddp",
-                                description="avsnn train under torchrun (DDP)")
+
+    p = argparse.ArgumentParser(
+        prog="python -m torch.distributed.run ... -m avsnn.train.ddp", description="avsnn train under torchrun (DDP)"
+    )
     _add_common(p)
     p.add_argument("--backend", default=None, choices=("gloo", "nccl"))
     args = p.parse_args(argv)
     cfg = config_from_args(args)
-    run = train_distributed(cfg, args.runs, False if args.quiet else None, backend=args.backend,
-                            verbose=False if args.quiet else None)
+    run = train_distributed(
+        cfg, args.runs, False if args.quiet else None, backend=args.backend, verbose=False if args.quiet else None
+    )
     if int(os.environ.get("RANK", 0)) == 0:
         print(run.path)
     return 0

@@ -50,6 +50,7 @@ and an :class:`avsnn.models.SMLP` is trained on them. The fused feature of a uni
 is its time-averaged last-hidden feature ``z_av`` (Eq. 10), L2-normalised (Eq. 11): 8*width
 values for vision (512 at width 64), the flattened conv map for audio.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,9 +67,9 @@ import torch
 import torch.nn.functional as F
 
 from avsnn.core.loss import mse_count_loss
+from avsnn.data.batching import ArrayData, as_array_data, subset, validation_split
 from avsnn.device import keep_freed_memory, resolve_device, use_channels_last
 
-from .batching import ArrayData, as_array_data, subset, validation_split
 from .config import RunConfig
 from .store import RunStore, describe_problems, report
 
@@ -83,18 +84,35 @@ class TrainingDiverged(RuntimeError):
 def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = None) -> torch.nn.Module:
     """The network ``cfg`` describes (vision: L2ActSpikeNet, audio: SpikingAudioNet, fusion: SMLP)."""
     from avsnn.core import surrogate as sg
-    from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet
-    from avsnn.models import ann_twin
+    from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet, ann_twin
+
     spike = sg.from_name(cfg.surrogate, cfg.surrogate_scale)
-    common = dict(num_classes=num_classes, timesteps=cfg.timesteps, head=cfg.head, beta=cfg.beta,
-                  threshold=cfg.threshold, surrogate=spike)
+    common = dict(
+        num_classes=num_classes,
+        timesteps=cfg.timesteps,
+        head=cfg.head,
+        beta=cfg.beta,
+        threshold=cfg.threshold,
+        surrogate=spike,
+    )
     if cfg.modality == "vision":
-        net = L2ActSpikeNet(width=cfg.width, block=cfg.variant, zero_init_residual=cfg.zero_init_residual,
-                            input_norm=cfg.input_norm, **common)
+        net = L2ActSpikeNet(
+            width=cfg.width,
+            block=cfg.variant,
+            zero_init_residual=cfg.zero_init_residual,
+            input_norm=cfg.input_norm,
+            **common,
+        )
     elif cfg.modality == "audio":
-        net = SpikingAudioNet(n_mels=cfg.n_mels, n_frames=cfg.audio_settings().n_frames,
-                              channels=tuple(cfg.audio_channels), variant=cfg.variant, dropout=cfg.dropout,
-                              input_norm=cfg.input_norm, **common)
+        net = SpikingAudioNet(
+            n_mels=cfg.n_mels,
+            n_frames=cfg.audio_settings().n_frames,
+            channels=tuple(cfg.audio_channels),
+            variant=cfg.variant,
+            dropout=cfg.dropout,
+            input_norm=cfg.input_norm,
+            **common,
+        )
     elif not input_dims:
         raise ValueError("a fusion model needs input_dims")
     else:
@@ -105,18 +123,26 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
 def load_datasets(cfg: RunConfig):
     """``(train, test)`` datasets of a vision/audio config via :func:`avsnn.data.build_datasets`."""
     from avsnn.data import build_datasets
-    return build_datasets(cfg.dataset, root=cfg.data_root, modality=cfg.modality, audio=cfg.audio_settings(),
-                          train_frac=cfg.train_frac, seed=cfg.split_seed, per_class=cfg.per_class)
+
+    return build_datasets(
+        cfg.dataset,
+        root=cfg.data_root,
+        modality=cfg.modality,
+        audio=cfg.audio_settings(),
+        train_frac=cfg.train_frac,
+        seed=cfg.split_seed,
+        per_class=cfg.per_class,
+    )
 
 
 # ---- seeding -------------------------------------------------------------------------------------
 def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + 7919 * (int(epoch) + 1)) % (2 ** 63 - 1)
+    return (int(seed) * 1_000_003 + 7919 * (int(epoch) + 1)) % (2**63 - 1)
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
+    np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
 
 
@@ -143,11 +169,12 @@ def _deterministic(device: torch.device):
 @dataclass
 class DistContext:
     """Single-process defaults; :mod:`avsnn.train.ddp` fills in a real one."""
+
     rank: int = 0
     world_size: int = 1
-    wrap: Optional[Callable] = None          # model -> DDP(model)
+    wrap: Optional[Callable] = None  # model -> DDP(model)
     barrier: Callable = lambda: None
-    all_reduce: Callable = lambda t: t       # sum over ranks, in place; returns t
+    all_reduce: Callable = lambda t: t  # sum over ranks, in place; returns t
 
     @property
     def is_main(self) -> bool:
@@ -158,6 +185,7 @@ class DistContext:
 @dataclass
 class Run:
     """A finished run in the store. ``model`` is loaded lazily (eval mode, CPU)."""
+
     path: Path
     config: RunConfig
     store_root: Optional[Path] = None
@@ -204,8 +232,9 @@ class Run:
         """``(train, test)`` as :class:`ArrayData` (what the engine trains on)."""
         if self._data is None:
             if self.config.modality == "fusion":
-                self._data = fusion_data(self.config, self.store_root, progress=False,
-                                         model_fn=self.model_fn, data_fn=self.data_fn)
+                self._data = fusion_data(
+                    self.config, self.store_root, progress=False, model_fn=self.model_fn, data_fn=self.data_fn
+                )
             else:
                 tr, te = self.datasets()
                 self._data = (as_array_data(tr, self.config.modality), as_array_data(te, self.config.modality))
@@ -233,17 +262,24 @@ def unimodal_features(run: Run, split: str) -> dict:
         return cached
     tr, te = run.array_data()
     data = tr if split == "train" else te
-    feats = {"features": _extract(run.model, data), "labels": data.labels.clone(),
-             "keys": data.keys, "classes": data.classes}
+    feats = {
+        "features": _extract(run.model, data),
+        "labels": data.labels.clone(),
+        "keys": data.keys,
+        "classes": data.classes,
+    }
     store.save_features(split, feats)
     return feats
 
 
-def fusion_data(cfg: RunConfig, store_root=None, progress=None, model_fn=build_model,
-                data_fn=load_datasets) -> tuple[ArrayData, ArrayData]:
+def fusion_data(
+    cfg: RunConfig, store_root=None, progress=None, model_fn=build_model, data_fn=load_datasets
+) -> tuple[ArrayData, ArrayData]:
     """Train/load the unimodal runs of a fusion config and return the feature sets."""
-    runs = {name: train_or_load(sub, store_root, progress, model_fn=model_fn, data_fn=data_fn)
-            for name, sub in cfg.sub_configs.items()}
+    runs = {
+        name: train_or_load(sub, store_root, progress, model_fn=model_fn, data_fn=data_fn)
+        for name, sub in cfg.sub_configs.items()
+    }
     out = []
     for split in ("train", "test"):
         feats = {name: unimodal_features(run, split) for name, run in runs.items()}
@@ -252,16 +288,18 @@ def fusion_data(cfg: RunConfig, store_root=None, progress=None, model_fn=build_m
         for other in names[1:]:
             f = feats[other]
             if not torch.equal(f["labels"], ref["labels"]) or (
-                    f["keys"] is not None and ref["keys"] is not None and f["keys"] != ref["keys"]):
+                f["keys"] is not None and ref["keys"] is not None and f["keys"] != ref["keys"]
+            ):
                 raise ValueError(f"{split} features of {names[0]} and {other} are not aligned sample by sample")
-        out.append(ArrayData({n: feats[n]["features"] for n in names}, ref["labels"], classes=ref["classes"],
-                             keys=ref["keys"]))
+        out.append(
+            ArrayData({n: feats[n]["features"] for n in names}, ref["labels"], classes=ref["classes"], keys=ref["keys"])
+        )
     return out[0], out[1]
 
 
 # ---- training --------------------------------------------------------------------------------------
 def _loss(cfg, out, y):
-    if cfg.neuron == "relu":   # the ANN twin: softmax cross-entropy on the logits
+    if cfg.neuron == "relu":  # the ANN twin: softmax cross-entropy on the logits
         return F.cross_entropy(out.current.float().mean(0), y)
     return mse_count_loss(out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets)
 
@@ -277,6 +315,7 @@ def _lr_factor(cfg, steps_per_epoch: int) -> Callable[[int], float]:
         if cfg.schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * min((step - warm) / max(total - warm, 1), 1.0)))
         return cfg.gamma ** sum(step >= m * steps_per_epoch for m in cfg.milestones)
+
     return factor
 
 
@@ -304,16 +343,26 @@ def _best_so_far(history: list) -> tuple[int, float]:
 
 
 def _should_stop(cfg, history: list) -> bool:
-    return (cfg.patience is not None and bool(history)
-            and history[-1]["epoch"] - _best_so_far(history)[0] >= cfg.patience)
+    return (
+        cfg.patience is not None and bool(history) and history[-1]["epoch"] - _best_so_far(history)[0] >= cfg.patience
+    )
 
 
 def _checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_dims, best=None) -> dict:
-    state = {"config": cfg.to_dict(), "hash": cfg.hash(), "epoch": epoch, "model": model.state_dict(),
-             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-             "history": history, "num_classes": num_classes, "input_dims": input_dims,
-             "torch_version": torch.__version__}
-    if best is not None:   # {"epoch", "val_accuracy", "model"}: the best-validation weights so far
+    state = {
+        "config": cfg.to_dict(),
+        "hash": cfg.hash(),
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "rng": _rng_state(),
+        "history": history,
+        "num_classes": num_classes,
+        "input_dims": input_dims,
+        "torch_version": torch.__version__,
+    }
+    if best is not None:  # {"epoch", "val_accuracy", "model"}: the best-validation weights so far
         state["best"] = best
     return state
 
@@ -326,12 +375,23 @@ def _make_optimizer(cfg, params):
     return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
-def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, model_fn, progress: bool,
-         verbose: bool, on_epoch_end: Optional[Callable], dist: DistContext,
-         val: Optional[ArrayData] = None) -> torch.nn.Module:
+def _fit(
+    cfg: RunConfig,
+    store: RunStore,
+    train: ArrayData,
+    test: ArrayData,
+    *,
+    model_fn,
+    progress: bool,
+    verbose: bool,
+    on_epoch_end: Optional[Callable],
+    dist: DistContext,
+    val: Optional[ArrayData] = None,
+) -> torch.nn.Module:
     from tqdm import tqdm
 
     from avsnn.metrics import accuracy, predict, run_model
+
     device = resolve_device(cfg.device)
     num_classes = train.num_classes
     input_dims = train.input_dims() if cfg.modality == "fusion" else None
@@ -355,8 +415,8 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
         if verbose and dist.is_main:
             print(f"resuming {store.path} after epoch {start}/{cfg.epochs}", flush=True)
     if device.type == "cpu":
-        keep_freed_memory()   # no page faults on every step's activations (avsnn.device)
-    channels_last = use_channels_last(cfg.channels_last, device)   # a layout: the same function
+        keep_freed_memory()  # no page faults on every step's activations (avsnn.device)
+    channels_last = use_channels_last(cfg.channels_last, device)  # a layout: the same function
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = dist.wrap(model) if dist.wrap is not None else model
@@ -368,15 +428,20 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
         seed_everything(es)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(es))
         model.train()
-        lr = opt.param_groups[0]["lr"]   # the rate the epoch starts with
+        lr = opt.param_groups[0]["lr"]  # the rate the epoch starts with
         t0 = time.perf_counter()
         stats = torch.zeros(3, dtype=torch.float64)  # loss*samples, correct, samples (this rank)
-        bar = tqdm(range(nb), desc=f"{cfg.modality} {store.path.name} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not (progress and dist.is_main), leave=False, file=sys.stderr)
+        bar = tqdm(
+            range(nb),
+            desc=f"{cfg.modality} {store.path.name} epoch {epoch + 1}/{cfg.epochs}",
+            disable=not (progress and dist.is_main),
+            leave=False,
+            file=sys.stderr,
+        )
         for b in bar:
-            gidx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            idx = gidx[dist.rank::dist.world_size]   # each rank: an equal share of the global batch
-            empty = len(idx) == 0                    # tiny last batch, fewer samples than ranks
+            gidx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            idx = gidx[dist.rank :: dist.world_size]  # each rank: an equal share of the global batch
+            empty = len(idx) == 0  # tiny last batch, fewer samples than ranks
             if empty:
                 idx = gidx[:1]
             x, y = train.batch(idx, device)
@@ -386,8 +451,10 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
                 out = net(x)
             loss = _loss(cfg, out, y)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}/{nb} of "
-                                       f"run {store.path}; {_kept(epoch)}")
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}/{nb} of "
+                    f"run {store.path}; {_kept(epoch)}"
+                )
             # rank-local mean -> share of the global mean; DDP averages gradients over ranks
             scale = 0.0 if empty else len(idx) * dist.world_size / len(gidx)
             opt.zero_grad(set_to_none=True)
@@ -399,43 +466,56 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
                 if empty:
                     continue
                 pred = predict(out.spikes.float(), out.current.float() if out.current is not None else None)
-                stats += torch.tensor([loss.item() * len(idx), float((pred == y).sum()), len(idx)],
-                                      dtype=torch.float64)
+                stats += torch.tensor([loss.item() * len(idx), float((pred == y).sum()), len(idx)], dtype=torch.float64)
             if progress:
                 bar.set_postfix(loss=f"{float(loss):.4f}")
         bar.close()
         bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
-            raise TrainingDiverged(f"weights became non-finite in epoch {epoch + 1} of run {store.path} "
-                                   f"({len(bad)} parameter tensors, first {bad[0]!r}); {_kept(epoch)}")
+            raise TrainingDiverged(
+                f"weights became non-finite in epoch {epoch + 1} of run {store.path} "
+                f"({len(bad)} parameter tensors, first {bad[0]!r}); {_kept(epoch)}"
+            )
         stats = dist.all_reduce(stats)
         if not per_step:
             sched.step()
-        rec = {"epoch": epoch + 1, "loss": float(stats[0] / stats[2]), "train_accuracy": float(stats[1] / stats[2]),
-               "lr": lr, "seconds": time.perf_counter() - t0}
+        rec = {
+            "epoch": epoch + 1,
+            "loss": float(stats[0] / stats[2]),
+            "train_accuracy": float(stats[1] / stats[2]),
+            "lr": lr,
+            "seconds": time.perf_counter() - t0,
+        }
         bs = max(256, cfg.batch_size)
-        if val is not None:   # validated on the main rank, shared so every rank stops at the same epoch
+        if val is not None:  # validated on the main rank, shared so every rank stops at the same epoch
             shared = torch.zeros(1, dtype=torch.float64)
             if dist.is_main:
                 r = run_model(model, val, batch_size=bs, device=device, amp=amp)
                 shared += accuracy(r["pred"], r["labels"])
             rec["val_accuracy"] = float(dist.all_reduce(shared)[0])
             if best is None or rec["val_accuracy"] > best["val_accuracy"]:
-                best = {"epoch": epoch + 1, "val_accuracy": rec["val_accuracy"],
-                        "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                best = {
+                    "epoch": epoch + 1,
+                    "val_accuracy": rec["val_accuracy"],
+                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                }
         if dist.is_main:
             r = run_model(model, test, batch_size=bs, device=device, amp=amp)
             rec["test_accuracy"] = accuracy(r["pred"], r["labels"])
         history.append(rec)
         if dist.is_main:
-            store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, epoch + 1, history, num_classes,
-                                                    input_dims, best))
+            store.save_checkpoint(
+                _checkpoint_state(cfg, model, opt, sched, epoch + 1, history, num_classes, input_dims, best)
+            )
             store.write_history(history)
             if verbose:
                 shown = f"val {rec['val_accuracy']:.3f} " if "val_accuracy" in rec else ""
-                print(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
-                      f"{shown}test {rec.get('test_accuracy', float('nan')):.3f} lr {lr:.2e} "
-                      f"({rec['seconds']:.1f}s)", flush=True)
+                print(
+                    f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
+                    f"{shown}test {rec.get('test_accuracy', float('nan')):.3f} lr {lr:.2e} "
+                    f"({rec['seconds']:.1f}s)",
+                    flush=True,
+                )
         dist.barrier()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model)
@@ -445,8 +525,9 @@ def _fit(cfg: RunConfig, store: RunStore, train: ArrayData, test: ArrayData, *, 
         # the run's model is the best-validation one; the final checkpoint holds it as "model"
         model.load_state_dict(best["model"])
         if dist.is_main:
-            store.save_checkpoint(_checkpoint_state(cfg, model, opt, sched, history[-1]["epoch"], history,
-                                                    num_classes, input_dims, best))
+            store.save_checkpoint(
+                _checkpoint_state(cfg, model, opt, sched, history[-1]["epoch"], history, num_classes, input_dims, best)
+            )
     # Back to the default layout: the final metrics and every later use see the same model as one
     # loaded from the store (the layout changes float rounding in convolutions, not the function).
     return model.to(memory_format=torch.contiguous_format).eval()
@@ -458,20 +539,41 @@ def _kept(epoch: int) -> str:
 
 def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, history: list, identity: dict) -> dict:
     from avsnn.metrics import evaluate
+
     device = resolve_device(cfg.device)
-    m = evaluate(model, test, train, modality=cfg.modality, num_classes=train.num_classes,
-                 batch_size=max(256, cfg.batch_size), device=device, amp=cfg.amp and device.type == "cuda")
-    m = {**identity, "modality": cfg.modality, "epochs": len(history),
-         "train_seconds": float(sum(h["seconds"] for h in history)), **m}
+    m = evaluate(
+        model,
+        test,
+        train,
+        modality=cfg.modality,
+        num_classes=train.num_classes,
+        batch_size=max(256, cfg.batch_size),
+        device=device,
+        amp=cfg.amp and device.type == "cuda",
+    )
+    m = {
+        **identity,
+        "modality": cfg.modality,
+        "epochs": len(history),
+        "train_seconds": float(sum(h["seconds"] for h in history)),
+        **m,
+    }
     if train.classes is not None:
         m["classes"] = list(train.classes)
     return m
 
 
-def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = None, *,
-                  model_fn: Callable = build_model, data_fn: Callable = load_datasets,
-                  verbose: Optional[bool] = None, on_epoch_end: Optional[Callable] = None,
-                  dist: Optional[DistContext] = None) -> Run:
+def train_or_load(
+    cfg: RunConfig,
+    store_root=None,
+    progress: Optional[bool] = None,
+    *,
+    model_fn: Callable = build_model,
+    data_fn: Callable = load_datasets,
+    verbose: Optional[bool] = None,
+    on_epoch_end: Optional[Callable] = None,
+    dist: Optional[DistContext] = None,
+) -> Run:
     """Return the finished run of ``cfg``: cached, resumed or trained from scratch.
 
     ``store_root``: run store root (default ``$AVSNN_RUNS`` or ``./runs``). ``progress``: tqdm
@@ -491,7 +593,7 @@ def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = No
         return run
     device = resolve_device(cfg.device)
     if dist.is_main:
-        store.make_folder()   # a read-only run store fails here, before the data are loaded
+        store.make_folder()  # a read-only run store fails here, before the data are loaded
     if verbose and dist.is_main:
         print(cfg.describe(), flush=True)
         print(f"run folder: {store.path} (device {device})", flush=True)
@@ -509,8 +611,9 @@ def train_or_load(cfg: RunConfig, store_root=None, progress: Optional[bool] = No
             if not problems:
                 return run
             if dist.is_main:
-                action = ("retraining it" if RunStore.CHECKPOINT in problems
-                          else "evaluating it again from its checkpoint")
+                action = (
+                    "retraining it" if RunStore.CHECKPOINT in problems else "evaluating it again from its checkpoint"
+                )
                 report(f"finished run {store.path} is damaged ({describe_problems(problems)}); {action}")
                 store.unfinish(problems)
         return _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist)
@@ -530,15 +633,29 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
     dist.barrier()
     train, val = split_validation(cfg, train)
     with _deterministic(device):
-        model = _fit(cfg, store, train, test, model_fn=model_fn, progress=progress, verbose=verbose,
-                     on_epoch_end=on_epoch_end, dist=dist, val=val)
+        model = _fit(
+            cfg,
+            store,
+            train,
+            test,
+            model_fn=model_fn,
+            progress=progress,
+            verbose=verbose,
+            on_epoch_end=on_epoch_end,
+            dist=dist,
+            val=val,
+        )
         if dist.is_main:
             ck = store.load_checkpoint()
             history = ck["history"] if ck else []
             metrics = _final_metrics(cfg, model, train, test, history, store.identity)
             if ck is not None and "best" in ck:
-                metrics.update(best_epoch=ck["best"]["epoch"], val_accuracy=ck["best"]["val_accuracy"],
-                               fit_samples=len(train), val_samples=len(val))
+                metrics.update(
+                    best_epoch=ck["best"]["epoch"],
+                    val_accuracy=ck["best"]["val_accuracy"],
+                    fit_samples=len(train),
+                    val_samples=len(val),
+                )
             store.write_metrics(metrics)
             store.mark_done()
             if verbose:

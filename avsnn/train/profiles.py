@@ -3,8 +3,8 @@
 Three profiles, each giving settings per modality:
 
 ``smoke``
-    Seconds per model: width 4, T=2, two dozen samples per class, one epoch. For tests
-    and notebook goldens; accuracy is near chance and means nothing.
+    Seconds per model: the default recipe at width 8, T=4, 30 samples per class, a few epochs.
+    For tests and notebook goldens; small, but each modality learns well above chance.
 ``default``
     The book's budget on a 2-core CPU: minutes per model (vision width 16, T=4,
     250 embedded samples per class, at most 8 epochs; a small audio network; SMLP), with the
@@ -47,6 +47,7 @@ Three profiles, each giving settings per modality:
       431 spectrogram frames, but no sample rate, clip length or hop. We keep 16 kHz, take
       UrbanSound8K's 4 s clip length, and choose hop 151: ``1 + 64000 // 151 = 424`` frames.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -59,43 +60,161 @@ PAPER_AUDIO_FRONT_END = {"sample_rate": 16000, "duration_s": 4.0, "hop_length": 
 # keys a fusion run shares with its unimodal inputs (same samples, same split)
 DATA_KEYS = ("dataset", "data_root", "per_class", "train_frac", "split_seed")
 
-_VISION = dict(surrogate="atan", surrogate_scale=2.0, correct_rate=0.9, incorrect_rate=0.1,
-               variant="act_after_add", head="l2", beta=0.9, threshold=1.0)
-_AUDIO = dict(surrogate="fast_sigmoid", surrogate_scale=5.0, correct_rate=0.85, incorrect_rate=0.15,
-              variant="full", head="l2", beta=0.9, threshold=1.0, dropout=0.5)
+_VISION = dict(
+    surrogate="atan",
+    surrogate_scale=2.0,
+    correct_rate=0.9,
+    incorrect_rate=0.1,
+    variant="act_after_add",
+    head="l2",
+    beta=0.9,
+    threshold=1.0,
+)
+_AUDIO = dict(
+    surrogate="fast_sigmoid",
+    surrogate_scale=5.0,
+    correct_rate=0.85,
+    incorrect_rate=0.15,
+    variant="full",
+    head="l2",
+    beta=0.9,
+    threshold=1.0,
+    dropout=0.5,
+)
 #: the recipe parts the default profile switches on (issue #16); fields in avsnn.train.config.RECIPE_OFF
 RECIPE = dict(input_norm=True, val_frac=0.15, patience=3, warmup_epochs=1, schedule="step", milestones=())
 
-_FUSION = dict(surrogate="atan", surrogate_scale=2.0, correct_rate=0.9, incorrect_rate=0.1, variant="smlp",
-               head="fc", fusion_inputs="both", weight_decay=0.0, milestones=())
+_FUSION = dict(
+    surrogate="atan",
+    surrogate_scale=2.0,
+    correct_rate=0.9,
+    incorrect_rate=0.1,
+    variant="smlp",
+    head="fc",
+    fusion_inputs="both",
+    weight_decay=0.0,
+    milestones=(),
+)
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
-        "vision": {**_VISION, "width": 4, "timesteps": 2, "per_class": 24, "batch_size": 16, "epochs": 1,
-                   "lr": 1e-3, "weight_decay": 1e-4, "milestones": (), "progress": False},
-        "audio": {**_AUDIO, "audio_channels": (4, 8, 8), "timesteps": 2, "per_class": 24, "batch_size": 16,
-                  "epochs": 1, "lr": 1e-3, "weight_decay": 0.0, "milestones": (), "progress": False},
-        "fusion": {**_FUSION, "hidden": (32,), "timesteps": 2, "per_class": 24, "batch_size": 16, "epochs": 1,
-                   "lr": 1e-3, "progress": False},
+        # Small enough for tests and goldens (seconds per model on one core), big enough to learn:
+        # 30 samples per class, the default recipe at a narrow width (checked in tests/test_learning.py).
+        "vision": {
+            **_VISION,
+            "width": 8,
+            "timesteps": 4,
+            "per_class": 30,
+            "batch_size": 16,
+            "epochs": 6,
+            "lr": 1e-2,
+            "weight_decay": 1e-4,
+            "milestones": (),
+            "threshold": 0.5,
+            "input_norm": True,
+            "zero_init_residual": True,
+            "warmup_epochs": 1,
+            "progress": False,
+        },
+        "audio": {
+            **_AUDIO,
+            "audio_channels": (4, 8, 8),
+            "timesteps": 4,
+            "per_class": 30,
+            "batch_size": 16,
+            "epochs": 8,
+            "lr": 3e-3,
+            "weight_decay": 0.0,
+            "milestones": (),
+            "input_norm": True,
+            "warmup_epochs": 1,
+            "progress": False,
+        },
+        "fusion": {
+            **_FUSION,
+            "hidden": (32,),
+            "timesteps": 4,
+            "per_class": 30,
+            "batch_size": 16,
+            "epochs": 8,
+            "lr": 3e-3,
+            "progress": False,
+        },
     },
     "default": {
         # The recipe (RECIPE, zero_init_residual) and its values were chosen on validation accuracy by
         # scripts/sensitivity.py (module docstring). The paper does not state V_th; 0.5 beat 1.0 and 0.25.
-        "vision": {**_VISION, **RECIPE, "width": 16, "timesteps": 4, "per_class": 250, "batch_size": 32,
-                   "epochs": 8, "lr": 3e-3, "weight_decay": 1e-4, "threshold": 0.5, "zero_init_residual": True},
-        "audio": {**_AUDIO, **RECIPE, "audio_channels": (8, 16, 32), "timesteps": 4, "per_class": 250,
-                  "batch_size": 32, "epochs": 8, "lr": 3e-3, "weight_decay": 0.0},
+        "vision": {
+            **_VISION,
+            **RECIPE,
+            "width": 16,
+            "timesteps": 4,
+            "per_class": 250,
+            "batch_size": 32,
+            "epochs": 8,
+            "lr": 3e-3,
+            "weight_decay": 1e-4,
+            "threshold": 0.5,
+            "zero_init_residual": True,
+        },
+        "audio": {
+            **_AUDIO,
+            **RECIPE,
+            "audio_channels": (8, 16, 32),
+            "timesteps": 4,
+            "per_class": 250,
+            "batch_size": 32,
+            "epochs": 8,
+            "lr": 3e-3,
+            "weight_decay": 0.0,
+        },
         # the fusion's validation part is the one its unimodal inputs held out (same labels, val_frac, split_seed)
-        "fusion": {**_FUSION, "hidden": (256,), "timesteps": 8, "per_class": 250, "batch_size": 32, "epochs": 10,
-                   "lr": 1e-3, "val_frac": RECIPE["val_frac"], "patience": RECIPE["patience"]},
+        "fusion": {
+            **_FUSION,
+            "hidden": (256,),
+            "timesteps": 8,
+            "per_class": 250,
+            "batch_size": 32,
+            "epochs": 10,
+            "lr": 1e-3,
+            "val_frac": RECIPE["val_frac"],
+            "patience": RECIPE["patience"],
+        },
     },
     "paper": {
-        "vision": {**_VISION, "width": 64, "timesteps": 8, "per_class": None, "batch_size": 128, "epochs": 300,
-                   "lr": 1e-3, "weight_decay": 1e-4, "milestones": (150, 275), "gamma": 0.1},
-        "audio": {**_AUDIO, "audio_channels": (16, 32, 64), "timesteps": 4, "per_class": None, "batch_size": 32,
-                  "epochs": 100, "lr": 1e-4, "weight_decay": 0.0, "milestones": (), **PAPER_AUDIO_FRONT_END},
-        "fusion": {**_FUSION, "hidden": (512,), "timesteps": 8, "per_class": None, "batch_size": 32, "epochs": 10,
-                   "lr": 1e-3},
+        "vision": {
+            **_VISION,
+            "width": 64,
+            "timesteps": 8,
+            "per_class": None,
+            "batch_size": 128,
+            "epochs": 300,
+            "lr": 1e-3,
+            "weight_decay": 1e-4,
+            "milestones": (150, 275),
+            "gamma": 0.1,
+        },
+        "audio": {
+            **_AUDIO,
+            "audio_channels": (16, 32, 64),
+            "timesteps": 4,
+            "per_class": None,
+            "batch_size": 32,
+            "epochs": 100,
+            "lr": 1e-4,
+            "weight_decay": 0.0,
+            "milestones": (),
+            **PAPER_AUDIO_FRONT_END,
+        },
+        "fusion": {
+            **_FUSION,
+            "hidden": (512,),
+            "timesteps": 8,
+            "per_class": None,
+            "batch_size": 32,
+            "epochs": 10,
+            "lr": 1e-3,
+        },
     },
 }
 
@@ -167,6 +286,7 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     for name, sub in cfg.sub_configs.items():
         for key in DATA_KEYS:
             if getattr(sub, key) != getattr(cfg, key):
-                raise ValueError(f"fusion and its {name} input must share {key}: "
-                                 f"{getattr(cfg, key)!r} != {getattr(sub, key)!r}")
+                raise ValueError(
+                    f"fusion and its {name} input must share {key}: {getattr(cfg, key)!r} != {getattr(sub, key)!r}"
+                )
     return cfg

@@ -25,6 +25,7 @@ Windows), and the folder is fsync'ed. A process killed mid-write leaves the prev
 version of the file intact (plus, at worst, a stray ``.*.tmp`` file that is ignored).
 A failed write (disk full, read-only folder) raises :class:`RunStoreError` saying what is intact.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -73,7 +74,7 @@ def report(message: str) -> None:
 
 
 # ---- run identity ------------------------------------------------------------------------------
-CODE_SUFFIXES = (".py", ".cpp")   # the C++ LIF kernel's source computes results too
+CODE_SUFFIXES = (".py", ".cpp")  # the C++ LIF kernel's source computes results too
 
 
 @functools.cache
@@ -114,7 +115,7 @@ def _file_rows(folder: str, prefix: str):
 
 
 def _data_folder(cfg: RunConfig) -> Optional[str]:
-    if cfg.dataset in GENERATED_DATASETS:   # generated from a seed by avsnn.data: covered by the code fingerprint
+    if cfg.dataset in GENERATED_DATASETS:  # generated from a seed by avsnn.data: covered by the code fingerprint
         return None
     return cfg.data_root if cfg.dataset in NAMED_DATASETS else cfg.dataset
 
@@ -129,10 +130,16 @@ def data_fingerprint(cfg: RunConfig) -> str:
 
 def run_identity(cfg: RunConfig) -> dict:
     """``{"run_key", "config_hash", "data_fingerprint", "code_fingerprint"}`` of ``cfg``."""
-    ident = {"config_hash": cfg.hash(), "data_fingerprint": data_fingerprint(cfg),
-             "code_fingerprint": code_fingerprint()}
-    text = json.dumps({"config": cfg.canonical(), "data": ident["data_fingerprint"],
-                       "code": ident["code_fingerprint"]}, sort_keys=True, separators=(",", ":"))
+    ident = {
+        "config_hash": cfg.hash(),
+        "data_fingerprint": data_fingerprint(cfg),
+        "code_fingerprint": code_fingerprint(),
+    }
+    text = json.dumps(
+        {"config": cfg.canonical(), "data": ident["data_fingerprint"], "code": ident["code_fingerprint"]},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return {"run_key": hashlib.sha256(text.encode()).hexdigest()[:12], **ident}
 
 
@@ -155,8 +162,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: os.PathLike | str, writer: Callable[[io.BufferedWriter], Any],
-                 keep_previous: Optional[os.PathLike | str] = None) -> Path:
+def atomic_write(
+    path: os.PathLike | str,
+    writer: Callable[[io.BufferedWriter], Any],
+    keep_previous: Optional[os.PathLike | str] = None,
+) -> Path:
     """Call ``writer(f)`` on a temporary file next to ``path``, fsync it, then ``os.replace`` it.
 
     ``keep_previous``: move the current ``path`` there first (only once the new file is complete).
@@ -197,7 +207,7 @@ def read_json_file(path: os.PathLike | str, default=None):
         return default
     try:
         return json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:   # JSONDecodeError is a ValueError
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise DamagedRunFile(f"{path} is damaged: not valid JSON ({_short(e)})") from None
 
 
@@ -222,7 +232,7 @@ def file_record(path: Path) -> dict:
     return {"size": path.stat().st_size, "sha256": h.hexdigest()}
 
 
-_VERIFIED: dict = {}   # run folder -> (size, mtime_ns) of its recorded files when last found sound
+_VERIFIED: dict = {}  # run folder -> (size, mtime_ns) of its recorded files when last found sound
 
 
 def verify_run(path: os.PathLike | str) -> dict[str, str]:
@@ -259,7 +269,7 @@ class RunStore:
 
     CONFIG, CHECKPOINT, HISTORY, METRICS, DONE = "config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"
     PREVIOUS = "checkpoint.prev.pt"
-    RECORDED = (CHECKPOINT, METRICS, CONFIG)   # size + sha256 recorded in DONE
+    RECORDED = (CHECKPOINT, METRICS, CONFIG)  # size + sha256 recorded in DONE
 
     def __init__(self, cfg: RunConfig, root: Optional[os.PathLike | str] = None, *, key: Optional[str] = None):
         self.config = cfg
@@ -303,8 +313,11 @@ class RunStore:
     def _cannot(self, target: Path, e: OSError) -> RunStoreError:
         why = f"cannot write {target}: {e.strerror or e}"
         if target.name == self.CHECKPOINT:
-            why += ("; nothing earlier is lost: the previous checkpoint.pt is intact and a rerun resumes from it"
-                    if target.exists() else "; nothing earlier is lost (this run had no checkpoint yet)")
+            why += (
+                "; nothing earlier is lost: the previous checkpoint.pt is intact and a rerun resumes from it"
+                if target.exists()
+                else "; nothing earlier is lost (this run had no checkpoint yet)"
+            )
         elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             why += " (choose a writable run store with --runs or $AVSNN_RUNS)"
         return RunStoreError(why)
@@ -400,8 +413,10 @@ class RunStore:
         if prev.exists():
             try:
                 ck = _load_torch(prev, map_location)
-                report(f"{why or f'{self.path / self.CHECKPOINT} is missing'}; resuming from {self.PREVIOUS} "
-                       f"(epoch {ck['epoch']})")
+                report(
+                    f"{why or f'{self.path / self.CHECKPOINT} is missing'}; resuming from {self.PREVIOUS} "
+                    f"(epoch {ck['epoch']})"
+                )
                 return ck
             except DamagedRunFile as e:
                 why = f"{why}; {e}" if why else str(e)

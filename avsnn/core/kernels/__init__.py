@@ -32,6 +32,7 @@ One file per backend, one dispatcher:
 Spikes equal the reference loop's bit for bit (same arithmetic order, no FMA contraction) and the
 membrane and gradients agree to rounding (``tests/test_fused.py``).
 """
+
 from .codes import RESETS, SURROGATES
 from .cpp import cpu_kernel
 from .dispatch import backend, lif_fused

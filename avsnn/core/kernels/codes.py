@@ -4,6 +4,7 @@ The C++ (``lif_scan.cpp``) and Triton (:mod:`.triton`) kernels receive a reset o
 position in :data:`RESETS` / :data:`SURROGATES`, and a surrogate's derivative as the two numbers
 :attr:`avsnn.core.surrogate.Surrogate.constants`.
 """
+
 from __future__ import annotations
 
 from ..surrogate import KINDS as SURROGATES
@@ -13,4 +14,3 @@ RESETS = ("subtract", "zero", "none")
 
 RESET_CODE = {name: code for code, name in enumerate(RESETS)}
 SURROGATE_CODE = {name: code for code, name in enumerate(SURROGATES)}
-

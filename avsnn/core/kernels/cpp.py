@@ -10,6 +10,7 @@ Built with ``torch.utils.cpp_extension`` (a C++ compiler and ninja; cached in
 ``~/.cache/torch_extensions``). ``AVSNN_FUSED_CPP=0`` disables it; a failed build warns once and the
 dispatcher uses the torch ops instead.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,17 @@ def cpp_build_key() -> str:
     build folders of their own instead of rebuilding each other's.
     """
     from torch.utils import cpp_extension
-    parts = [SOURCE.read_text(), torch.__version__, sys.executable, sysconfig.get_paths()["include"],
-             *cpp_extension.include_paths(), *CFLAGS, *LDFLAGS, os.environ.get("CXX", "c++")]
+
+    parts = [
+        SOURCE.read_text(),
+        torch.__version__,
+        sys.executable,
+        sysconfig.get_paths()["include"],
+        *cpp_extension.include_paths(),
+        *CFLAGS,
+        *LDFLAGS,
+        os.environ.get("CXX", "c++"),
+    ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
@@ -60,8 +70,10 @@ def _build():
     quiet.setLevel(logging.ERROR)
     try:
         from torch.utils.cpp_extension import load
-        return load(name=_build_name(), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS,
-                    verbose=False)
+
+        return load(
+            name=_build_name(), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS, verbose=False
+        )
     finally:
         quiet.setLevel(level)
 
@@ -95,9 +107,31 @@ def forward(inp, S, V, beta: torch.Tensor, thr: torch.Tensor, reset: str) -> Non
     cpu_kernel().lif_forward(inp, S, V, float(beta), float(thr), RESET_CODE[reset])
 
 
-def backward(V, GI, g_spk, g_mem, beta: torch.Tensor, thr: torch.Tensor, reset: str, surrogate: Surrogate,
-             grad_beta: bool, grad_thr: bool) -> torch.Tensor:
+def backward(
+    V,
+    GI,
+    g_spk,
+    g_mem,
+    beta: torch.Tensor,
+    thr: torch.Tensor,
+    reset: str,
+    surrogate: Surrogate,
+    grad_beta: bool,
+    grad_thr: bool,
+) -> torch.Tensor:
     """Write ``dL/dI`` into ``GI``; return ``[dL/dbeta, dL/dthr]`` (float64)."""
     k, c = surrogate.constants
-    return cpu_kernel().lif_backward(V, GI, g_spk, g_mem, float(beta), float(thr), RESET_CODE[reset],
-                                     SURROGATE_CODE[surrogate.kind], k, c, bool(grad_beta), bool(grad_thr))
+    return cpu_kernel().lif_backward(
+        V,
+        GI,
+        g_spk,
+        g_mem,
+        float(beta),
+        float(thr),
+        RESET_CODE[reset],
+        SURROGATE_CODE[surrogate.kind],
+        k,
+        c,
+        bool(grad_beta),
+        bool(grad_thr),
+    )

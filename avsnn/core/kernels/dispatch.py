@@ -12,6 +12,7 @@ neurons of one step dense in any order. A contiguous tensor, a channels-last one
 split into T and B, stays outermost) and a current broadcast over T (stride 0) all have such a
 view, so outputs and gradients keep the input's layout; anything else is copied once.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -55,8 +56,12 @@ def backend(t: torch.Tensor) -> str:
     if t.device.type == "cpu":
         if t.dtype in (torch.float32, torch.float64) and cpp.cpu_kernel() is not None:
             return "cpp"
-    elif t.is_cuda and t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) \
-            and t.numel() < 2**31 and triton_kernels() is not None:
+    elif (
+        t.is_cuda
+        and t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+        and t.numel() < 2**31
+        and triton_kernels() is not None
+    ):
         return "triton"
     return "torch"
 
@@ -73,6 +78,7 @@ def _call(how: str, direction: str, *args):
 
 
 # --------------------------------------------------------------------------- layout
+
 
 def _dense(x: torch.Tensor) -> bool:
     """Non-overlapping and dense (some permutation of a contiguous tensor)."""
@@ -117,6 +123,7 @@ def _rows_as(g, like: torch.Tensor):
 
 # --------------------------------------------------------------------------- autograd node
 
+
 class _FusedLIF(torch.autograd.Function):
     """The whole scan as one node; only the membrane is saved (spikes are recomputed from it)."""
 
@@ -131,7 +138,7 @@ class _FusedLIF(torch.autograd.Function):
             _call(backend(current), "forward", inp, _flat(spikes), _flat(mem), beta, thr, reset)
         ctx.save_for_backward(mem, beta, thr)
         ctx.reset, ctx.surrogate = reset, surrogate
-        ctx.set_materialize_grads(False)   # an unused membrane output gets no zero-filled gradient
+        ctx.set_materialize_grads(False)  # an unused membrane output gets no zero-filled gradient
         return spikes, mem
 
     @staticmethod
@@ -143,13 +150,30 @@ class _FusedLIF(torch.autograd.Function):
             return None, None, None, None, None
         g_cur = torch.empty_like(mem)
         if mem[0].numel():
-            sums = _call(backend(mem), "backward", _flat(mem), _flat(g_cur), _rows_as(g_spikes, mem),
-                         _rows_as(g_mem, mem), beta, thr, ctx.reset, ctx.surrogate, need_beta, need_thr)
+            sums = _call(
+                backend(mem),
+                "backward",
+                _flat(mem),
+                _flat(g_cur),
+                _rows_as(g_spikes, mem),
+                _rows_as(g_mem, mem),
+                beta,
+                thr,
+                ctx.reset,
+                ctx.surrogate,
+                need_beta,
+                need_thr,
+            )
             sums = sums.to(mem.dtype)
         else:
             sums = torch.zeros(2, dtype=mem.dtype, device=mem.device)
-        return (g_cur, sums[0].reshape(beta.shape) if need_beta else None,
-                sums[1].reshape(thr.shape) if need_thr else None, None, None)
+        return (
+            g_cur,
+            sums[0].reshape(beta.shape) if need_beta else None,
+            sums[1].reshape(thr.shape) if need_thr else None,
+            None,
+            None,
+        )
 
 
 def lif_fused(

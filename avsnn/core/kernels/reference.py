@@ -3,6 +3,7 @@
 Every fused backend is tested against it; :func:`avsnn.core.kernels.lif_fused` also uses it for
 per-neuron (tensor) beta or threshold, which the fused backends do not take.
 """
+
 from __future__ import annotations
 
 import torch

@@ -15,6 +15,7 @@ sm_80 (``tests/test_triton_compile.py``); ``tests/test_fused_cuda.py`` runs them
 module imports ``triton``: the dispatcher (:mod:`.dispatch`) imports it only when a CUDA tensor
 reaches the fused LIF.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,7 @@ BLOCK = 1024
 
 
 @triton.jit
-def _lif_fwd_kernel(I, S, V, BETA, THR, T, N, stride_t,
-                    RESET: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+def _lif_fwd_kernel(I, S, V, BETA, THR, T, N, stride_t, RESET: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):  # noqa: E741
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     beta = tl.load(BETA).to(ACC)
@@ -37,12 +37,12 @@ def _lif_fwd_kernel(I, S, V, BETA, THR, T, N, stride_t,
     s = v * 0
     for t in range(0, T):
         x = tl.load(I + t * stride_t + offs, mask=mask, other=0.0).to(v.dtype)
-        if RESET == 0:      # subtract: V = beta V + I - thr S[t-1]
+        if RESET == 0:  # subtract: V = beta V + I - thr S[t-1]
             v = beta * v + x
             v = v - thr * s
-        elif RESET == 1:    # zero: V = beta (1 - S[t-1]) V + I
+        elif RESET == 1:  # zero: V = beta (1 - S[t-1]) V + I
             v = (beta * (1.0 - s)) * v + x
-        else:               # none
+        else:  # none
             v = beta * v + x
         s = tl.where(v >= thr, 1.0, 0.0).to(v.dtype)
         tl.store(V + t * N + offs, v.to(V.dtype.element_ty), mask=mask)
@@ -50,17 +50,35 @@ def _lif_fwd_kernel(I, S, V, BETA, THR, T, N, stride_t,
 
 
 @triton.jit
-def _lif_bwd_kernel(V, GS, GV, GI, PART, BETA, THR, T, N, k, cnum,
-                    RESET: tl.constexpr, SURR: tl.constexpr, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr,
-                    GRAD_B: tl.constexpr, GRAD_T: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+def _lif_bwd_kernel(
+    V,
+    GS,
+    GV,
+    GI,
+    PART,
+    BETA,
+    THR,
+    T,
+    N,
+    k,
+    cnum,
+    RESET: tl.constexpr,
+    SURR: tl.constexpr,
+    HAS_GS: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    GRAD_B: tl.constexpr,
+    GRAD_T: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     beta = tl.load(BETA).to(ACC)
     thr = tl.load(THR).to(ACC)
     carry = tl.zeros([BLOCK], dtype=ACC)
-    sb = carry * 0      # dL/dbeta partial
-    st = carry * 0      # dL/dthr partial
+    sb = carry * 0  # dL/dbeta partial
+    st = carry * 0  # dL/dthr partial
     for i in range(0, T):
         t = T - 1 - i
         v = tl.load(V + t * N + offs, mask=mask, other=0.0).to(carry.dtype)
@@ -69,17 +87,17 @@ def _lif_bwd_kernel(V, GS, GV, GI, PART, BETA, THR, T, N, k, cnum,
             d += tl.load(GV + t * N + offs, mask=mask, other=0.0).to(carry.dtype)
         if HAS_GS:
             x = v - thr
-            if SURR == 0:   # atan: alpha/2 / (1 + (pi alpha/2 x)^2)
+            if SURR == 0:  # atan: alpha/2 / (1 + (pi alpha/2 x)^2)
                 z = k * x
                 den = 1.0 + z * z
-            else:           # fast sigmoid: 1 / (1 + k|x|)^2
+            else:  # fast sigmoid: 1 / (1 + k|x|)^2
                 z = 1.0 + k * tl.abs(x)
                 den = z * z
             ds = tl.load(GS + t * N + offs, mask=mask, other=0.0).to(carry.dtype) * cnum / den
             d += ds
             if GRAD_T:
                 st -= ds
-        if RESET == 1:      # dV[t+1]/dV[t] = beta (1 - S[t])
+        if RESET == 1:  # dV[t+1]/dV[t] = beta (1 - S[t])
             d += tl.where(v >= thr, 0.0, beta) * carry
         else:
             d += beta * carry
@@ -110,18 +128,40 @@ def _launch_opts(x: torch.Tensor) -> dict:
     return {"enable_fp_fusion": False} if x.is_cuda else {}
 
 
-def forward(inp: torch.Tensor, S: torch.Tensor, V: torch.Tensor, beta: torch.Tensor, thr: torch.Tensor,
-            reset: str) -> None:
+def forward(
+    inp: torch.Tensor, S: torch.Tensor, V: torch.Tensor, beta: torch.Tensor, thr: torch.Tensor, reset: str
+) -> None:
     """Fill ``S`` and ``V`` (contiguous ``[T, N]``) from ``inp`` (``[T, N]``, unit column stride)."""
     T, N = inp.shape
     grid = (triton.cdiv(N, BLOCK),)
-    _lif_fwd_kernel[grid](inp, S, V, beta, thr, T, N, inp.stride(0) if T > 1 else N,
-                          RESET=RESET_CODE[reset], ACC=_acc(inp), BLOCK=BLOCK,
-                          **_launch_opts(inp))
+    _lif_fwd_kernel[grid](
+        inp,
+        S,
+        V,
+        beta,
+        thr,
+        T,
+        N,
+        inp.stride(0) if T > 1 else N,
+        RESET=RESET_CODE[reset],
+        ACC=_acc(inp),
+        BLOCK=BLOCK,
+        **_launch_opts(inp),
+    )
 
 
-def backward(V: torch.Tensor, GI: torch.Tensor, g_spk, g_mem, beta: torch.Tensor, thr: torch.Tensor,
-             reset: str, surrogate, grad_beta: bool, grad_thr: bool) -> torch.Tensor:
+def backward(
+    V: torch.Tensor,
+    GI: torch.Tensor,
+    g_spk,
+    g_mem,
+    beta: torch.Tensor,
+    thr: torch.Tensor,
+    reset: str,
+    surrogate,
+    grad_beta: bool,
+    grad_thr: bool,
+) -> torch.Tensor:
     """Write ``dL/dI`` into ``GI``; return ``[dL/dbeta, dL/dthr]`` (float32, float64 for float64 tensors)."""
     T, N = V.shape
     nprog = triton.cdiv(N, BLOCK)
@@ -129,10 +169,26 @@ def backward(V: torch.Tensor, GI: torch.Tensor, g_spk, g_mem, beta: torch.Tensor
     part = torch.zeros((max(nprog, 1), 2), dtype=acc, device=V.device)
     k, cnum = surrogate.constants
     dummy = V  # never read when the matching HAS_* flag is off
-    _lif_bwd_kernel[(nprog,)](V, dummy if g_spk is None else g_spk, dummy if g_mem is None else g_mem, GI, part,
-                              beta, thr, T, N, k, cnum,
-                              RESET=RESET_CODE[reset], SURR=SURROGATE_CODE[surrogate.kind],
-                              HAS_GS=g_spk is not None, HAS_GV=g_mem is not None,
-                              GRAD_B=bool(grad_beta), GRAD_T=bool(grad_thr),
-                              ACC=_acc(V), BLOCK=BLOCK, **_launch_opts(V))
+    _lif_bwd_kernel[(nprog,)](
+        V,
+        dummy if g_spk is None else g_spk,
+        dummy if g_mem is None else g_mem,
+        GI,
+        part,
+        beta,
+        thr,
+        T,
+        N,
+        k,
+        cnum,
+        RESET=RESET_CODE[reset],
+        SURR=SURROGATE_CODE[surrogate.kind],
+        HAS_GS=g_spk is not None,
+        HAS_GV=g_mem is not None,
+        GRAD_B=bool(grad_beta),
+        GRAD_T=bool(grad_thr),
+        ACC=_acc(V),
+        BLOCK=BLOCK,
+        **_launch_opts(V),
+    )
     return part.sum(0)

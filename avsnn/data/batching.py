@@ -7,6 +7,7 @@ float, ``.labels``), so a batch is one fancy-index into a tensor -- much cheaper
 :class:`ArrayData` holds the model input (a tensor, or a dict of tensors for the SMLP) and
 the labels; :func:`as_array_data` builds one from a dataset for a modality.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -23,8 +24,9 @@ class ArrayData:
     per pixel for the whole set).
     """
 
-    def __init__(self, inputs: Inputs, labels: torch.Tensor, index: Optional[torch.Tensor] = None,
-                 classes=None, keys=None):
+    def __init__(
+        self, inputs: Inputs, labels: torch.Tensor, index: Optional[torch.Tensor] = None, classes=None, keys=None
+    ):
         self.inputs = inputs
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         n = len(self.labels)
@@ -61,7 +63,7 @@ class ArrayData:
     def batches(self, batch_size: int, device="cpu", order: Optional[torch.Tensor] = None):
         order = torch.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
-            yield self.batch(order[start:start + batch_size], device)
+            yield self.batch(order[start : start + batch_size], device)
 
     def input_dims(self) -> dict:
         """Feature sizes per input (for the SMLP): ``{name: d}``."""

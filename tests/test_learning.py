@@ -1,0 +1,96 @@
+"""The smoke profile learns, fusion gains, and the goldens report what the current code computes (#17).
+
+The smoke profile is what `make test` and the goldens train: 30 samples per class of the embedded
+data, a few epochs. On that slice each network must beat chance (10 %) by a wide margin and the
+SMLP fusion must beat both single modalities. And the accuracies the golden notebooks of chapters
+05-07 report (their Markdown tables) must agree with a fresh run of the same configs, within
+``TOLERANCE`` points: CPU training is deterministic, so on one host the numbers are equal; the
+tolerance only absorbs float rounding between CPU kinds (a few of 90 test samples). A change to
+the neuron, a model or the loop that moves a result beyond that fails here, not only in unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from avsnn.train import make_config, train_or_load
+
+GOLDENS = Path(__file__).resolve().parent / "goldens"
+TOLERANCE = 3.5  # accuracy points, about 3 of the 90 test samples
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AVSNN_RUNS", str(tmp_path_factory.mktemp("runs")))
+    mp.setenv("AVSNN_CACHE", str(tmp_path_factory.mktemp("cache")))
+    over = {"seed": 0, "device": "cpu"}
+    cfgs = {
+        "vision": make_config("vision", "smoke", overrides=over),
+        "audio": make_config("audio", "smoke", overrides=over),
+        "fusion": make_config("fusion", "smoke", overrides=over),
+    }
+    out = {name: train_or_load(cfg, progress=False, verbose=False) for name, cfg in cfgs.items()}
+    yield out
+    mp.undo()
+
+
+def _acc(run) -> float:
+    return 100.0 * run.metrics["test_accuracy"]
+
+
+def test_each_modality_beats_chance_by_a_wide_margin(runs):
+    n = runs["vision"].metrics["num_test"]
+    chance_se = 100.0 * (0.1 * 0.9 / n) ** 0.5  # binomial sd of a guesser's accuracy
+    assert n >= 90
+    assert _acc(runs["vision"]) > 10 + 4 * chance_se, _acc(runs["vision"])
+    assert _acc(runs["audio"]) > 10 + 8 * chance_se, _acc(runs["audio"])
+
+
+def test_fusion_beats_each_modality(runs):
+    fused = _acc(runs["fusion"])
+    assert fused > max(_acc(runs["vision"]), _acc(runs["audio"])) + 5, {k: _acc(r) for k, r in runs.items()}
+
+
+def _table_value(chapter: str, row: str, column: str) -> float:
+    """A number from a Markdown result table in a golden notebook's outputs."""
+    nb = json.loads((GOLDENS / f"{chapter}.ipynb").read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/markdown", ""))
+            lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+            if not lines:
+                continue
+            header = [h.strip() for h in lines[0].strip("|").split("|")]
+            if column not in header:
+                continue
+            for ln in lines[2:]:
+                cells = [c.strip() for c in ln.strip("|").split("|")]
+                if cells[0] == row:
+                    return float(cells[header.index(column)])
+    raise AssertionError(f"{chapter}: no table with column {column!r} and row {row!r} in the golden")
+
+
+@pytest.mark.parametrize(
+    "chapter,row,column,which",
+    [
+        ("05_vision", "L2 (L2-ActSpikeNet)", "test acc. (%)", "vision"),
+        ("06_audio", "L2", "test acc. (%)", "audio"),
+        ("07_fusion", "SMLP fusion (vision + audio)", "test accuracy (%)", "fusion"),
+    ],
+)
+def test_goldens_report_what_the_code_computes(runs, chapter, row, column, which):
+    golden = _table_value(chapter, row, column)
+    fresh = _acc(runs[which])
+    assert abs(golden - fresh) <= TOLERANCE, (
+        f"{chapter} reports {golden:.2f} % for {row!r}; the current code gives {fresh:.2f} %: "
+        f"regenerate the goldens (`make goldens`) if the change is intended"
+    )
+
+
+def test_table_parser_reads_a_known_row():
+    assert re.fullmatch(r"\d+\.\d\d", f"{_table_value('05_vision', 'L2 (L2-ActSpikeNet)', 'test acc. (%)'):.2f}")
