@@ -179,12 +179,14 @@ def test_python_dash_m_avsnn_entry_point(env):
             "per_class=4",
             "--set",
             "device=cpu",
+            "--set",
+            "epochs=2",
         ],
         env,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     folder = r.stdout.strip().splitlines()[-1]
-    assert json.loads((env / "runs" / os.path.basename(folder) / "metrics.json").read_text())["epochs"] == 1
+    assert json.loads((env / "runs" / os.path.basename(folder) / "metrics.json").read_text())["epochs"] == 2
 
 
 def test_bench_out_writes_the_printed_result(env):

@@ -42,7 +42,7 @@ def test_cli_train_fusion_smoke(env, capsys):
         assert "firing_rates" in m and m["sops"] >= 0 and "energy" in m
     vis = cfg.sub_configs["vision"]
     m = json.loads((env / run_key(vis) / "metrics.json").read_text())
-    assert m["num_test"] == 10 * 24 - m["num_train"]
+    assert m["num_test"] == 10 * vis.per_class - m["num_train"] - m.get("val_samples", 0)
     # second call: a cache hit, no training (nothing in the run folders is rewritten)
     stamps = {p: p.stat().st_mtime_ns for p in env.rglob("*") if p.is_file()}
     run = train_or_load(cfg, progress=False, verbose=False)
