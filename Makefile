@@ -43,7 +43,7 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"  # build the CPU LIF kernel once, before any notebook runs
-	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg
+	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg --durations=5
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider

@@ -77,7 +77,7 @@ def test_config_hash_is_unchanged_for_the_same_settings():
     )
     assert old_default.hash() == "a91d205905cf"
     assert make_config("vision", "default").hash() == "64b11f04db49"
-    from test_recipe import OLD_SMOKE   # the smoke profile's settings before it learned (#17)
+    from test_recipe import OLD_SMOKE  # the smoke profile's settings before it learned (#17)
 
     assert make_config("fusion", "smoke", overrides=OLD_SMOKE["fusion"]).hash() == "03e60a45c0e1"
 

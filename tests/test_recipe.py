@@ -28,13 +28,37 @@ OLD_HASHES = {
 # ---- hashes ----------------------------------------------------------------------------------------
 # The smoke profile's settings before it became a learning profile (#17): same settings, same hash.
 OLD_SMOKE = {
-    "vision": {"width": 4, "timesteps": 2, "per_class": 24, "epochs": 1, "lr": 1e-3, "threshold": 1.0,
-               "input_norm": False, "zero_init_residual": False, "warmup_epochs": 0},
+    "vision": {
+        "width": 4,
+        "timesteps": 2,
+        "per_class": 24,
+        "epochs": 1,
+        "lr": 1e-3,
+        "threshold": 1.0,
+        "input_norm": False,
+        "zero_init_residual": False,
+        "warmup_epochs": 0,
+    },
     "audio": {"timesteps": 2, "per_class": 24, "epochs": 1, "lr": 1e-3, "input_norm": False, "warmup_epochs": 0},
-    "fusion": {"timesteps": 2, "per_class": 24, "epochs": 1, "lr": 1e-3, "vision.width": 4, "vision.timesteps": 2,
-               "vision.epochs": 1, "vision.lr": 1e-3, "vision.threshold": 1.0, "vision.input_norm": False,
-               "vision.zero_init_residual": False, "vision.warmup_epochs": 0, "audio.timesteps": 2,
-               "audio.epochs": 1, "audio.lr": 1e-3, "audio.input_norm": False, "audio.warmup_epochs": 0},
+    "fusion": {
+        "timesteps": 2,
+        "per_class": 24,
+        "epochs": 1,
+        "lr": 1e-3,
+        "vision.width": 4,
+        "vision.timesteps": 2,
+        "vision.epochs": 1,
+        "vision.lr": 1e-3,
+        "vision.threshold": 1.0,
+        "vision.input_norm": False,
+        "vision.zero_init_residual": False,
+        "vision.warmup_epochs": 0,
+        "audio.timesteps": 2,
+        "audio.epochs": 1,
+        "audio.lr": 1e-3,
+        "audio.input_norm": False,
+        "audio.warmup_epochs": 0,
+    },
 }
 
 
