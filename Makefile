@@ -48,7 +48,9 @@ test: lint
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider
 
-# Regenerate the executed golden notebooks used by the nbval regression checks (smoke parameters).
+# Regenerate the executed golden notebooks used by the nbval regression checks (smoke parameters),
+# with one thread: tests/test_learning.py compares their numbers with one-thread runs.
+goldens: export OMP_NUM_THREADS := 1
 goldens: $(STAMP)
 	$(PY) -m avsnn.tools.goldens --out $(GOLDENS) $(CHAPTERS)
 

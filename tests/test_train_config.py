@@ -43,7 +43,7 @@ def test_profiles_cover_all_modalities():
             assert modality in prof
             make_config(modality, name)
     s = make_config("vision", "smoke")
-    assert (s.width, s.timesteps, s.epochs, s.progress) == (4, 2, 1, False)
+    assert (s.width, s.timesteps, s.epochs, s.progress) == (8, 4, 6, False)
 
 
 def test_override_parsing():
@@ -55,9 +55,9 @@ def test_override_parsing():
     assert cfg.milestones == (3, 5) and cfg.amp is True and cfg.per_class is None and cfg.lr == 2e-3
     assert cfg.head == "fc" and cfg.variant == "lif_after_bn"
     assert make_config("audio", "smoke", overrides={"audio_channels": [2, 4, 8]}).audio_channels == (2, 4, 8)
-    f = make_config("fusion", "smoke", overrides=["vision.width=8", "per_class=10", "audio.lr=1e-2"])
+    f = make_config("fusion", "smoke", overrides=["vision.width=12", "per_class=10", "audio.lr=1e-2"])
     sv, sa = f.sub_configs["vision"], f.sub_configs["audio"]
-    assert sv.width == 8 and sa.lr == 1e-2 and sv.per_class == sa.per_class == f.per_class == 10
+    assert sv.width == 12 and sa.lr == 1e-2 and sv.per_class == sa.per_class == f.per_class == 10
     assert f.hash() != make_config("fusion", "smoke", overrides=["per_class=10", "audio.lr=1e-2"]).hash()
 
 
