@@ -8,7 +8,6 @@ loop) and :class:`SnnTorchStyleResNet` (the same layers stepped over time the sn
 from __future__ import annotations
 
 import copy
-from typing import Callable
 
 import torch
 from torch import nn
@@ -19,6 +18,7 @@ from ..core.lif import LIF
 from ..core.loss import mse_count_loss
 from ..models.layers import SeqToANN
 from ..models.output import ModelOutput
+from ..models.twin import ann_twin  # the ANN floor: every LIF -> nn.ReLU (the training engine's twin)
 
 __all__ = [
     "NETWORKS",
@@ -30,20 +30,6 @@ __all__ = [
     "LIF",
     "mse_count_loss",
 ]
-
-
-def _replace_lifs(model: nn.Module, make: Callable[[LIF], nn.Module]) -> nn.Module:
-    for name, child in list(model.named_children()):
-        if isinstance(child, LIF):
-            setattr(model, name, make(child))
-        else:
-            _replace_lifs(child, make)
-    return model
-
-
-def ann_twin(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` with every :class:`LIF` replaced by ``nn.ReLU`` (the ANN floor)."""
-    return _replace_lifs(copy.deepcopy(model), lambda lif: nn.ReLU())
 
 
 def loop_twin(model: nn.Module) -> nn.Module:
