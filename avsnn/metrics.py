@@ -189,13 +189,14 @@ def firing_rates(model, *inputs) -> dict:
 def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = False) -> dict:
     """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode.
 
-    Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``features [N, d]`` (accumulated over
-    time) and ``z_av [N, d]`` on the CPU.
+    Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``current [N, C]`` (the output layer's
+    input current summed over time, the tie-break of :func:`predict`), ``features [N, d]``
+    (accumulated over time) and ``z_av [N, d]`` on the CPU.
     """
     was_training = model.training
     model.eval()
     device = torch.device(device)
-    out = {"pred": [], "labels": [], "counts": [], "features": [], "z_av": []}
+    out = {"pred": [], "labels": [], "counts": [], "current": [], "features": [], "z_av": []}
     try:
         for x, y in data.batches(batch_size, device):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
@@ -203,6 +204,8 @@ def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = Fals
             out["pred"].append(predict(o.spikes.float(), None if o.current is None else o.current.float()).cpu())
             out["labels"].append(y.cpu())
             out["counts"].append(o.spikes.float().sum(0).cpu())
+            if o.current is not None:
+                out["current"].append(o.current.float().sum(0).cpu())
             if getattr(o, "features", None) is not None:
                 out["features"].append(accumulate(o.features.float()).cpu())
             if getattr(o, "z_av", None) is not None:

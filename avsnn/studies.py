@@ -1,0 +1,205 @@
+"""The book's comparisons over seeds: train (or load) each arm for every seed, tabulate, decide.
+
+An *arm* is one configuration trained once per seed (the data split stays fixed; initialisation and
+sample order change with the seed). Every headline comparison of the book is two arms over the
+same seeds, decided by :func:`avsnn.evidence.compare` on the paired per-seed test accuracies; the
+tables here print the per-seed points, the mean ± sd and the verdict, so no sentence about a
+result has to be typed by hand.
+
+Beside the spiking networks the studies train their yardsticks with the same recipe:
+
+* the **ANN twin** (``neuron="relu"``): the same architecture with ReLU for every LIF and a
+  cross-entropy head (:mod:`avsnn.models.twin`), what the data allows without spikes;
+* **linear probes** (:mod:`avsnn.baseline`): logistic regressions on raw pixels and log-mel
+  statistics of the same split, the floor a network should beat;
+* **decision-level fusion**: the two unimodal networks' output spike counts added, the simplest
+  fusion that needs no training, against which the SMLP's feature-level fusion is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+
+from .baseline import run_baseline
+from .evidence import Comparison, Summary, compare, summarize
+from .metrics import accuracy, predict, run_model
+from .report import markdown_table
+from .train import make_config, train_or_load
+
+
+@dataclass
+class Arm:
+    """One configuration over seeds: ``configs[i]`` is trained with ``seeds[i]``."""
+
+    name: str
+    modality: str
+    configs: list
+    seeds: tuple
+    runs: list = field(default_factory=list, repr=False)
+
+    def train(self, verbose: bool = False) -> "Arm":
+        """Train or load every seed's run (``train_or_load``: stored runs are reused, never retrained)."""
+        if not self.runs:
+            self.runs = [train_or_load(c, verbose=verbose) for c in self.configs]
+        return self
+
+    @property
+    def accuracies(self) -> list:
+        """Per-seed test accuracies (fractions) of the kept (best-validation) models."""
+        return [r.metrics["test_accuracy"] for r in self.train().runs]
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.accuracies)
+
+
+def arm(name: str, modality: str, profile: str, data: str, seeds: Sequence[int], **overrides) -> Arm:
+    """An :class:`Arm` of ``make_config(modality, profile, data, {**overrides, "seed": s})`` for each seed."""
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, e.g. seeds=(0, 1, 2)")
+    configs = [make_config(modality, profile, data=data, overrides={**overrides, "seed": s}) for s in seeds]
+    return Arm(name, modality, configs, seeds)
+
+
+def decision_fusion(vision_run, audio_run, split: str = "test") -> float:
+    """Accuracy of adding the two unimodal networks' output spike counts (decision-level fusion).
+
+    Each network's prediction is the class with the most output spikes (Eq. 16); here the counts of
+    the vision and the audio network are added per class before the arg-max. Ties go to the summed
+    output currents, as :func:`avsnn.metrics.predict` does for one network.
+    """
+    outs = []
+    for run in (vision_run, audio_run):
+        train, test = run.array_data()
+        outs.append(run_model(run.model, train if split == "train" else test))
+    v, a = outs
+    if not torch.equal(v["labels"], a["labels"]):
+        raise ValueError(
+            "decision_fusion: the vision and audio runs saw different samples; use the same data and split"
+        )
+    current = None if v["current"] is None or a["current"] is None else (v["current"] + a["current"])[None]
+    return accuracy(predict((v["counts"] + a["counts"])[None], current), v["labels"])
+
+
+def decision_fusion_arm(vision: Arm, audio: Arm) -> list:
+    """Per-seed decision-level fusion accuracies of two arms trained on the same seeds."""
+    if vision.seeds != audio.seeds:
+        raise ValueError(f"decision_fusion_arm: seeds differ ({vision.seeds} vs {audio.seeds})")
+    return [decision_fusion(v, a) for v, a in zip(vision.train().runs, audio.train().runs)]
+
+
+def probe_accuracies(data: str, profile: str) -> dict:
+    """Linear-probe test accuracy per modality (``vision``, ``audio``, ``fusion``) on the profile's split."""
+    return {m: r["test_accuracy"] for m, r in run_baseline(data=data, modality="both", profile=profile).items()}
+
+
+def _cell(s: Summary, scale: float = 100.0, digits: int = 1) -> str:
+    return s.format(scale, digits)
+
+
+def seeds_table(arms: dict, probes: Optional[dict] = None) -> str:
+    """Markdown: one row per arm (``{name: per-seed accuracies or Arm}``): mean ± sd and the per-seed points (%)."""
+    rows = []
+    for name, values in arms.items():
+        s = summarize(values.accuracies if isinstance(values, Arm) else values)
+        rows.append((name, _cell(s), ", ".join(f"{100 * v:.1f}" for v in s.values)))
+    for name, value in (probes or {}).items():
+        rows.append((name, f"{100 * value:.1f}", "(no seed: a convex fit)"))
+    return markdown_table(rows, ["model", "test accuracy (%), mean ± sd", "per seed (%)"])
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim "``a`` beats ``b``", its paper figure (text) and the paired comparison over seeds."""
+
+    claim: str
+    paper: str
+    result: Comparison
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
+
+
+def claim(text: str, a, b, paper: str = "") -> Claim:
+    """Decide "``a`` > ``b``" (:func:`avsnn.evidence.compare`); ``a``/``b``: per-seed values or :class:`Arm`."""
+    values = [x.accuracies if isinstance(x, Arm) else list(x) for x in (a, b)]
+    return Claim(text, paper, compare(*values))
+
+
+def claims_table(claims: Sequence[Claim], scale: float = 100.0, digits: int = 1) -> str:
+    """Markdown: each claim, the paper's figure, ours (both sides, mean ± sd), the difference with its 95 % CI,
+    and the verdict. Values are fractions shown as percent (``scale=100``); ``scale=1`` shows them as they are."""
+    unit = "%" if scale == 100.0 else "value"
+    rows = [
+        (
+            c.claim,
+            c.paper or "-",
+            f"{_cell(c.result.a, scale, digits)} vs {_cell(c.result.b, scale, digits)}",
+            c.result.format(scale, digits),
+            c.verdict,
+        )
+        for c in claims
+    ]
+    diff = "points" if scale == 100.0 else "difference"
+    return markdown_table(rows, ["claim", "paper", f"ours ({unit}, mean ± sd)", f"{diff} (95 % CI)", "verdict"])
+
+
+def headline_claims(data: str, profile: str, seeds: Sequence[int]) -> list:
+    """Every claim of the paper the book tests, decided over ``seeds`` (the runs of chapters 05-09).
+
+    Trains (or loads) the same configurations the chapters do, so in a built book this only reads
+    the run store. Returns :class:`Claim` objects in the order of the book.
+    """
+    from .analysis import feature_discrimination
+    from .paper import TABLE_I, TABLE_II, TABLE_III
+
+    def uni(modality, **kw):
+        return arm(modality, modality, profile, data, seeds, **kw)
+
+    def ratios(a):
+        return [feature_discrimination(r, "test").separability["ratio"] for r in a.train().runs]
+
+    v, a = uni("vision"), uni("audio")
+    vf, af = uni("vision", head="fc"), uni("audio", head="fc")
+    fused = arm("smlp-av", "fusion", profile, data, seeds)
+    vanilla_fused = arm("smlp-av-fc", "fusion", profile, data, seeds, **{"vision.head": "fc", "audio.head": "fc"})
+    out = [
+        claim("L2 head beats the vanilla FC head (vision)", v, vf),
+        claim("L2 head beats the vanilla FC head (audio)", a, af),
+        claim("L2 features more separable, inter/intra ratio x100 (vision)", *map(ratios, (v, vf)), paper="Figs. 6, 9"),
+        claim("L2 features more separable, inter/intra ratio x100 (audio)", *map(ratios, (a, af)), paper="Figs. 6, 9"),
+        claim(
+            "SMLP fusion beats the vision network",
+            fused,
+            v,
+            paper=f"{TABLE_II['fusion']} vs {TABLE_II['vision']} (US8K-AV)",
+        ),
+        claim(
+            "SMLP fusion beats the audio network",
+            fused,
+            a,
+            paper=f"{TABLE_II['fusion']} vs {TABLE_II['audio']} (US8K-AV); "
+            f"{TABLE_I['fusion']} vs {TABLE_I['audio']} (CIFAR10-AV)",
+        ),
+        claim("title: SMLP on L2 features beats SMLP on vanilla features", fused, vanilla_fused, paper="the title"),
+    ]
+    baseline = {"vision": "act_after_add", "audio": "full"}
+    for (modality, variant), value in TABLE_III.items():
+        if variant == baseline[modality]:
+            continue
+        base = v if modality == "vision" else a
+        drop = TABLE_III[(modality, baseline[modality])] - value
+        out.append(
+            claim(
+                f"ablation: {variant} costs accuracy ({modality})",
+                base,
+                uni(modality, variant=variant),
+                paper=f"-{drop:.2f} points",
+            )
+        )
+    return out

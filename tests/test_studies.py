@@ -1,0 +1,89 @@
+"""avsnn.studies: arms over seeds, decision-level fusion, and the tables that carry the verdicts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from avsnn import studies
+from avsnn.data.batching import ArrayData
+from avsnn.models.output import ModelOutput
+
+
+class FixedSpikes(nn.Module):
+    """Answers every input ``x`` (a sample index) with a fixed spike-count row from ``table``."""
+
+    def __init__(self, table: torch.Tensor, current: torch.Tensor | None = None):
+        super().__init__()
+        self.table, self.cur = table, current
+
+    def forward(self, x):
+        idx = x.long().flatten()
+        counts = self.table[idx]  # [B, C]
+        spikes = counts[None].expand(1, *counts.shape)  # T = 1, the count itself
+        cur = (self.cur[idx] if self.cur is not None else torch.zeros_like(counts))[None]
+        feats = torch.zeros(1, len(idx), 2)
+        return ModelOutput(spikes=spikes, features=feats, z_av=feats[0], current=cur)
+
+
+class FakeRun:
+    def __init__(self, table, labels, current=None):
+        self.model = FixedSpikes(table, current)
+        data = ArrayData(torch.arange(len(labels)).float()[:, None], labels)
+        self._pair = (data, data)
+
+    def array_data(self):
+        return self._pair
+
+
+def test_decision_fusion_adds_spike_counts_before_the_argmax():
+    labels = torch.tensor([0, 1, 2])
+    # vision alone: 0 right (sample 0), audio alone: 1 right (sample 1); added: samples 0 and 1 right,
+    # sample 2 wrong for both and for the sum
+    vision = FakeRun(torch.tensor([[3.0, 0, 0], [2, 0, 0], [0, 3, 0]]), labels)
+    audio = FakeRun(torch.tensor([[0.0, 2, 0], [0, 4, 0], [1, 0, 0]]), labels)
+    assert studies.decision_fusion(vision, audio) == pytest.approx(2 / 3)
+
+
+def test_decision_fusion_breaks_count_ties_with_the_summed_currents():
+    labels = torch.tensor([1])
+    tie = torch.tensor([[2.0, 2.0]])
+    vision = FakeRun(tie, labels, current=torch.tensor([[0.5, 0.1]]))
+    audio = FakeRun(tie, labels, current=torch.tensor([[0.0, 0.6]]))
+    assert studies.decision_fusion(vision, audio) == 1.0  # currents 0.5 vs 0.7 pick class 1
+
+
+def test_decision_fusion_refuses_runs_on_different_samples():
+    vision = FakeRun(torch.eye(2), torch.tensor([0, 1]))
+    audio = FakeRun(torch.eye(2), torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match="different samples"):
+        studies.decision_fusion(vision, audio)
+
+
+def test_arm_builds_one_config_per_seed_differing_only_in_the_seed():
+    a = studies.arm("L2", "vision", "smoke", "embedded", [0, 1, 2], head="fc")
+    assert [c.seed for c in a.configs] == [0, 1, 2]
+    assert {c.head for c in a.configs} == {"fc"}
+    dicts = [c.to_dict() for c in a.configs]
+    for d in dicts:
+        d.pop("seed")
+    assert dicts[0] == dicts[1] == dicts[2]
+    with pytest.raises(ValueError, match="at least one seed"):
+        studies.arm("x", "vision", "smoke", "embedded", [])
+
+
+def test_claims_table_carries_each_verdict():
+    held = studies.claim("a beats b", [0.8, 0.82, 0.81], [0.7, 0.71, 0.72])
+    shown_not = studies.claim("c beats d", [0.8, 0.7, 0.75], [0.75, 0.76, 0.74])
+    reversed_ = studies.claim("e beats f", [0.5, 0.51, 0.52], [0.7, 0.71, 0.7])
+    assert [c.verdict for c in (held, shown_not, reversed_)] == ["held", "not shown", "reversed"]
+    table = studies.claims_table([held, shown_not, reversed_])
+    rows = table.splitlines()[2:]
+    assert [r.rstrip(" |").rsplit("| ", 1)[1] for r in rows] == ["held", "not shown", "reversed"]
+    assert "81.0 ± 1.0 vs 71.0 ± 1.0" in rows[0]
+
+
+def test_seeds_table_lists_every_seed_and_the_probe():
+    table = studies.seeds_table({"net": [0.5, 0.6]}, {"probe": 0.55})
+    assert "55.0 ± 7.1" in table and "50.0, 60.0" in table and "| probe | 55.0 |" in table
