@@ -7,7 +7,7 @@ Logistic regressions (scikit-learn, features standardised with training-split st
   the log-mel spectrogram the audio network reads (:class:`avsnn.data.LogMel`, same settings);
 * ``fusion`` (when both are probed): the two feature sets side by side.
 
-The datasets come from :func:`avsnn.train.loop.load_datasets` of the profile's configs, so the
+The datasets come from :func:`avsnn.train.load_datasets` of the profile's configs, so the
 probes see exactly the train/test split (and the samples) the networks of that profile see.
 
     avsnn baseline --data embedded|FOLDER [--modality vision|audio|both] [--profile default] [--set KEY=VALUE]
@@ -114,7 +114,7 @@ def run_baseline(
     ``overrides`` (``"key=value"`` strings or a dict) change the data keys as ``avsnn train --set`` does
     (``per_class``, ``train_frac``, ``split_seed``, audio front end fields).
     """
-    from avsnn.train.loop import load_datasets
+    from avsnn.train.factories import load_datasets
     from avsnn.train.profiles import make_config
 
     if modality not in PROBE_MODALITIES:

@@ -56,7 +56,7 @@ def test_probes_reject_mismatched_or_unknown(fixture_splits, tmp_path):
 def test_embedded_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     res = run_baseline("embedded", profile="smoke")
-    from avsnn.train.loop import load_datasets
+    from avsnn.train import load_datasets
     from avsnn.train.profiles import make_config
 
     _, test = load_datasets(make_config("audio", "smoke", "embedded"))

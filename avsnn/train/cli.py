@@ -56,7 +56,7 @@ def config_from_args(args):
 
 
 def cmd_train(args) -> int:
-    from .loop import train_or_load
+    from .engine import train_or_load
 
     cfg = config_from_args(args)
     run = train_or_load(cfg, args.runs, progress=False if args.quiet else None, verbose=False if args.quiet else True)
