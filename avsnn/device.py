@@ -10,6 +10,8 @@ from typing import Optional
 
 import torch
 
+DEVICES = ("auto", "cpu", "cuda")  # the names resolve_device accepts
+
 
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
