@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avsnn.data._util import atomic_write_bytes  # noqa: E402
+from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.train import RunStore, train_or_load  # noqa: E402
 from avsnn.train.profiles import make_config  # noqa: E402
 
