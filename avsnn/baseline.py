@@ -21,6 +21,9 @@ import warnings
 
 import numpy as np
 
+from avsnn.train import load_datasets, make_config
+from avsnn.train.cli import add_config_arguments
+
 PROBE_MODALITIES = ("vision", "audio", "both")
 
 
@@ -114,9 +117,6 @@ def run_baseline(
     ``overrides`` (``"key=value"`` strings or a dict) change the data keys as ``avsnn train --set`` does
     (``per_class``, ``train_frac``, ``split_seed``, audio front end fields).
     """
-    from avsnn.train.factories import load_datasets
-    from avsnn.train.profiles import make_config
-
     if modality not in PROBE_MODALITIES:
         raise ValueError(f"modality must be one of {PROBE_MODALITIES}, got {modality!r}")
     names = ("vision", "audio") if modality == "both" else (modality,)
@@ -142,29 +142,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def add_baseline_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``baseline`` on an argparse ``subparsers`` object."""
-    from avsnn.train.profiles import PROFILES
-
     p = subparsers.add_parser(
         "baseline",
         help="logistic-regression probes on pixels and log-mel statistics",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder')
     p.add_argument("--modality", default="both", choices=PROBE_MODALITIES)
-    p.add_argument(
-        "--profile",
-        default="default",
-        choices=tuple(PROFILES),
-        help="the profile whose data settings (per_class, split) to use (default: default)",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a data setting as in avsnn train (e.g. per_class=100, split_seed=1)",
+    add_config_arguments(
+        p,
+        profile_help="the profile whose data settings (per_class, split) to use (default: default)",
+        set_help="override a data setting as in avsnn train (e.g. per_class=100, split_seed=1)",
     )
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation strength (default 1.0)")
     p.set_defaults(func=cmd_baseline)

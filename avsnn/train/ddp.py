@@ -39,6 +39,7 @@ from typing import Callable, Optional
 import torch
 import torch.distributed as tdist
 
+from .cli import add_run_arguments, config_from_args
 from .config import RunConfig
 from .engine import train_or_load
 from .factories import build_model, load_datasets
@@ -147,12 +148,11 @@ def launch_local(
 
 
 def main(argv=None) -> int:
-    from .cli import _add_common, config_from_args
 
     p = argparse.ArgumentParser(
         prog="python -m torch.distributed.run ... -m avsnn.train.ddp", description="avsnn train under torchrun (DDP)"
     )
-    _add_common(p)
+    add_run_arguments(p)
     p.add_argument("--backend", default=None, choices=("gloo", "nccl"))
     args = p.parse_args(argv)
     cfg = config_from_args(args)
