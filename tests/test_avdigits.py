@@ -13,7 +13,7 @@ from avsnn.data import build_datasets, make_split, scan_release
 from avsnn.data.audio import AudioConfig, read_wav
 from avsnn.data.avdigits import AVDIGITS_CLASSES, DEFAULTS, META_FILE, degrade_image, degrade_speech, make_avdigits
 from avsnn.data.espeak import EspeakError, synthesize
-from avsnn.data.release import SHIPPED_SPLIT
+from avsnn.data.paired import SHIPPED_SPLIT
 
 espeakng_loader = pytest.importorskip("espeakng_loader")
 PER_CLASS = 4

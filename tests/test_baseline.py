@@ -5,11 +5,11 @@ import types
 import numpy as np
 import pytest
 import torch
+from fixtures import write_release_fixture
 
 from avsnn.baseline import linear_probes, logmel_features, pixel_features, run_baseline
 from avsnn.cli import main
 from avsnn.data import AudioConfig, build_datasets
-from avsnn.data.fixtures import write_release_fixture
 
 pytest.importorskip("sklearn")
 

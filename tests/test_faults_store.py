@@ -52,7 +52,7 @@ def _one_error_line(capsys, rc, *needles) -> str:
 @pytest.fixture
 def release(tmp_path, monkeypatch):
     """A tiny on-disk release (2 classes x 4 pairs) and a private data cache."""
-    from avsnn.data.fixtures import write_release_fixture
+    from fixtures import write_release_fixture
 
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     return write_release_fixture(tmp_path / "rel", per_class=4)

@@ -10,8 +10,12 @@ from pathlib import Path
 
 from ._util import load_or_skip
 from .audio import read_wav
+from .avdigits import DEFAULTS as AV
+from .avdigits import make_avdigits
 from .images import read_image
-from .release import ReleaseIndex, scan_release
+from .paired import ReleaseIndex, scan_release
+from .synthetic import DEFAULTS as SYNTHETIC
+from .synthetic import make_embedded
 
 
 def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
@@ -68,8 +72,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_make_embedded(args: argparse.Namespace) -> int:
     """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
-    from .embedded import make_embedded
-
     t0 = time.perf_counter()
     out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
     print(f"embedded dataset ready at {out} ({time.perf_counter() - t0:.1f}s)")
@@ -78,8 +80,6 @@ def cmd_make_embedded(args: argparse.Namespace) -> int:
 
 def cmd_make_avdigits(args: argparse.Namespace) -> int:
     """``avsnn data make-avdigits --out DIR [--seed S] [--image-noise X] [--occlusion F] [--snr-db D] ...``."""
-    from .avdigits import make_avdigits
-
     t0 = time.perf_counter()
     out = make_avdigits(
         args.out,
@@ -104,11 +104,11 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     sub = data.add_subparsers(dest="data_command", required=True)
     mk = sub.add_parser("make-embedded", help="generate the synthetic audio-visual dataset")
     mk.add_argument("--out", required=True, type=Path, help="output folder")
-    mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    mk.add_argument("--per-class", type=int, default=300, help="samples per class (default 300)")
+    mk.add_argument("--seed", type=int, default=SYNTHETIC["seed"], help="random seed (default %(default)s)")
+    mk.add_argument(
+        "--per-class", type=int, default=SYNTHETIC["per_class"], help="samples per class (default %(default)s)"
+    )
     mk.set_defaults(func=cmd_make_embedded)
-    from .avdigits import DEFAULTS as AV
-
     av = sub.add_parser("make-avdigits", help="generate AV-Digits (scanned digits + eSpeak NG spoken digits)")
     av.add_argument("--out", required=True, type=Path, help="output folder")
     av.add_argument("--seed", type=int, default=AV["seed"], help=f"random seed (default {AV['seed']})")
