@@ -47,13 +47,10 @@ def fit_probe(
     max_iter: int = 2000,
 ) -> dict:
     """Standardise (training statistics) and fit a multinomial logistic regression (L-BFGS, one BLAS thread:
-    these problems are small, and threads spinning against a busy CPU made fits 10-40x slower).
+    these problems are small, and threads spinning against a busy CPU make fits many times slower).
 
-    Returns
-    -------
-    dict
-        ``test_accuracy``, ``train_accuracy`` (fractions), ``n_features``, ``n_train``, ``n_test``,
-        ``seconds`` (fit and predict).
+    Returns a dict: ``test_accuracy``, ``train_accuracy`` (fractions), ``n_features``, ``n_train``, ``n_test``
+    and ``seconds`` (fit and predict).
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -86,10 +83,7 @@ def linear_probes(splits: dict, C: float = 1.0) -> dict:
     With both, the datasets must hold the same samples in the same order (as ``build_datasets`` gives for
     one data folder and split), and a ``fusion`` probe on the concatenated features is added.
 
-    Returns
-    -------
-    dict
-        ``{modality: fit_probe(...) result}``.
+    Returns ``{modality: fit_probe(...) result}``.
     """
     unknown = sorted(set(splits) - set(FEATURES))
     if unknown or not splits:

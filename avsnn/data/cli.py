@@ -21,12 +21,9 @@ from .synthetic import make_embedded
 def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
     """Scan ``root`` (``on_error="skip"``) and try to decode every paired and unpaired file.
 
-    Returns
-    -------
-    index : ReleaseIndex
-    unreadable : list of (Path, reason)
-        Files that fail to decode: empty, undecodable or cut short (scan-time skips are in
-        ``index.skipped``, non-data files in ``index.ignored``).
+    Returns ``(index, unreadable)``: the :class:`ReleaseIndex` and the ``(path, reason)`` of each file
+    that fails to decode -- empty, undecodable or cut short (scan-time skips are in ``index.skipped``,
+    non-data files in ``index.ignored``).
     """
     index = scan_release(root, on_error="skip")
     unreadable: list = []
