@@ -75,18 +75,24 @@ def cmd_make_embedded(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the degradation options of ``make-avdigits``: name -> (type, help); defaults in avsnn.data.avdigits.DEFAULTS
+_AVDIGITS_OPTIONS = {
+    "image_noise": (float, "std of Gaussian pixel noise, pixels in [0, 1]"),
+    "occlusion": (float, "side of the occluding patch / image side"),
+    "snr_db": (float, "speech-to-noise ratio of the audio in dB"),
+    "held_out": (float, "fraction of voices that speak only test samples"),
+}
+
+
 def cmd_make_avdigits(args: argparse.Namespace) -> int:
     """``avsnn data make-avdigits --out DIR [--seed S] [--image-noise X] [--occlusion F] [--snr-db D] ...``."""
     t0 = time.perf_counter()
     out = make_avdigits(
         args.out,
         seed=args.seed,
-        image_noise=args.image_noise,
-        occlusion=args.occlusion,
-        snr_db=args.snr_db,
-        held_out=args.held_out,
         per_class=args.per_class,
         overwrite=args.overwrite,
+        **{name: getattr(args, name) for name in _AVDIGITS_OPTIONS},
     )
     print(f"AV-Digits ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
@@ -109,30 +115,10 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     av = sub.add_parser("make-avdigits", help="generate AV-Digits (scanned digits + eSpeak NG spoken digits)")
     av.add_argument("--out", required=True, type=Path, help="output folder")
     av.add_argument("--seed", type=int, default=AV["seed"], help=f"random seed (default {AV['seed']})")
-    av.add_argument(
-        "--image-noise",
-        type=float,
-        default=AV["image_noise"],
-        help=f"std of Gaussian pixel noise, pixels in [0, 1] (default {AV['image_noise']})",
-    )
-    av.add_argument(
-        "--occlusion",
-        type=float,
-        default=AV["occlusion"],
-        help=f"side of the occluding patch / image side (default {AV['occlusion']})",
-    )
-    av.add_argument(
-        "--snr-db",
-        type=float,
-        default=AV["snr_db"],
-        help=f"speech-to-noise ratio of the audio in dB (default {AV['snr_db']})",
-    )
-    av.add_argument(
-        "--held-out",
-        type=float,
-        default=AV["held_out"],
-        help=f"fraction of voices that speak only test samples (default {AV['held_out']})",
-    )
+    for name, (kind, text) in _AVDIGITS_OPTIONS.items():
+        av.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=AV[name], help=f"{text} (default %(default)s)"
+        )
     av.add_argument(
         "--per-class",
         type=int,
