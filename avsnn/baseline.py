@@ -7,7 +7,7 @@ Logistic regressions (scikit-learn, features standardised with training-split st
   the log-mel spectrogram the audio network reads (:class:`avsnn.data.LogMel`, same settings);
 * ``fusion`` (when both are probed): the two feature sets side by side.
 
-The datasets come from :func:`avsnn.train.loop.load_datasets` of the profile's configs, so the
+The datasets come from :func:`avsnn.train.load_datasets` of the profile's configs, so the
 probes see exactly the train/test split (and the samples) the networks of that profile see.
 
     avsnn baseline --data embedded|FOLDER [--modality vision|audio|both] [--profile default] [--set KEY=VALUE]
@@ -20,6 +20,9 @@ import time
 import warnings
 
 import numpy as np
+
+from avsnn.train import load_datasets, make_config
+from avsnn.train.cli import add_config_arguments
 
 PROBE_MODALITIES = ("vision", "audio", "both")
 
@@ -44,13 +47,10 @@ def fit_probe(
     max_iter: int = 2000,
 ) -> dict:
     """Standardise (training statistics) and fit a multinomial logistic regression (L-BFGS, one BLAS thread:
-    these problems are small, and threads spinning against a busy CPU made fits 10-40x slower).
+    these problems are small, and threads spinning against a busy CPU make fits many times slower).
 
-    Returns
-    -------
-    dict
-        ``test_accuracy``, ``train_accuracy`` (fractions), ``n_features``, ``n_train``, ``n_test``,
-        ``seconds`` (fit and predict).
+    Returns a dict: ``test_accuracy``, ``train_accuracy`` (fractions), ``n_features``, ``n_train``, ``n_test``
+    and ``seconds`` (fit and predict).
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -83,10 +83,7 @@ def linear_probes(splits: dict, C: float = 1.0) -> dict:
     With both, the datasets must hold the same samples in the same order (as ``build_datasets`` gives for
     one data folder and split), and a ``fusion`` probe on the concatenated features is added.
 
-    Returns
-    -------
-    dict
-        ``{modality: fit_probe(...) result}``.
+    Returns ``{modality: fit_probe(...) result}``.
     """
     unknown = sorted(set(splits) - set(FEATURES))
     if unknown or not splits:
@@ -114,9 +111,6 @@ def run_baseline(
     ``overrides`` (``"key=value"`` strings or a dict) change the data keys as ``avsnn train --set`` does
     (``per_class``, ``train_frac``, ``split_seed``, audio front end fields).
     """
-    from avsnn.train.loop import load_datasets
-    from avsnn.train.profiles import make_config
-
     if modality not in PROBE_MODALITIES:
         raise ValueError(f"modality must be one of {PROBE_MODALITIES}, got {modality!r}")
     names = ("vision", "audio") if modality == "both" else (modality,)
@@ -142,29 +136,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def add_baseline_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``baseline`` on an argparse ``subparsers`` object."""
-    from avsnn.train.profiles import PROFILES
-
     p = subparsers.add_parser(
         "baseline",
         help="logistic-regression probes on pixels and log-mel statistics",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder')
     p.add_argument("--modality", default="both", choices=PROBE_MODALITIES)
-    p.add_argument(
-        "--profile",
-        default="default",
-        choices=tuple(PROFILES),
-        help="the profile whose data settings (per_class, split) to use (default: default)",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a data setting as in avsnn train (e.g. per_class=100, split_seed=1)",
+    add_config_arguments(
+        p,
+        profile_help="the profile whose data settings (per_class, split) to use (default: default)",
+        set_help="override a data setting as in avsnn train (e.g. per_class=100, split_seed=1)",
     )
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation strength (default 1.0)")
     p.set_defaults(func=cmd_baseline)

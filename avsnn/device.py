@@ -10,6 +10,8 @@ from typing import Optional
 
 import torch
 
+DEVICES = ("auto", "cpu", "cuda")  # the names resolve_device accepts
+
 
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
@@ -20,8 +22,8 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-# The operation that hangs (2 threads) or crashes (1 thread) in oneDNN's AVX2 1x1 strided
-# convolution backward with torch 2.14.1 on AVX2-only CPUs; every ResNet downsample shortcut runs it.
+# The operation that hangs (several threads) or crashes (one thread) in oneDNN's AVX2 1x1 strided
+# convolution backward in some torch builds on AVX2-only CPUs; every ResNet downsample shortcut runs it.
 _CHANNELS_LAST_PROBE = """
 import torch
 conv = torch.nn.Conv2d(4, 8, 1, stride=2, bias=False).to(memory_format=torch.channels_last)
@@ -93,9 +95,9 @@ def keep_freed_memory() -> bool:
     PyTorch's CPU allocator is plain ``malloc``. glibc serves large blocks (an activation of a
     few MB) with ``mmap`` and gives them back with ``munmap`` when freed, so a training step
     that allocates and frees the same buffers every step page-faults them in again each time;
-    how often depends on the process's history. Measured with ``avsnn bench`` (width 16, T=4,
-    channels-last, 2-core CPU): spiking step 195 ms +- 40 (1.26x the ANN) -> 182 ms +- 15
-    (1.11x). This is the in-process form of the caching allocators (jemalloc / tcmalloc)
+    how often depends on the process's history, which makes step times both slower and noisier
+    (``avsnn bench`` shows the difference).
+    This is the in-process form of the caching allocators (jemalloc / tcmalloc)
     PyTorch's CPU performance guide recommends: freed blocks below 32 MB stay in the heap, and
     the heap is trimmed only above 1 GB free. Called by the benchmark and by CPU training;
     ``AVSNN_MALLOC_TUNE=0`` turns it off. Returns whether the settings were applied (glibc only).

@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avsnn.data._util import atomic_write_bytes  # noqa: E402
+from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.train import RunStore, train_or_load  # noqa: E402
 from avsnn.train.profiles import make_config  # noqa: E402
 
@@ -95,7 +95,7 @@ def dataset_arg(name: str, per_class: int, store: Path) -> tuple[str, int | None
     """``(dataset, per_class)`` config values for a named dataset (generating the variant once)."""
     if DATASETS[name] is None:
         return "embedded", per_class
-    from avsnn.data.embedded import make_embedded
+    from avsnn.data.synthetic import make_embedded
 
     folder = store / "data" / f"{name}-{per_class}"
     make_embedded(folder, per_class=per_class, **DATASETS[name])

@@ -13,7 +13,7 @@ from avsnn.data import build_datasets, make_split, scan_release
 from avsnn.data.audio import AudioConfig, read_wav
 from avsnn.data.avdigits import AVDIGITS_CLASSES, DEFAULTS, META_FILE, degrade_image, degrade_speech, make_avdigits
 from avsnn.data.espeak import EspeakError, synthesize
-from avsnn.data.release import SHIPPED_SPLIT
+from avsnn.data.paired import SHIPPED_SPLIT
 
 espeakng_loader = pytest.importorskip("espeakng_loader")
 PER_CLASS = 4
@@ -153,14 +153,16 @@ def test_cli_make_avdigits(tmp_path, capsys):
 
 def test_avdigits_by_name_is_generated_once_and_is_a_generated_dataset(tmp_path, monkeypatch):
     """``data="avdigits"`` builds the default AV-Digits into the cache; the run identity names it."""
-    import avsnn.data.avdigits as avd
+    import avsnn.data.datasets as datasets_mod
     from avsnn.data import build_datasets
     from avsnn.train import make_config
     from avsnn.train.store import data_fingerprint
 
     made = []
-    real = avd.ensure_avdigits
-    monkeypatch.setattr(avd, "ensure_avdigits", lambda cache, **kw: made.append(cache) or real(cache, per_class=3))
+    real = datasets_mod.ensure_avdigits
+    monkeypatch.setattr(
+        datasets_mod, "ensure_avdigits", lambda cache, **kw: made.append(cache) or real(cache, per_class=3)
+    )
     tr, te = build_datasets("avdigits", modality="vision", cache_dir=tmp_path)
     assert made == [tmp_path] and len(tr) + len(te) == 30 and tr.classes == te.classes
     cfg = make_config("vision", "smoke", data="avdigits")

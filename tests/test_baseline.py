@@ -5,11 +5,11 @@ import types
 import numpy as np
 import pytest
 import torch
+from fixtures import write_release_fixture
 
 from avsnn.baseline import linear_probes, logmel_features, pixel_features, run_baseline
 from avsnn.cli import main
 from avsnn.data import AudioConfig, build_datasets
-from avsnn.data.fixtures import write_release_fixture
 
 pytest.importorskip("sklearn")
 
@@ -56,7 +56,7 @@ def test_probes_reject_mismatched_or_unknown(fixture_splits, tmp_path):
 def test_embedded_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     res = run_baseline("embedded", profile="smoke")
-    from avsnn.train.loop import load_datasets
+    from avsnn.train import load_datasets
     from avsnn.train.profiles import make_config
 
     _, test = load_datasets(make_config("audio", "smoke", "embedded"))

@@ -77,8 +77,9 @@ def test_bench_channels_last_on_cpu_is_probed_first(monkeypatch):
 
 
 def test_data_loading_measures_both_pipelines_against_training_steps(tmp_path, monkeypatch):
+    from fixtures import write_release_fixture
+
     from avsnn.bench import data_loading
-    from avsnn.data.fixtures import write_release_fixture
 
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     root = write_release_fixture(tmp_path / "rel", classes=("a", "b", "c"), per_class=6)

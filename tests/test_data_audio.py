@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from fixtures import WAV_FORMATS, tone, write_wav
 
 from avsnn.data import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
-from avsnn.data.fixtures import WAV_FORMATS, tone, write_wav
 
 TOL = {"u8": 1e-2, "i16": 1e-4, "i24": 1e-6, "i32": 1e-6, "f32": 1e-7}
 

@@ -4,9 +4,9 @@ import pickle
 
 import numpy as np
 import pytest
+from fixtures import write_cifar10_fixture, write_urbansound8k_fixture
 
 from avsnn.data import AudioConfig, UrbanSound8KDataset, read_cifar10, read_urbansound8k_metadata, urbansound8k_folds
-from avsnn.data.fixtures import write_cifar10_fixture, write_urbansound8k_fixture
 
 
 def test_read_cifar10(tmp_path):

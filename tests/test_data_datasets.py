@@ -5,10 +5,10 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from fixtures import write_release_fixture, write_wav
 
 from avsnn.data import AudioConfig, AVDataset, add_data_parser, build_datasets, make_split, scan_release
-from avsnn.data.fixtures import write_release_fixture, write_wav
-from avsnn.data.inspect import cmd_inspect, inspect_release
+from avsnn.data.cli import cmd_inspect, inspect_release
 
 CFG = AudioConfig(duration_s=0.5)
 

@@ -61,12 +61,12 @@ def test_reuse_mismatch_and_overwrite(tmp_path):
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
-    from avsnn.data import embedded
+    from avsnn.data import synthetic
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(embedded.wavfile, "write", boom)
+    monkeypatch.setattr(synthetic.wavfile, "write", boom)
     with pytest.raises(KeyboardInterrupt):
         make_embedded(tmp_path / "e", per_class=2)
     assert list(tmp_path.iterdir()) == []

@@ -4,9 +4,9 @@ import csv
 import os
 
 import pytest
+from fixtures import solid_image, tone, write_release_fixture, write_wav
 
 from avsnn.data import load_or_create_manifest, make_split, read_manifest, scan_release, write_manifest
-from avsnn.data.fixtures import solid_image, tone, write_release_fixture, write_wav
 
 
 @pytest.fixture
@@ -127,8 +127,9 @@ def test_split_keeps_the_slices_of_one_recording_on_one_side(tmp_path):
     is split across train and test (across classes too); other names split exactly as before."""
     import shutil
 
-    from avsnn.data.fixtures import write_release_fixture
-    from avsnn.data.release import has_source_groups, make_split, scan_release, source_group
+    from fixtures import write_release_fixture
+
+    from avsnn.data.paired import has_source_groups, make_split, scan_release, source_group
 
     root = write_release_fixture(tmp_path / "us8k", classes=("dog", "siren"), per_class=12)
     plain = scan_release(root)

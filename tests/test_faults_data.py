@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures import write_release_fixture
 
 from avsnn.cli import main as cli_main
 from avsnn.data import (
@@ -23,7 +24,6 @@ from avsnn.data import (
     scan_release,
     write_manifest,
 )
-from avsnn.data.fixtures import write_release_fixture
 
 CFG = AudioConfig(duration_s=0.25)
 

@@ -18,6 +18,7 @@ import pytest
 import torch
 from test_train_helpers import tiny_config, tiny_data, tiny_model
 
+import avsnn.files as files_mod
 import avsnn.train.store as store_mod
 from avsnn.cli import main, run_command
 from avsnn.train import RunStore, TrainingDiverged, make_config, train_or_load
@@ -51,7 +52,7 @@ def _one_error_line(capsys, rc, *needles) -> str:
 @pytest.fixture
 def release(tmp_path, monkeypatch):
     """A tiny on-disk release (2 classes x 4 pairs) and a private data cache."""
-    from avsnn.data.fixtures import write_release_fixture
+    from fixtures import write_release_fixture
 
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     return write_release_fixture(tmp_path / "rel", per_class=4)
@@ -314,7 +315,7 @@ def test_store_write_error_names_file_and_what_is_intact(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(store_mod.tempfile, "mkstemp", full)
+    monkeypatch.setattr(files_mod.tempfile, "mkstemp", full)
     with pytest.raises(RunStoreError, match="checkpoint.pt: No space left on device; nothing earlier is lost"):
         st.save_checkpoint({"epoch": 1})
 

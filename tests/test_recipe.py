@@ -12,8 +12,9 @@ from torch import nn
 from avsnn.core.lif import LIF
 from avsnn.data.batching import ArrayData, validation_split
 from avsnn.models import InputNorm, ModelOutput, ann_twin
+from avsnn.train import build_model, split_validation, train_or_load
 from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
-from avsnn.train.loop import _lr_factor, build_model, split_validation, train_or_load
+from avsnn.train.fit import lr_factor
 from avsnn.train.profiles import make_config
 
 # Hashes printed by the code before the recipe fields existed (commit 30b1512): they must not move.
@@ -236,10 +237,10 @@ def test_input_norm_per_mel_band():
 # ---- schedule -------------------------------------------------------------------------------------
 def test_warmup_then_cosine_and_step_factors():
     cfg = RunConfig(epochs=4, warmup_epochs=1, schedule="cosine")
-    f = _lr_factor(cfg, steps_per_epoch=10)
+    f = lr_factor(cfg, steps_per_epoch=10)
     assert [f(s) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
     assert f(10) == pytest.approx(1.0) and f(25) == pytest.approx(0.5) and f(40) == pytest.approx(0.0)
-    step = _lr_factor(RunConfig(epochs=4, warmup_epochs=1, milestones=(2, 3), gamma=0.5), steps_per_epoch=10)
+    step = lr_factor(RunConfig(epochs=4, warmup_epochs=1, milestones=(2, 3), gamma=0.5), steps_per_epoch=10)
     assert [step(s) for s in (15, 20, 30)] == pytest.approx([1.0, 0.5, 0.25])
 
 

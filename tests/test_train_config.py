@@ -132,7 +132,7 @@ def test_cli_parser():
 def test_paper_profile_builds_the_papers_feature_sizes():
     """Section IV-D: the audio feature is 27,136-d; the fused SMLP input 512 + 27,136 = 27,648-d."""
     from avsnn.models import PAPER_AUDIO_CONFIG
-    from avsnn.train.loop import build_model
+    from avsnn.train import build_model
 
     audio = make_config("audio", "paper")
     assert audio.audio_settings().n_frames == PAPER_AUDIO_CONFIG["n_frames"] == 424

@@ -8,7 +8,8 @@ import pytest
 import torch
 from test_train_helpers import tiny_config, tiny_data, tiny_model
 
-import avsnn.train.loop as loop
+import avsnn.train.engine as engine
+import avsnn.train.fit as fit_mod
 import avsnn.train.store as store_mod
 from avsnn.train import RunStore, TrainingDiverged, train_or_load
 from avsnn.train.store import run_key
@@ -79,8 +80,8 @@ def test_cache_hit_does_not_train(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("training ran on a cache hit")
 
-    monkeypatch.setattr(loop, "_fit", boom)
-    monkeypatch.setattr(loop, "fusion_data", boom)
+    monkeypatch.setattr(engine, "fit", boom)
+    monkeypatch.setattr(engine, "fusion_data", boom)
     again = _train(cfg, tmp_path)
     assert not again.trained_now and again.path == first.path
     assert again.metrics == first.metrics
@@ -122,7 +123,7 @@ def test_killed_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
 
 def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     cfg = tiny_config(epochs=3)
-    real = loop.mse_count_loss
+    real = fit_mod.mse_count_loss
     calls = {"n": 0}
     per_epoch = -(-60 // cfg.batch_size)
 
@@ -131,7 +132,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
         loss = real(spikes, labels, *a, **k)
         return loss * float("nan") if calls["n"] == per_epoch + 3 else loss
 
-    monkeypatch.setattr(loop, "mse_count_loss", nan_in_epoch_2)
+    monkeypatch.setattr(fit_mod, "mse_count_loss", nan_in_epoch_2)
     with pytest.raises(TrainingDiverged, match="nan.*epoch 2"):
         _train(cfg, tmp_path)
     st = RunStore(cfg, tmp_path)

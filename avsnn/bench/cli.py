@@ -8,6 +8,8 @@ import sys
 
 import torch
 
+from avsnn.device import DEVICES
+
 from .table import format_table
 from .timing import check_sizes, run_bench
 
@@ -26,7 +28,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=10, help="timed steps per network (median reported)")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
     p.add_argument("--channels-last", action="store_true", help="networks and input in channels-last format")
     p.add_argument("--amp", action="store_true", help="forward passes under bfloat16 autocast")

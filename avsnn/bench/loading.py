@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 
 from ..data.batching import as_array_data
-from ..train.loop import build_model, load_datasets
+from ..train.factories import build_model, load_datasets
 from ..train.profiles import make_config
 from .baselines import mse_count_loss
 

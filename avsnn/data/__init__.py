@@ -1,15 +1,16 @@
-"""Datasets: synthetic "embedded" audio-visual set, AV-Digits (scanned digits + eSpeak NG speech), paired
-releases (CIFAR10-AV, UrbanSound8K-AV), plain CIFAR-10 / UrbanSound8K readers, audio features and splits."""
+"""Datasets: the synthetic "embedded" audio-visual set (:mod:`.synthetic`), AV-Digits (scanned digits + eSpeak
+NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as CIFAR10-AV and UrbanSound8K-AV
+(:mod:`.paired`), plain CIFAR-10 / UrbanSound8K readers, audio features, splits and the ``avsnn data`` command
+(:mod:`.cli`)."""
 
 from ._util import CacheNotWritableError
 from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
 from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
 from .cifar10 import read_cifar10
+from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
 from .datasets import AVDataset, build_datasets
-from .embedded import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
 from .images import read_image
-from .inspect import add_data_parser, cmd_inspect, cmd_make_embedded
-from .release import (
+from .paired import (
     DamagedManifestError,
     ReleaseIndex,
     Sample,
@@ -19,6 +20,7 @@ from .release import (
     scan_release,
     write_manifest,
 )
+from .synthetic import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
 from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
 
 __all__ = [

@@ -23,7 +23,9 @@ import torch
 import torchaudio
 from scipy.io import wavfile
 
-from ._util import atomic_write_bytes, is_not_writable, logger, stable_hash, warn_not_writable
+from avsnn.files import atomic_write_bytes
+
+from ._util import is_not_writable, logger, stable_hash, warn_not_writable
 
 
 @dataclass(frozen=True)
@@ -298,7 +300,7 @@ class SpectrogramCache:
             ).encode()
             + b"\n"
         )
-        atomic_write_bytes(entry, _MAGIC + header + payload)
+        atomic_write_bytes(entry, _MAGIC + header + payload, durable=False)  # a cache
 
     def _read_entry(self, entry: Path) -> torch.Tensor | None:
         """Decoded entry, or None if it is truncated, corrupt or of the wrong shape."""

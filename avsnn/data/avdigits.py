@@ -53,7 +53,7 @@ from ._util import logger, resolve_cache_dir, stable_hash
 from .audio import AudioConfig
 from .espeak import synthesize, voice_variants, wheel_paths
 from .images import IMAGE_SIZE
-from .release import SHIPPED_SPLIT, ReleaseIndex, Sample, make_split, write_manifest
+from .paired import SHIPPED_SPLIT, ReleaseIndex, Sample, make_split, write_manifest
 
 GENERATOR_NAME = "avsnn.data.avdigits"
 GENERATOR_VERSION = 2  # bump when the output for a given seed changes (2: onset_spread, default 0.1)

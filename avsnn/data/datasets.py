@@ -11,8 +11,9 @@ from tqdm import tqdm
 
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
+from .avdigits import ensure_avdigits
 from .images import IMAGE_SIZE, read_image
-from .release import (
+from .paired import (
     SHIPPED_SPLIT,
     ReleaseIndex,
     has_source_groups,
@@ -20,6 +21,7 @@ from .release import (
     read_manifest,
     scan_release,
 )
+from .synthetic import ensure_embedded, make_embedded
 
 MODALITIES = ("vision", "audio", "both")
 
@@ -235,15 +237,11 @@ def build_datasets(
     cache = resolve_cache_dir(cache_dir)
     split = None
     if data == "embedded":
-        from .embedded import ensure_embedded, make_embedded
-
         opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
         folder = make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
         index = scan_release(folder, on_error=on_error)
     else:
         if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
-            from .avdigits import ensure_avdigits
-
             if root is not None:
                 raise ValueError(
                     "data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "

@@ -155,7 +155,7 @@ def synthesize(
     job = json.dumps(
         {"library": str(library_path), "data": str(data_path), "seed": int(seed), "requests": requests}
     ).encode()
-    try:  # -I: isolated, so the script's folder (holding inspect.py) does not shadow the standard library
+    try:  # -I: isolated (no user site-packages; the script's folder is not put on sys.path)
         proc = subprocess.run(
             [sys.executable, "-I", str(Path(__file__).resolve())],
             input=job,

@@ -1,7 +1,10 @@
 """Training engine, run store, profiles and CLI (issue #6).
 
-* :class:`RunConfig`, :func:`make_config`, :data:`PROFILES` -- what to train;
-* :func:`train_or_load` -> :class:`Run` -- train, resume or load from the run store;
+* :class:`RunConfig`, :func:`make_config`, :data:`PROFILES` -- what to train (:mod:`.config`, :mod:`.profiles`);
+* :func:`train_or_load` -> :class:`Run` -- train, resume or load from the run store (:mod:`.engine`, :mod:`.run`);
+* :func:`build_model`, :func:`load_datasets`, :func:`split_validation` -- what a config builds (:mod:`.factories`);
+* :mod:`.fit` -- the epoch loop and the recipe; :mod:`.seeding` -- determinism;
+* :func:`unimodal_features`, :func:`fusion_data` -- the fusion inputs (:mod:`.features`);
 * :mod:`avsnn.train.ddp` -- the same engine under ``torchrun`` (DDP);
 * :func:`add_train_parser` -- the ``train`` / ``show`` subcommands;
 * :func:`run_key`, :func:`code_fingerprint` -- a run's folder name (config + data + code) and the code part.
@@ -9,8 +12,12 @@
 
 from .cli import add_train_parser
 from .config import RunConfig
-from .loop import Run, TrainingDiverged, train_or_load
+from .engine import fusion_data, train_or_load
+from .factories import build_model, load_datasets, split_validation
+from .features import unimodal_features
+from .fit import TrainingDiverged
 from .profiles import PROFILES, make_config
+from .run import Run
 from .store import RunStore, code_fingerprint, run_key
 
 __all__ = [
@@ -20,6 +27,11 @@ __all__ = [
     "train_or_load",
     "Run",
     "TrainingDiverged",
+    "build_model",
+    "load_datasets",
+    "split_validation",
+    "unimodal_features",
+    "fusion_data",
     "add_train_parser",
     "RunStore",
     "run_key",

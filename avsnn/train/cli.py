@@ -15,20 +15,26 @@ import argparse
 from pathlib import Path
 
 from .config import MODALITIES
+from .engine import train_or_load
+from .profiles import PROFILES, make_config
+from .store import default_root, describe_problems, read_json_file, verify_run
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--modality", required=True, choices=MODALITIES)
+def add_config_arguments(
+    p: argparse.ArgumentParser,
+    profile_help: str = "training preset (default: default)",
+    set_help: str = "override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)",
+) -> None:
+    """``--data``, ``--profile`` and ``--set KEY=VALUE``: what :func:`make_config` takes (``train``, ``baseline``)."""
     p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder / release name')
-    p.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)",
-    )
+    p.add_argument("--profile", default="default", choices=tuple(PROFILES), help=profile_help)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``avsnn train`` (and of ``avsnn.train.ddp``): the config, the run store, quiet."""
+    p.add_argument("--modality", required=True, choices=MODALITIES)
+    add_config_arguments(p)
     p.add_argument("--runs", default=None, help="run store root (default $AVSNN_RUNS or ./runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
@@ -41,7 +47,7 @@ def add_train_parser(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(p)
+    add_run_arguments(p)
     p.set_defaults(func=cmd_train)
     s = subparsers.add_parser("show", help="print a stored run's config and metrics summary")
     s.add_argument("run", help="run folder, or a run key / config hash inside --runs")
@@ -50,14 +56,10 @@ def add_train_parser(subparsers) -> None:
 
 
 def config_from_args(args):
-    from .profiles import make_config
-
     return make_config(args.modality, args.profile, args.data, args.overrides)
 
 
 def cmd_train(args) -> int:
-    from .loop import train_or_load
-
     cfg = config_from_args(args)
     run = train_or_load(cfg, args.runs, progress=False if args.quiet else None, verbose=False if args.quiet else True)
     m = run.metrics
@@ -71,8 +73,6 @@ def cmd_train(args) -> int:
 
 
 def _resolve_run(arg: str, runs) -> Path:
-    from .store import default_root, read_json_file
-
     p, root = Path(arg), default_root(runs)
     for q in (p, root / arg):
         if (q / "config.json").exists():
@@ -90,8 +90,6 @@ def _resolve_run(arg: str, runs) -> Path:
 
 
 def cmd_show(args) -> int:
-    from .store import describe_problems, read_json_file, verify_run
-
     path = _resolve_run(args.run, args.runs)
     cfg = read_json_file(path / "config.json")
     done = (path / "DONE").exists()

@@ -41,21 +41,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
 from avsnn.data.datasets import NAMED_DATASETS
+from avsnn.device import DEVICES
+from avsnn.models.audio import AUDIO_VARIANTS
+from avsnn.models.heads import HEADS
+from avsnn.models.resnet import VISION_BLOCKS
 
+# Allowed values of the fields the model, data and device layers implement are imported from
+# there (HEADS, SURROGATES, DEVICES, the variants); the training-level ones are defined here.
 MODALITIES = ("vision", "audio", "fusion")
-HEADS = ("l2", "fc")
-SURROGATES = ("atan", "fast_sigmoid")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-DEVICES = ("auto", "cpu", "cuda")
 FUSION_INPUTS = ("both", "vision", "audio")
-VARIANTS = {
-    "vision": ("act_after_add", "lif_after_bn", "lif_before_add"),
-    "audio": ("full", "no_dropout", "no_third_block", "no_pooling"),
-    "fusion": ("smlp",),
-}
-DEFAULT_VARIANT = {"vision": "act_after_add", "audio": "full", "fusion": "smlp"}
+VARIANTS = {"vision": VISION_BLOCKS, "audio": AUDIO_VARIANTS, "fusion": ("smlp",)}
+#: ``variant="auto"``: the first of each list, the paper's network (the constructors' default)
+DEFAULT_VARIANT = {modality: variants[0] for modality, variants in VARIANTS.items()}
 COSMETIC = ("profile", "progress", "device", "channels_last")
 SCHEDULES = ("step", "cosine")
 NEURONS = ("lif", "relu")
@@ -268,7 +269,7 @@ def _validate(c: RunConfig) -> None:
             raise ValueError(f"{key} must lie in [0, 1], got {getattr(c, key)!r}")
     if not 0.0 < c.train_frac < 1.0:
         raise ValueError(f"train_frac must lie in (0, 1), got {c.train_frac!r}")
-    for key in ("width", "timesteps", "batch_size", "n_fft", "hop_length", "n_mels", "sample_rate"):
+    for key in ("width", "timesteps", "batch_size"):
         if int(getattr(c, key)) < 1:
             raise ValueError(f"{key} must be a positive integer, got {getattr(c, key)!r}")
     for key in ("per_class", "max_train_batches", "project_dim"):
@@ -277,7 +278,7 @@ def _validate(c: RunConfig) -> None:
             raise ValueError(f"{key} must be a positive integer or None, got {v!r}")
     if c.epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {c.epochs!r}")
-    for key in ("lr", "threshold", "surrogate_scale", "duration_s", "f_max", "top_db"):
+    for key in ("lr", "threshold", "surrogate_scale"):
         if not float(getattr(c, key)) > 0:
             raise ValueError(f"{key} must be > 0, got {getattr(c, key)!r}")
     if c.weight_decay < 0 or not 0 < c.gamma <= 1:
@@ -286,6 +287,7 @@ def _validate(c: RunConfig) -> None:
         raise ValueError(f"dropout must lie in [0, 1), got {c.dropout!r}")
     if list(c.milestones) != sorted(c.milestones) or any(m < 1 for m in c.milestones):
         raise ValueError(f"milestones must be increasing positive epochs, got {list(c.milestones)}")
+    c.audio_settings()  # the audio front end: AudioConfig checks its fields
     if not c.dataset:
         raise ValueError("dataset must be 'embedded' or a folder path, got an empty string")
     if c.modality == "fusion":

@@ -9,7 +9,7 @@ or from Python on one machine with :func:`launch_local` (``torch.multiprocessing
 
 Backend: NCCL on CUDA (one GPU per process, ``LOCAL_RANK``), gloo on the CPU.
 
-Semantics (the engine in :mod:`avsnn.train.loop`): every rank draws the *same* seeded
+Semantics (the epoch loop in :mod:`avsnn.train.fit`): every rank draws the *same* seeded
 permutation, takes global batch ``b`` and keeps every ``world_size``-th sample of it
 (``gidx[rank::world_size]``). Each rank scales its local mean loss by
 ``local_n * world_size / global_n`` so that DDP's gradient averaging yields exactly the
@@ -39,8 +39,11 @@ from typing import Callable, Optional
 import torch
 import torch.distributed as tdist
 
+from .cli import add_run_arguments, config_from_args
 from .config import RunConfig
-from .loop import DistContext, build_model, load_datasets, train_or_load
+from .engine import train_or_load
+from .factories import build_model, load_datasets
+from .fit import DistContext
 
 
 def init_distributed(backend: Optional[str] = None) -> DistContext:
@@ -145,12 +148,11 @@ def launch_local(
 
 
 def main(argv=None) -> int:
-    from .cli import _add_common, config_from_args
 
     p = argparse.ArgumentParser(
         prog="python -m torch.distributed.run ... -m avsnn.train.ddp", description="avsnn train under torchrun (DDP)"
     )
-    _add_common(p)
+    add_run_arguments(p)
     p.add_argument("--backend", default=None, choices=("gloo", "nccl"))
     args = p.parse_args(argv)
     cfg = config_from_args(args)

@@ -6,26 +6,26 @@ Three profiles, each giving settings per modality:
     Seconds per model: the default recipe at width 8, T=4, 30 samples per class, a few epochs.
     For tests and notebook goldens; small, but each modality learns well above chance.
 ``default``
-    The book's budget on a 2-core CPU: minutes per model (vision width 16, T=4,
+    The book's budget on a small CPU: minutes per model (vision width 16, T=4,
     250 embedded samples per class, at most 8 epochs; a small audio network; SMLP), with the
     recipe of issue #16 (:data:`RECIPE`): inputs normalised with training statistics, 15 % of
     the training split held out for validation, the best-validation weights kept, early
     stopping (patience 3), one warm-up epoch then a constant rate, and for vision zero-initialised
-    residual branches. Choices (``scripts/sensitivity.py``, validation accuracy only, on the
-    embedded set and a noisier, more confusable variant; results in ``scripts/sensitivity_results``):
+    residual branches. Each choice is the better one by validation accuracy in the sweep of
+    ``scripts/sensitivity.py`` (the embedded set and a noisier, more confusable variant); the
+    numbers are in ``scripts/sensitivity_results/cpu_small/results.md``:
 
-    * ``zero_init_residual`` -- the one change that makes the spiking ResNet18 learn: without
-      it the 17-LIF-deep act_after_add network stays near chance for ~6 epochs (train *and*
-      test, so not a BN eval-mode effect; its ANN twin and the same backbone with ReLU neurons
-      learn in 2-3 epochs, and the spiking backbone with a ReLU output layer does not, so the
+    * ``zero_init_residual`` -- the one change that makes the spiking ResNet18 learn within the
+      budget: without it the 17-LIF-deep act_after_add network stays near chance for several
+      epochs (train *and* test, so not a BN eval-mode effect; its ANN twin learns at once, so the
       bottleneck is the spiking backbone, not the L2 head or the loss). Starting every block as
       its identity path is what torchvision and SpikingJelly offer as ``zero_init_residual``.
     * ``input_norm`` (per channel / per mel band) -- puts the stem's input current on the
       threshold's scale whatever the data's brightness or level.
-    * a constant rate after the warm-up: within 8 epochs a cosine decay stopped learning early
-      (validation 0.52 vs 0.68 on embedded, 0.33 vs 0.42 on the variant; the warm-up itself was
-      neutral); lr 3e-3 (1e-3 learnt too slowly, 1e-2 was not better); threshold 0.5 (the paper does
-      not state V_th; 1.0 and 0.25 were not better on both sets); the arctan slope 2 (4 was worse).
+    * a constant rate after the warm-up: within 8 epochs a cosine decay stops learning early
+      (the warm-up itself is neutral); lr 3e-3 (1e-3 learns too slowly, 1e-2 is not better);
+      threshold 0.5 (the paper does not state V_th; 1.0 and 0.25 are not better on both sets);
+      the arctan slope 2 (4 is worse).
 ``paper``
     Section V-B as printed. Choices where the paper is silent or garbled:
 

@@ -19,10 +19,9 @@ Layout of one run folder::
 
 The root is the ``root`` argument, else ``$AVSNN_RUNS``, else ``./runs``.
 
-Every file is written atomically: to a temporary file in the same folder, flushed and
-fsync'ed, then moved over the target with :func:`os.replace` (atomic on POSIX and
-Windows), and the folder is fsync'ed. A process killed mid-write leaves the previous
-version of the file intact (plus, at worst, a stray ``.*.tmp`` file that is ignored).
+Every file is written with :func:`avsnn.files.atomic_write` (durable): a process killed
+mid-write leaves the previous version of the file intact (plus, at worst, a stray ``.*.tmp``
+file that is ignored).
 A failed write (disk full, read-only folder) raises :class:`RunStoreError` saying what is intact.
 """
 
@@ -32,17 +31,16 @@ import contextlib
 import errno
 import functools
 import hashlib
-import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 
 from avsnn.data.datasets import GENERATED_DATASETS, NAMED_DATASETS
+from avsnn.files import atomic_write
 
 from .config import RunConfig
 
@@ -50,7 +48,7 @@ ENV_VAR = "AVSNN_RUNS"
 PACKAGE = Path(__file__).resolve().parent.parent
 # the source that produces results (relative to the avsnn package); command-line and book tooling excluded
 CODE_PARTS = ("core", "models", "train", "data", "metrics.py")
-CODE_EXCLUDED = ("train/cli.py", "data/inspect.py", "data/fixtures.py")
+CODE_EXCLUDED = ("train/cli.py", "data/cli.py")
 
 
 class RunStoreError(RuntimeError):
@@ -146,50 +144,6 @@ def run_identity(cfg: RunConfig) -> dict:
 def run_key(cfg: RunConfig) -> str:
     """The run folder name of ``cfg``: a hash of (canonical config, data fingerprint, code fingerprint)."""
     return run_identity(cfg)["run_key"]
-
-
-# ---- atomic writes -------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(
-    path: os.PathLike | str,
-    writer: Callable[[io.BufferedWriter], Any],
-    keep_previous: Optional[os.PathLike | str] = None,
-) -> Path:
-    """Call ``writer(f)`` on a temporary file next to ``path``, fsync it, then ``os.replace`` it.
-
-    ``keep_previous``: move the current ``path`` there first (only once the new file is complete).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 def _json_bytes(obj: Any) -> bytes:

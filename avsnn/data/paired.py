@@ -196,7 +196,7 @@ def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseInd
     """Index a paired release folder (see module docstring for layouts).
 
     Files are not opened here: empty or undecodable files are found when a dataset reads them (only the
-    modality it uses) or by :func:`avsnn.data.inspect.inspect_release`. Duplicate base names are errors
+    modality it uses) or by :func:`avsnn.data.cli.inspect_release`. Duplicate base names are errors
     (``on_error="raise"``) or skipped (``"skip"``); files with other extensions are ignored and listed.
     Unpaired files and classes found on one side only are reported in the index, not raised.
 

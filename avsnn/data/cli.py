@@ -10,19 +10,20 @@ from pathlib import Path
 
 from ._util import load_or_skip
 from .audio import read_wav
+from .avdigits import DEFAULTS as AV
+from .avdigits import make_avdigits
 from .images import read_image
-from .release import ReleaseIndex, scan_release
+from .paired import ReleaseIndex, scan_release
+from .synthetic import DEFAULTS as SYNTHETIC
+from .synthetic import make_embedded
 
 
 def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
     """Scan ``root`` (``on_error="skip"``) and try to decode every paired and unpaired file.
 
-    Returns
-    -------
-    index : ReleaseIndex
-    unreadable : list of (Path, reason)
-        Files that fail to decode: empty, undecodable or cut short (scan-time skips are in
-        ``index.skipped``, non-data files in ``index.ignored``).
+    Returns ``(index, unreadable)``: the :class:`ReleaseIndex` and the ``(path, reason)`` of each file
+    that fails to decode -- empty, undecodable or cut short (scan-time skips are in ``index.skipped``,
+    non-data files in ``index.ignored``).
     """
     index = scan_release(root, on_error="skip")
     unreadable: list = []
@@ -68,28 +69,30 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_make_embedded(args: argparse.Namespace) -> int:
     """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
-    from .embedded import make_embedded
-
     t0 = time.perf_counter()
     out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
     print(f"embedded dataset ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
 
+#: the degradation options of ``make-avdigits``: name -> (type, help); defaults in avsnn.data.avdigits.DEFAULTS
+_AVDIGITS_OPTIONS = {
+    "image_noise": (float, "std of Gaussian pixel noise, pixels in [0, 1]"),
+    "occlusion": (float, "side of the occluding patch / image side"),
+    "snr_db": (float, "speech-to-noise ratio of the audio in dB"),
+    "held_out": (float, "fraction of voices that speak only test samples"),
+}
+
+
 def cmd_make_avdigits(args: argparse.Namespace) -> int:
     """``avsnn data make-avdigits --out DIR [--seed S] [--image-noise X] [--occlusion F] [--snr-db D] ...``."""
-    from .avdigits import make_avdigits
-
     t0 = time.perf_counter()
     out = make_avdigits(
         args.out,
         seed=args.seed,
-        image_noise=args.image_noise,
-        occlusion=args.occlusion,
-        snr_db=args.snr_db,
-        held_out=args.held_out,
         per_class=args.per_class,
         overwrite=args.overwrite,
+        **{name: getattr(args, name) for name in _AVDIGITS_OPTIONS},
     )
     print(f"AV-Digits ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
@@ -104,38 +107,18 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     sub = data.add_subparsers(dest="data_command", required=True)
     mk = sub.add_parser("make-embedded", help="generate the synthetic audio-visual dataset")
     mk.add_argument("--out", required=True, type=Path, help="output folder")
-    mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    mk.add_argument("--per-class", type=int, default=300, help="samples per class (default 300)")
+    mk.add_argument("--seed", type=int, default=SYNTHETIC["seed"], help="random seed (default %(default)s)")
+    mk.add_argument(
+        "--per-class", type=int, default=SYNTHETIC["per_class"], help="samples per class (default %(default)s)"
+    )
     mk.set_defaults(func=cmd_make_embedded)
-    from .avdigits import DEFAULTS as AV
-
     av = sub.add_parser("make-avdigits", help="generate AV-Digits (scanned digits + eSpeak NG spoken digits)")
     av.add_argument("--out", required=True, type=Path, help="output folder")
     av.add_argument("--seed", type=int, default=AV["seed"], help=f"random seed (default {AV['seed']})")
-    av.add_argument(
-        "--image-noise",
-        type=float,
-        default=AV["image_noise"],
-        help=f"std of Gaussian pixel noise, pixels in [0, 1] (default {AV['image_noise']})",
-    )
-    av.add_argument(
-        "--occlusion",
-        type=float,
-        default=AV["occlusion"],
-        help=f"side of the occluding patch / image side (default {AV['occlusion']})",
-    )
-    av.add_argument(
-        "--snr-db",
-        type=float,
-        default=AV["snr_db"],
-        help=f"speech-to-noise ratio of the audio in dB (default {AV['snr_db']})",
-    )
-    av.add_argument(
-        "--held-out",
-        type=float,
-        default=AV["held_out"],
-        help=f"fraction of voices that speak only test samples (default {AV['held_out']})",
-    )
+    for name, (kind, text) in _AVDIGITS_OPTIONS.items():
+        av.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=AV[name], help=f"{text} (default %(default)s)"
+        )
     av.add_argument(
         "--per-class",
         type=int,

@@ -41,7 +41,17 @@ from scipy.io import wavfile
 
 from ._util import CacheNotWritableError, is_not_writable, logger, resolve_cache_dir, stable_hash
 
-GENERATOR_NAME = "avsnn.data.embedded"
+#: the generator's settings and their defaults (:func:`make_embedded`, :func:`ensure_embedded`)
+DEFAULTS = {
+    "seed": 0,
+    "per_class": 300,
+    "image_noise": 0.15,
+    "audio_noise": 0.3,
+    "confusion": 0.5,
+    "sample_rate": 16000,
+    "duration_s": 1.0,
+}
+GENERATOR_NAME = "avsnn.data.embedded"  # recorded in meta.json of generated sets: kept (the module was embedded.py)
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes
 IMAGE_SIZE = 32
 
@@ -340,14 +350,14 @@ def _write(tmp: Path, settings: dict) -> None:
 
 def make_embedded(
     out: str | os.PathLike,
-    seed: int = 0,
-    per_class: int = 300,
+    seed: int = DEFAULTS["seed"],
+    per_class: int = DEFAULTS["per_class"],
     *,
-    image_noise: float = 0.15,
-    audio_noise: float = 0.3,
-    confusion: float = 0.5,
-    sample_rate: int = 16000,
-    duration_s: float = 1.0,
+    image_noise: float = DEFAULTS["image_noise"],
+    audio_noise: float = DEFAULTS["audio_noise"],
+    confusion: float = DEFAULTS["confusion"],
+    sample_rate: int = DEFAULTS["sample_rate"],
+    duration_s: float = DEFAULTS["duration_s"],
     overwrite: bool = False,
 ) -> Path:
     """Generate the embedded dataset at ``out`` (see module docstring) and return ``out``.
@@ -437,19 +447,10 @@ def make_embedded(
 
 def embedded_settings(**kwargs) -> dict:
     """Validated full settings of :func:`make_embedded` for ``kwargs`` (defaults filled in)."""
-    defaults = {
-        "seed": 0,
-        "per_class": 300,
-        "image_noise": 0.15,
-        "audio_noise": 0.3,
-        "confusion": 0.5,
-        "sample_rate": 16000,
-        "duration_s": 1.0,
-    }
-    unknown = sorted(set(kwargs) - set(defaults))
+    unknown = sorted(set(kwargs) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown embedded dataset option(s) {unknown}; expected some of {sorted(defaults)}")
-    return _settings(**{**defaults, **kwargs})
+        raise ValueError(f"unknown embedded dataset option(s) {unknown}; expected some of {sorted(DEFAULTS)}")
+    return _settings(**{**DEFAULTS, **kwargs})
 
 
 def ensure_embedded(cache_dir: str | os.PathLike | None = None, **kwargs) -> Path:

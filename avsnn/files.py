@@ -1,0 +1,70 @@
+"""The package's one atomic file write: a file appears whole or not at all.
+
+The content goes to a temporary file in the target's folder (``.<name>.*.tmp``), which is
+flushed (and fsync'ed, with ``durable=True``) and then moved over the target with
+:func:`os.replace` (atomic on POSIX and Windows); a durable write also fsyncs the folder. A
+process killed mid-write leaves the previous version of the file intact (plus, at worst, a stray
+temporary file that readers ignore).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+__all__ = ["atomic_write", "atomic_write_bytes"]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(
+    path: os.PathLike | str,
+    writer: Callable[[io.BufferedWriter], Any],
+    keep_previous: Optional[os.PathLike | str] = None,
+    durable: bool = True,
+) -> Path:
+    """Call ``writer(f)`` on a temporary file next to ``path``, then ``os.replace`` it over ``path``.
+
+    ``keep_previous``: move the current ``path`` there first (only once the new file is complete).
+    ``durable``: fsync the file and its folder (off for caches that are rebuilt when lost).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if durable:
+        _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: os.PathLike | str, data: bytes, durable: bool = True) -> Path:
+    """Write ``data`` to ``path`` with :func:`atomic_write`."""
+    return atomic_write(path, lambda f: f.write(data), durable=durable)

@@ -1,0 +1,77 @@
+"""The network and the data a config describes, and the validation part carved from the training split.
+
+These are the default builders of :func:`avsnn.train.train_or_load`; tests and experiments replace
+them through its ``model_fn`` / ``data_fn`` arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from avsnn.core import surrogate as sg
+from avsnn.data import build_datasets
+from avsnn.data.batching import ArrayData, subset, validation_split
+from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet, ann_twin
+
+from .config import RunConfig
+
+__all__ = ["build_model", "load_datasets", "split_validation"]
+
+
+def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = None) -> torch.nn.Module:
+    """The network ``cfg`` describes (vision: L2ActSpikeNet, audio: SpikingAudioNet, fusion: SMLP)."""
+    spike = sg.from_name(cfg.surrogate, cfg.surrogate_scale)
+    common = dict(
+        num_classes=num_classes,
+        timesteps=cfg.timesteps,
+        head=cfg.head,
+        beta=cfg.beta,
+        threshold=cfg.threshold,
+        surrogate=spike,
+    )
+    if cfg.modality == "vision":
+        net = L2ActSpikeNet(
+            width=cfg.width,
+            block=cfg.variant,
+            zero_init_residual=cfg.zero_init_residual,
+            input_norm=cfg.input_norm,
+            **common,
+        )
+    elif cfg.modality == "audio":
+        net = SpikingAudioNet(
+            n_mels=cfg.n_mels,
+            n_frames=cfg.audio_settings().n_frames,
+            channels=tuple(cfg.audio_channels),
+            variant=cfg.variant,
+            dropout=cfg.dropout,
+            input_norm=cfg.input_norm,
+            **common,
+        )
+    elif not input_dims:
+        raise ValueError("a fusion model needs input_dims")
+    else:
+        net = SMLP(dict(input_dims), hidden=tuple(cfg.hidden), project_dim=cfg.project_dim, **common)
+    return ann_twin(net, copy_model=False) if cfg.neuron == "relu" else net
+
+
+def load_datasets(cfg: RunConfig):
+    """``(train, test)`` datasets of a vision/audio config via :func:`avsnn.data.build_datasets`."""
+    return build_datasets(
+        cfg.dataset,
+        root=cfg.data_root,
+        modality=cfg.modality,
+        audio=cfg.audio_settings(),
+        train_frac=cfg.train_frac,
+        seed=cfg.split_seed,
+        per_class=cfg.per_class,
+    )
+
+
+def split_validation(cfg: RunConfig, train: ArrayData) -> tuple[ArrayData, Optional[ArrayData]]:
+    """``(fit_part, val_part)`` of the training split for ``cfg.val_frac`` (``(train, None)`` when 0)."""
+    if cfg.val_frac == 0:
+        return train, None
+    fit_idx, val_idx = validation_split(train.labels, cfg.val_frac, cfg.split_seed)
+    return subset(train, fit_idx), subset(train, val_idx)
