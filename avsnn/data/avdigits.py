@@ -30,7 +30,8 @@ Pairing and split
 
 The noise and occlusion defaults (``DEFAULTS``) are set so that neither modality alone is near
 perfect, chosen with the logistic-regression probes of :mod:`avsnn.baseline`; ``onset_spread`` so
-that the default audio network can learn the words at all (see above). Generation is deterministic in ``seed`` (same seed and settings: byte-identical files)
+that the default audio network can learn the words at all (see above).
+Generation is deterministic in ``seed`` (same seed and settings: byte-identical files)
 and takes seconds.
 """
 
@@ -96,7 +97,9 @@ def avdigits_settings(**kwargs) -> dict:
     if not np.isfinite(s["snr_db"]):
         raise ValueError(f"snr_db must be a finite number of dB, got {s['snr_db']!r}")
     if not 0.0 <= s["onset_spread"] <= 1.0:
-        raise ValueError(f"onset_spread (share of the free time the onset ranges over) must be in [0, 1], got {s['onset_spread']!r}")
+        raise ValueError(
+            f"onset_spread (share of the free time the onset spans) must be in [0, 1], got {s['onset_spread']!r}"
+        )
     if not 0.0 < s["held_out"] < 1.0:
         raise ValueError(f"held_out (fraction of voices kept for test) must be in (0, 1), got {s['held_out']!r}")
     return s

@@ -80,6 +80,7 @@ _AVDIGITS_OPTIONS = {
     "image_noise": (float, "std of Gaussian pixel noise, pixels in [0, 1]"),
     "occlusion": (float, "side of the occluding patch / image side"),
     "snr_db": (float, "speech-to-noise ratio of the audio in dB"),
+    "onset_spread": (float, "share of the clip's free time the word's onset ranges over (0: at the start)"),
     "held_out": (float, "fraction of voices that speak only test samples"),
 }
 

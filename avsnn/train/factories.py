@@ -25,7 +25,9 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
     spike = sg.from_name(cfg.surrogate, cfg.surrogate_scale)
     common = dict(
         num_classes=num_classes,
-        timesteps=cfg.timesteps,
+        # ReLU is stateless and every step sees the same input, so the ANN twin's T steps would be
+        # T copies of one pass: it runs one (its time average is that pass)
+        timesteps=1 if cfg.neuron == "relu" else cfg.timesteps,
         head=cfg.head,
         beta=cfg.beta,
         threshold=cfg.threshold,
