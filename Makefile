@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export AVSNN_RUNS ?= $(CURDIR)/runs
 export AVSNN_CACHE ?= $(CURDIR)/.cache/avsnn
 export PYTHONHASHSEED := 0
-CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
+CHAPTERS := $(sort $(wildcard book/[0-9]*.md)) book/intro.md
 GOLDENS := tests/goldens
 # The browser that checks the built pages (make book-check); empty where none is installed.
 CHROMIUM ?= $(firstword $(shell command -v chromium 2>/dev/null) $(wildcard /usr/bin/chromium))

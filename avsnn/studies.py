@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .baseline import run_baseline
 from .device import resolve_device
@@ -99,7 +100,7 @@ def train_all(arms, workers: Optional[int] = None, desc: str = "training") -> No
         todo = list({c.hash(): c for c in stage if not RunStore(c).done}.values())
         if not todo:
             continue
-        bar = tqdm(total=len(todo), desc=desc, unit="run")
+        bar = tqdm(total=len(todo), desc=desc, unit="run", file=sys.stderr)
         if workers == 1 or len(todo) == 1 or not on_cpu:
             for c in todo:
                 train_or_load(c, progress=False, verbose=False)
@@ -242,6 +243,6 @@ def headline_claims(data: str, profile: str, seeds: Sequence[int]) -> list:
         drop = TABLE_III[(modality, baseline[modality])] - TABLE_III[(modality, variant)]
         base = v if modality == "vision" else a
         out.append(
-            claim(f"ablation: {variant} costs accuracy ({modality})", base, ablated, paper=f"-{drop:.2f} points")
+            claim(f"ablation: {variant} costs accuracy ({modality})", base, ablated, paper=f"{drop:+.2f} points")
         )
     return out

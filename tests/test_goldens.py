@@ -12,7 +12,7 @@ from avsnn.tools.chapter import source_digest
 from avsnn.tools.goldens import smoke_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.md"))
+CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.md")) + [ROOT / "book" / "intro.md"]
 GOLDENS = ROOT / "tests" / "goldens"
 
 

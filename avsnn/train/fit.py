@@ -66,10 +66,18 @@ class DistContext:
 
 
 # ---- the parts of the recipe ---------------------------------------------------------------------
+#: scale of the cosine logits (Eq. 13, in [-1, 1]) in the ANN twin's softmax: unscaled, a softmax over
+#: ten cosines gives the right class at most e/(e + 9/e) = 0.45 and learns slowly (NormFace's reason for a scale;
+#: 16 is the low end of the scales used there). The spiking network's output LIF has no such cap.
+TWIN_COSINE_SCALE = 16.0
+
+
 def loss_of(cfg: RunConfig, out, y) -> torch.Tensor:
-    """The training loss: spike-count MSE (Eqs. 14-16), or cross-entropy on the ANN twin's logits."""
+    """The training loss: spike-count MSE (Eqs. 14-16), or cross-entropy on the ANN twin's logits
+    (the L2 head's cosine logits scaled by :data:`TWIN_COSINE_SCALE`)."""
     if cfg.neuron == "relu":
-        return F.cross_entropy(out.current.float().mean(0), y)
+        scale = TWIN_COSINE_SCALE if cfg.head == "l2" else 1.0
+        return F.cross_entropy(scale * out.current.float().mean(0), y)
     return mse_count_loss(out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets)
 
 
