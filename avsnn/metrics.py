@@ -159,15 +159,17 @@ def energy_estimate(macs: float, sops: float, snn_macs: float = 0.0, one_pass_ma
     }
 
 
-def energy_from_profile(p) -> dict:
+def energy_from_profile(p, fold_bn: bool = False) -> dict:
     """:func:`energy_estimate` for an :class:`avsnn.models.ModelProfile`, layer by layer.
 
     The ANN figure prices all of the profile's MACs (its convention: per sample, per-step layers
     counted over the T steps) at ``E_MAC``. For the SNN, a layer whose input is spikes costs its
     SOPs at ``E_AC``; a layer fed real values (the image, BN-scaled spikes: the profiler counts
-    its SOPs equal to its MACs) costs its MACs at ``E_MAC``.
+    its SOPs equal to its MACs) costs its MACs at ``E_MAC``. With ``fold_bn``, a layer fed batch-normalised
+    spikes counts as fed the spikes (the BN affine folded into it: ``ModelProfile.layer_sops_folded``).
     """
-    layer_macs, layer_sops = dict(p.layer_macs), dict(p.layer_sops)
+    layer_macs = dict(p.layer_macs)
+    layer_sops = dict(p.layer_sops_folded if fold_bn and getattr(p, "layer_sops_folded", None) else p.layer_sops)
     one_pass = getattr(p, "one_pass_macs", p.macs)
     if not layer_macs:
         return energy_estimate(p.macs, p.sops, one_pass_macs=one_pass)
@@ -279,7 +281,14 @@ def evaluate(
             x, _ = test.batch(torch.arange(min(profile_samples, len(test))), device)
             p = _profile(model, x)
             metrics["firing_rates"] = {k: float(v) for k, v in p.firing_rates.items()}
-            metrics.update(params=int(p.params), macs=float(p.macs), sops=float(p.sops), energy=energy_from_profile(p))
+            metrics.update(
+                params=int(p.params),
+                macs=float(p.macs),
+                sops=float(p.sops),
+                sops_bn_folded=float(p.sops_folded),
+                energy=energy_from_profile(p),
+                energy_bn_folded=energy_from_profile(p, fold_bn=True),
+            )
         except Exception as e:  # a custom model the profiler does not understand
             warnings.warn(f"profile failed ({type(e).__name__}: {e}); firing rates/energy left out")
             metrics["profile_error"] = f"{type(e).__name__}: {e}"

@@ -13,9 +13,13 @@ Counting convention (all numbers are **per sample**, for one full forward over T
 * **SOPs** -- for a layer whose input is spikes (every element 0 or 1), ``MACs x`` the input
   firing rate (an accumulate happens only where a spike arrives); for any other input
   (the image, batch-normalised spikes, pooled averages, dropout-scaled spikes, sums of two
-  spike trains) the layer counts its full MACs. Note: in the paper's LIF->BN order the next
-  conv sees BN-scaled spikes, so it is counted as MACs (at inference the BN affine could be
-  folded into that conv, which this literal count does not do). So ``SOPs <= MACs``.
+  spike trains) the layer counts its full MACs. So ``SOPs <= MACs``.
+* **SOPs with BN folded** (``sops_folded``) -- in the paper's LIF->BN order the next layer sees
+  batch-normalised spikes ``gamma * (s - mu) / sigma + beta``, a per-channel affine map of binary
+  spikes. At inference that affine map folds into the next layer (its weights scaled per input
+  channel, the rest a constant bias), which then receives the spikes themselves: that layer costs
+  its MACs times the firing rate of the spikes *before* the BN. (At zero-padded borders the
+  folded layer differs by a constant term that costs no synaptic operation.)
 * **firing_rates** -- the mean output of each LIF module (spikes per neuron per step), keyed
   by its ``named_modules`` name.
 
@@ -46,6 +50,8 @@ class ModelProfile:
     firing_rates: dict[str, float]
     layer_macs: dict[str, float] = field(default_factory=dict)
     layer_sops: dict[str, float] = field(default_factory=dict)
+    sops_folded: float = 0.0
+    layer_sops_folded: dict[str, float] = field(default_factory=dict)
     timesteps: int = 1
     per_step_layers: frozenset = frozenset()  # layer names whose MACs count T times
 
@@ -108,6 +114,17 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
 
     macs: dict[str, float] = defaultdict(float)
     sops: dict[str, float] = defaultdict(float)
+    folded: dict[str, float] = defaultdict(float)
+    # BN outputs whose input was spikes: data_ptr -> (numel, sum, input firing rate); numel and sum
+    # tell the same tensor (or a view of it) from a later one allocated at a freed address
+    bn_of_spikes: dict[int, tuple] = {}
+
+    def folded_rate(x: torch.Tensor) -> float:
+        seen = bn_of_spikes.get(x.data_ptr())
+        if seen is None or seen[0] != x.numel() or seen[1] != float(x.sum()):
+            return 1.0
+        return seen[2]
+
     stepped: set = set()
     rates: dict[str, list[float]] = defaultdict(list)
     handles = []
@@ -125,8 +142,13 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
             rate = float(x.float().mean()) if _is_spikes(x) else 1.0
             macs[name] += layer_macs
             sops[name] += layer_macs * rate
+            folded[name] += layer_macs * (rate if rate < 1.0 else folded_rate(x))
 
         return hook
+
+    def bn_hook(module, args, out):
+        if _is_spikes(args[0]):
+            bn_of_spikes[out.data_ptr()] = (out.numel(), float(out.sum()), float(args[0].float().mean()))
 
     def lif_hook(name):
         def hook(module, args, out):
@@ -140,6 +162,8 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
             handles.append(module.register_forward_hook(count_hook(name)))
         elif isinstance(module, LIF):
             handles.append(module.register_forward_hook(lif_hook(name)))
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            handles.append(module.register_forward_hook(bn_hook))
 
     was_training = model.training
     model.eval()
@@ -158,6 +182,8 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
         firing_rates={k: sum(v) / len(v) for k, v in rates.items()},
         layer_macs=dict(macs),
         layer_sops=dict(sops),
+        sops_folded=float(sum(folded.values())),
+        layer_sops_folded=dict(folded),
         timesteps=timesteps,
         per_step_layers=frozenset(stepped),
     )
