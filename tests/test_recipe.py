@@ -257,8 +257,10 @@ def test_ann_twin_shares_the_snn_layer_shapes(modality):
     assert n_lif > 0 and not any(isinstance(m, LIF) for m in ann.modules())
     assert sum(isinstance(m, nn.ReLU) for m in ann.modules()) == n_lif
     x = torch.rand(2, 3, 32, 32) if modality == "vision" else torch.randn(2, 1, cfg.n_mels, snn.n_frames)
-    assert snn.forward_features(x).shape == ann.forward_features(x).shape
-    assert snn(x).current.shape == ann(x).current.shape
+    # the twin runs one step (ReLU is stateless, every step sees the same input): same shapes but T
+    fs, fa = snn.forward_features(x), ann.forward_features(x)
+    assert fa.shape[0] == 1 and fs.shape[0] == cfg.timesteps and fs.shape[1:] == fa.shape[1:]
+    assert snn(x).current.shape[1:] == ann(x).current.shape[1:]
     assert type(ann_twin(snn)) is type(snn) and any(isinstance(m, LIF) for m in snn.modules())
 
 
