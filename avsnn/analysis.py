@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -26,7 +27,9 @@ class Discrimination:
     separability: dict  # {"intra", "inter", "ratio"} over the whole split
 
 
-def feature_discrimination(run, split: str = "test", per_class: int = 30, batch_size: int = 256) -> Discrimination:
+def feature_discrimination(
+    run, split: str = "test", per_class: int = 30, batch_size: Optional[int] = None
+) -> Discrimination:
     """Eq. 23 on the accumulated last-hidden features of ``run`` (a trained :class:`avsnn.train.Run`).
 
     The features are those the head receives, summed over the timesteps (the paper's

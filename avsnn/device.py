@@ -22,6 +22,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: Inference batch on a CPU. A larger one is slower per sample, not faster: a spiking layer's
+#: ``[T, B, ...]`` activations then pass malloc's largest heap block (32 MB), so every batch maps
+#: fresh pages and faults them in (``avsnn bench`` and the recipe chapter measure it).
+CPU_EVAL_BATCH = 32
+#: Inference batch on an accelerator (at least the training batch).
+GPU_EVAL_BATCH = 256
+
+
+def eval_batch_size(device, train_batch: int = 0) -> int:
+    """Batch size for forward-only passes (evaluation, feature extraction) on ``device``."""
+    if torch.device(device).type == "cpu":
+        return CPU_EVAL_BATCH
+    return max(GPU_EVAL_BATCH, int(train_batch))
+
+
 # The operation that hangs (several threads) or crashes (one thread) in oneDNN's AVX2 1x1 strided
 # convolution backward in some torch builds on AVX2-only CPUs; every ResNet downsample shortcut runs it.
 _CHANNELS_LAST_PROBE = """

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from avsnn.data.batching import as_array_data
+from avsnn.device import eval_batch_size
 
 E_MAC_PJ = 4.6  # 32-bit float multiply-accumulate, 45 nm (Horowitz, ISSCC 2014)
 E_AC_PJ = 0.9  # 32-bit float add (accumulate), 45 nm (Horowitz, ISSCC 2014)
@@ -188,8 +189,9 @@ def firing_rates(model, *inputs) -> dict:
 
 # ---- full evaluation ---------------------------------------------------------------------------
 @torch.no_grad()
-def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = False) -> dict:
-    """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode.
+def run_model(model, data, batch_size: Optional[int] = None, device="cpu", amp: bool = False) -> dict:
+    """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode, ``batch_size`` at a
+    time (default :func:`avsnn.device.eval_batch_size`).
 
     Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``current [N, C]`` (the output layer's
     input current summed over time, the tie-break of :func:`predict`), ``features [N, d]``
@@ -198,6 +200,7 @@ def run_model(model, data, batch_size: int = 256, device="cpu", amp: bool = Fals
     was_training = model.training
     model.eval()
     device = torch.device(device)
+    batch_size = batch_size or eval_batch_size(device)
     out = {"pred": [], "labels": [], "counts": [], "current": [], "features": [], "z_av": []}
     try:
         for x, y in data.batches(batch_size, device):
@@ -228,7 +231,7 @@ def evaluate(
     *,
     modality: Optional[str] = None,
     num_classes: Optional[int] = None,
-    batch_size: int = 256,
+    batch_size: Optional[int] = None,
     device="cpu",
     amp: bool = False,
     profile: bool = True,

@@ -77,3 +77,13 @@ def test_rerun_with_a_new_seed_changes_the_output(tmp_path):
     assert any("spikes in 60 steps" in s for s in rerun)
     assert rerun != golden
     assert not list(tmp_path.glob("*.partial.ipynb"))
+
+
+def test_ablation_chapter_defaults_are_the_intro_table_s():
+    """Chapter 09's default size and seeds are the ones the intro's claims table decides the ablation on."""
+    from avsnn import studies
+
+    ablation = chapter_parameters(read_chapter(ROOT / "book" / "09_ablation.md"))
+    intro = chapter_parameters(read_chapter(ROOT / "book" / "intro.md"))
+    assert ablation["profile"] == intro["ablation_profile"] == studies.ABLATION_PROFILE
+    assert tuple(ablation["seeds"]) == tuple(intro["ablation_seeds"]) == studies.ABLATION_SEEDS

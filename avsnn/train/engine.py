@@ -33,7 +33,7 @@ import functools
 from typing import Callable, Optional
 
 from avsnn.data.batching import ArrayData, as_array_data
-from avsnn.device import resolve_device
+from avsnn.device import eval_batch_size, resolve_device
 from avsnn.metrics import evaluate
 
 from .config import RunConfig
@@ -66,7 +66,7 @@ def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, his
         train,
         modality=cfg.modality,
         num_classes=train.num_classes,
-        batch_size=max(256, cfg.batch_size),
+        batch_size=eval_batch_size(device, cfg.batch_size),
         device=device,
         amp=cfg.amp and device.type == "cuda",
     )

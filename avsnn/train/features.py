@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from avsnn.data.batching import ArrayData
+from avsnn.device import eval_batch_size
 
 if TYPE_CHECKING:
     from .run import Run
@@ -22,11 +23,12 @@ __all__ = ["unimodal_features", "feature_sets"]
 
 
 @torch.no_grad()
-def _extract(model, data: ArrayData, batch_size: int = 256) -> torch.Tensor:
+def _extract(model, data: ArrayData) -> torch.Tensor:
     model.eval()
     out = []
-    for x, _ in data.batches(batch_size):
-        out.append(F.normalize(model(x).z_av.float().flatten(1), dim=1))  # Eqs. 10-11
+    device = next(model.parameters()).device
+    for x, _ in data.batches(eval_batch_size(device), device):
+        out.append(F.normalize(model(x).z_av.float().flatten(1), dim=1).cpu())  # Eqs. 10-11
     return torch.cat(out)
 
 

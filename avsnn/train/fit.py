@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from avsnn.core.loss import mse_count_loss
 from avsnn.data.batching import ArrayData
-from avsnn.device import keep_freed_memory, resolve_device, use_channels_last
+from avsnn.device import eval_batch_size, keep_freed_memory, resolve_device, use_channels_last
 from avsnn.metrics import accuracy, predict, run_model
 
 from .config import RunConfig
@@ -266,8 +266,9 @@ class _Training:
         return loss
 
     def evaluate(self, rec: dict, val: Optional[ArrayData], test: ArrayData) -> None:
-        """Add validation (kept as ``best`` when better) and test accuracy to the epoch's record ``rec``."""
-        dist, bs = self.dist, max(256, self.cfg.batch_size)
+        """Add validation accuracy (kept as ``best`` when better) to the epoch's record ``rec``; without
+        a validation part, the test accuracy instead (a learning curve that selects nothing)."""
+        dist, bs = self.dist, eval_batch_size(self.device, self.cfg.batch_size)
         if val is not None:  # validated on the main rank, shared so every rank stops at the same epoch
             shared = torch.zeros(1, dtype=torch.float64)
             if dist.is_main:
@@ -280,7 +281,7 @@ class _Training:
                     "val_accuracy": rec["val_accuracy"],
                     "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                 }
-        if dist.is_main:
+        elif dist.is_main:
             r = run_model(self.model, test, batch_size=bs, device=self.device, amp=self.amp)
             rec["test_accuracy"] = accuracy(r["pred"], r["labels"])
 
@@ -306,10 +307,10 @@ class _Training:
 
 
 def _epoch_line(cfg: RunConfig, rec: dict) -> str:
-    shown = f"val {rec['val_accuracy']:.3f} " if "val_accuracy" in rec else ""
+    shown = "".join(f"{k} {rec[k + '_accuracy']:.3f} " for k in ("val", "test") if k + "_accuracy" in rec)
     return (
         f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
-        f"{shown}test {rec.get('test_accuracy', float('nan')):.3f} lr {rec['lr']:.2e} ({rec['seconds']:.1f}s)"
+        f"{shown}lr {rec['lr']:.2e} ({rec['seconds']:.1f}s)"
     )
 
 
@@ -330,8 +331,8 @@ def fit(
 
     Training resumes after the last epoch of the store's checkpoint, if any. Each epoch: a pass in
     the seeded order of :mod:`avsnn.train.seeding` (under DDP each rank takes its share of every
-    global batch), a finiteness check of the weights, validation on ``val`` (if given) and test
-    accuracy, then (main rank) the checkpoint and ``history.json`` are written and one line is
+    global batch), a finiteness check of the weights, validation on ``val`` (else the test accuracy,
+    for the learning curve), then (main rank) the checkpoint and ``history.json`` are written and one line is
     printed when ``verbose``; ``on_epoch_end(epoch, model)`` is called last. Training stops early
     per ``cfg.patience``. With ``val``, the returned model holds the best-validation weights.
     Raises :class:`TrainingDiverged` on a non-finite loss or non-finite weights.
