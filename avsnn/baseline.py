@@ -2,7 +2,7 @@
 
 Logistic regressions (scikit-learn, features standardised with training-split statistics) on
 
-* ``vision``: the raw pixels, ``[3 x 32 x 32]`` scaled to [0, 1];
+* ``vision``: the raw pixels, ``[3 x S x S]`` (the dataset's stored side) scaled to [0, 1];
 * ``audio``: log-mel statistics, the mean and the standard deviation over time of each mel band of
   the log-mel spectrogram the audio network reads (:class:`avsnn.data.LogMel`, same settings);
 * ``fusion`` (when both are probed): the two feature sets side by side.

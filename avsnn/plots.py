@@ -148,7 +148,7 @@ def pipeline_figure(visual_dim: int = 512, audio_dim: int = 27136):
     if visual_dim < 1 or audio_dim < 1:
         raise ValueError(f"feature sizes must be positive, got visual_dim={visual_dim}, audio_dim={audio_dim}")
     boxes = {
-        "image": (0.06, 0.8, "image\n3 x 32 x 32", _VISION),
+        "image": (0.06, 0.8, "image\n3 x H x W", _VISION),
         "vision_net": (0.34, 0.8, "L2-ActSpikeNet\n(spiking\nResNet18)", _VISION),
         "vision_feature": (0.6, 0.8, f"L2-normalised\nvisual feature\n{visual_dim}-d", _VISION),
         "audio": (0.06, 0.2, "audio\nclip", _AUDIO),

@@ -13,9 +13,16 @@ Order: seed-major (all rows for seed 0, then seed 1, ...), base rows first, so a
     python scripts/sensitivity.py --out results/sensitivity               # CPU, size "small"
     python scripts/sensitivity.py --device cuda --size medium --seeds 3 --max-minutes 8 --out results/gpu
 
-Datasets: ``embedded`` (the synthetic set, default settings) and ``embedded-hard`` (the same
+Datasets: ``embedded`` (the synthetic set, default settings), ``embedded-hard`` (the same
 generator with more image/audio noise and harder confusable pairs, generated into
-``<store>/data``).
+``<store>/data``) and ``avdigits`` (the real-signal set of the book, its default settings).
+
+    python scripts/sensitivity.py --size book --datasets avdigits --modalities vision \
+        --rows base "warm-up, constant lr" --threads 1 --val-frac 0.15 \
+        --out scripts/sensitivity_results/cpu_book_avdigits
+    python scripts/sensitivity.py --size book --datasets embedded --per-class 100 --modalities vision \
+        --rows base "warm-up, constant lr" --threads 1 --val-frac 0.15 \
+        --out scripts/sensitivity_results/cpu_book_embedded
 """
 
 from __future__ import annotations
@@ -83,18 +90,29 @@ SIZES = {
         "vision": dict(width=8, timesteps=4, per_class=40, batch_size=16, epochs=8, patience=3),
         "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=40, batch_size=16, epochs=8, patience=3),
     },
+    # the default profile's sizes (the book's runs), with up to 12 epochs: minutes per run on one CPU core
+    "book": {
+        "vision": dict(width=16, timesteps=4, per_class=250, batch_size=32, epochs=12, patience=3),
+        "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=250, batch_size=32, epochs=12, patience=3),
+    },
     "medium": {
         "vision": dict(width=16, timesteps=4, per_class=250, batch_size=32, epochs=15, patience=4),
         "audio": dict(audio_channels=(8, 16, 32), timesteps=4, per_class=250, batch_size=32, epochs=15, patience=4),
     },
 }
-DATASETS = {"embedded": None, "embedded-hard": dict(image_noise=0.35, audio_noise=0.8, confusion=0.8)}
+DATASETS = {
+    "embedded": None,
+    "embedded-hard": dict(image_noise=0.35, audio_noise=0.8, confusion=0.8),
+    "avdigits": "avdigits",  # the real-signal set, generated with its defaults (avsnn.data.avdigits)
+}
 
 
 def dataset_arg(name: str, per_class: int, store: Path) -> tuple[str, int | None]:
     """``(dataset, per_class)`` config values for a named dataset (generating the variant once)."""
     if DATASETS[name] is None:
         return "embedded", per_class
+    if isinstance(DATASETS[name], str):
+        return DATASETS[name], per_class
     from avsnn.data.synthetic import make_embedded
 
     folder = store / "data" / f"{name}-{per_class}"
@@ -121,8 +139,9 @@ def summarise(results: list) -> dict:
 def markdown(results: list, args) -> str:
     table = summarise(results)
     lines = [
-        f"Validation accuracy (best epoch, mean ± sd over seeds; n = seeds done), size {args.size!r}, "
-        f"device {args.device}. One row = the base recipe with one change.",
+        f"Validation accuracy (best epoch, mean ± sd over seeds; n = seeds done), size {args.size!r}"
+        f"{f', {args.per_class} samples per class' if args.per_class else ''}, device {args.device}. "
+        "One row = the base recipe with one change.",
         "",
     ]
     for mod in args.modalities:
@@ -152,8 +171,9 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=tuple(SIZES), default="small")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--modalities", nargs="+", choices=tuple(ROWS), default=list(ROWS))
-    p.add_argument("--datasets", nargs="+", choices=tuple(DATASETS), default=list(DATASETS))
+    p.add_argument("--datasets", nargs="+", choices=tuple(DATASETS), default=["embedded", "embedded-hard"])
     p.add_argument("--val-frac", type=float, default=0.2)
+    p.add_argument("--per-class", type=int, default=None, help="samples per class (default: the size's)")
     p.add_argument("--max-minutes", type=float, default=None, help="start no run that would end after this")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
     p.add_argument("--rows", nargs="+", default=None, help="only these row labels (default: all)")
@@ -171,7 +191,7 @@ def main(argv=None) -> int:
         if args.max_minutes is not None and elapsed + guess > args.max_minutes:
             print(f"time limit: {len(todo) - i} of {len(todo)} runs not started", flush=True)
             break
-        size = SIZES[args.size][mod]
+        size = {**SIZES[args.size][mod], **({"per_class": args.per_class} if args.per_class else {})}
         dataset, per_class = dataset_arg(ds, size["per_class"], store)
         settings = {
             **BASE[mod],

@@ -11,7 +11,15 @@ from PIL import Image
 from avsnn.cli import main
 from avsnn.data import build_datasets, make_split, scan_release
 from avsnn.data.audio import AudioConfig, read_wav
-from avsnn.data.avdigits import AVDIGITS_CLASSES, DEFAULTS, META_FILE, degrade_image, degrade_speech, make_avdigits
+from avsnn.data.avdigits import (
+    AVDIGITS_CLASSES,
+    DEFAULTS,
+    META_FILE,
+    SIDE,
+    degrade_image,
+    degrade_speech,
+    make_avdigits,
+)
 from avsnn.data.espeak import EspeakError, synthesize
 from avsnn.data.paired import SHIPPED_SPLIT
 
@@ -46,13 +54,14 @@ def test_release_layout_loads(avd, tmp_path):
     assert index.classes == list(AVDIGITS_CLASSES) and len(index.samples) == 10 * PER_CLASS
     assert not index.unpaired_images and not index.unpaired_audio and not index.skipped
     with Image.open(index.samples[0].image_path) as img:
-        assert img.mode == "RGB" and img.size == (32, 32)
+        assert img.mode == "RGB" and img.size == (SIDE, SIDE) == (16, 16)
     wav, sr = read_wav(index.samples[0].audio_path)
     cfg = AudioConfig()
     assert sr == cfg.sample_rate and wav.shape == (1, cfg.n_samples)
     train, test = build_datasets(str(avd), cache_dir=tmp_path / "cache")
     assert len(train) + len(test) == 10 * PER_CLASS
-    assert train.images.shape[1:] == (3, 32, 32) and test.spectrograms.shape[1:] == (1, cfg.n_mels, cfg.n_frames)
+    assert train.images.shape[1:] == test.images.shape[1:] == (3, 16, 16)  # read at the stored side
+    assert test.spectrograms.shape[1:] == (1, cfg.n_mels, cfg.n_frames)
     assert all(train.labels[i] == AVDIGITS_CLASSES.index(k.split("/")[0]) for i, k in enumerate(train.keys))
 
 
@@ -96,13 +105,13 @@ def test_degrade_speech_meets_snr():
 def test_degrade_image_upscales_occludes_and_adds_noise():
     scan = np.random.default_rng(1).uniform(0, 1, (8, 8))
     plain = degrade_image(scan, np.random.default_rng(0), image_noise=0.0, occlusion=0.0)
-    ref = np.asarray(Image.fromarray(scan.astype(np.float32), "F").resize((32, 32), Image.Resampling.BILINEAR))
-    assert plain.shape == (32, 32, 3) and (plain[..., 0] == plain[..., 2]).all()
+    ref = np.asarray(Image.fromarray(scan.astype(np.float32), "F").resize((16, 16), Image.Resampling.BILINEAR))
+    assert plain.shape == (16, 16, 3) and (plain[..., 0] == plain[..., 2]).all()
     assert np.abs(plain[..., 0] / 255.0 - ref).max() < 2 / 255
     occluded = degrade_image(scan, np.random.default_rng(0), image_noise=0.0, occlusion=0.5)[..., 0]
     rows, cols = np.nonzero(occluded != plain[..., 0])
     patch = occluded[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    assert patch.shape[0] <= 16 and patch.shape[1] <= 16 and np.ptp(patch) == 0
+    assert patch.shape[0] <= 8 and patch.shape[1] <= 8 and np.ptp(patch) == 0
     noisy = degrade_image(scan, np.random.default_rng(0), image_noise=0.1, occlusion=0.0)[..., 0] / 255.0
     assert 0.07 < np.std(noisy - plain[..., 0] / 255.0) < 0.11
 

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from avsnn.data import read_image
+from avsnn.data.images import IMAGE_SIZE, stored_side
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,14 @@ def test_read_image_errors(tmp_path):
     (tmp_path / "trunc.png").write_bytes((tmp_path / "ok.png").read_bytes()[:60])
     with pytest.raises(ValueError, match="trunc.png"):
         read_image(tmp_path / "trunc.png")
+
+
+def test_a_dataset_is_read_at_the_side_of_its_first_image(tmp_path):
+    """stored_side: the first image that opens sets the side; unreadable files are passed over."""
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    Image.new("RGB", (16, 16), (9, 9, 9)).save(tmp_path / "small.png")
+    Image.new("RGB", (40, 24), (9, 9, 9)).save(tmp_path / "wide.png")
+    assert stored_side([tmp_path / "junk.png", tmp_path / "small.png", tmp_path / "wide.png"]) == 16
+    assert stored_side([tmp_path / "wide.png"]) == 40
+    assert stored_side([tmp_path / "junk.png"]) == stored_side([]) == IMAGE_SIZE == 32
+    assert read_image(tmp_path / "wide.png", size=16).shape == (3, 16, 16)

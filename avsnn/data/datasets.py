@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tqdm import tqdm
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .avdigits import ensure_avdigits
-from .images import IMAGE_SIZE, read_image
+from .images import IMAGE_SIZE, read_image, stored_side
 from .paired import (
     SHIPPED_SPLIT,
     ReleaseIndex,
@@ -93,7 +94,8 @@ class AVDataset(SpectrogramNormalizer, Dataset):
     classes : list of str
     skipped : list of (Path, str)
 
-    ``ds[i]`` is ``{"image": float [3, 32, 32] in [0, 1], "audio": normalised [1, n_mels, n_frames],
+    ``ds[i]`` is ``{"image": float [3, S, S] in [0, 1] (S: the side the dataset stores, see
+    :func:`avsnn.data.images.stored_side`), "audio": normalised [1, n_mels, n_frames],
     "label": int, "index": i}`` with only the keys of the chosen modality.
     """
 
@@ -123,9 +125,11 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         want_img, want_aud = modality in ("vision", "both"), modality in ("audio", "both")
         cache = SpectrogramCache(cache_dir, audio) if want_aud else None
         chosen = [s for s in index.samples if split.get(s.key) == which]
+        self.image_size = stored_side(s.image_path for s in index.samples) if want_img else IMAGE_SIZE
+        read = functools.partial(read_image, size=self.image_size)
         images, specs, labels, keys = [], [], [], []
         for s in tqdm(chosen, desc=f"loading {which}", disable=not progress, leave=False):
-            img = load_or_skip(read_image, s.image_path, on_error, self.skipped) if want_img else None
+            img = load_or_skip(read, s.image_path, on_error, self.skipped) if want_img else None
             spec = load_or_skip(cache.get, s.audio_path, on_error, self.skipped) if want_aud else None
             if (want_img and img is None) or (want_aud and spec is None):
                 continue
@@ -140,7 +144,9 @@ class AVDataset(SpectrogramNormalizer, Dataset):
             raise ValueError(f"{index.root}: the {which!r} split has no usable samples")
         self.keys = keys
         self.labels = torch.tensor(labels, dtype=torch.int64)
-        self.images = torch.stack(images) if want_img else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+        self.images = (
+            torch.stack(images) if want_img else torch.empty(0, 3, self.image_size, self.image_size, dtype=torch.uint8)
+        )
         self.spectrograms = (
             torch.stack(specs) if want_aud else torch.empty(0, 1, audio.n_mels, audio.n_frames, dtype=torch.float32)
         )

@@ -1,4 +1,7 @@
-"""Image loading for the visual branch (32x32 RGB, as CIFAR-10)."""
+"""Image loading for the visual branch: square RGB images, read at the side a dataset stores them at.
+
+CIFAR-10 (and so CIFAR10-AV and the synthetic set) stores 32x32; AV-Digits stores 16x16.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,22 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SIZE = 32
+IMAGE_SIZE = 32  # CIFAR-10's side: the synthetic set's, and the default where a dataset has no image
+
+
+def stored_side(paths) -> int:
+    """The side a dataset's images are read at: the larger side of the first of ``paths`` that opens.
+
+    Every image of the dataset is read at this side (:func:`read_image` resizes the others), so a
+    dataset's train and test parts agree; :data:`IMAGE_SIZE` when no image opens.
+    """
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                return max(img.size)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+            continue
+    return IMAGE_SIZE
 
 
 def read_image(path: str | os.PathLike, size: int = IMAGE_SIZE) -> torch.Tensor:
