@@ -71,6 +71,7 @@ def test_config_hash_is_unchanged_for_the_same_settings():
             "val_frac": 0.0,
             "patience": None,
             "warmup_epochs": 0,
+            "schedule": "step",
             "lr": 2e-3,
             "epochs": 6,
             "milestones": (5,),
