@@ -158,7 +158,8 @@ def markdown(results: list, args) -> str:
                 v = table.get((mod, label), {}).get(d, [])
                 sd = statistics.stdev(v) if len(v) > 1 else 0.0
                 cells.append(f"{statistics.mean(v):.3f} ± {sd:.3f} (n={len(v)})" if v else "–")
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            if any(c != "–" for c in cells):  # rows not run (``--rows``) are left out
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
