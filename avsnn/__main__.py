@@ -1,3 +1,5 @@
+"""``python -m avsnn``: the command line (:mod:`avsnn.cli`)."""
+
 import sys
 
 from .cli import main

@@ -46,8 +46,10 @@ def fit_probe(
     C: float = 1.0,
     max_iter: int = 2000,
 ) -> dict:
-    """Standardise (training statistics) and fit a multinomial logistic regression (L-BFGS, one BLAS thread:
-    these problems are small, and threads spinning against a busy CPU make fits many times slower).
+    """Standardise (training statistics) and fit a multinomial logistic regression.
+
+    L-BFGS on one BLAS thread: these problems are small, and threads spinning against a busy CPU
+    make fits many times slower.
 
     Returns a dict: ``test_accuracy``, ``train_accuracy`` (fractions), ``n_features``, ``n_train``, ``n_test``
     and ``seconds`` (fit and predict).

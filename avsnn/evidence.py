@@ -84,8 +84,11 @@ class Comparison:
 
 
 def compare(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Comparison:
-    """Decide whether ``a`` exceeds ``b``: per-seed pairs when both have the same length, else
-    ``a`` against the mean of ``b`` (for instance a single number quoted from the paper)."""
+    """Decide whether ``a`` exceeds ``b``.
+
+    Per-seed pairs when both have the same length, else ``a`` against the mean of ``b`` (for
+    instance a single number quoted from the paper).
+    """
     sa, sb = summarize(a), summarize(b)
     if sb.n == sa.n:
         diffs = [x - y for x, y in zip(sa.values, sb.values)]

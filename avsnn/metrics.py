@@ -180,8 +180,10 @@ def energy_from_profile(p, fold_bn: bool = False) -> dict:
 
 
 def firing_rates(model, *inputs) -> dict:
-    """Firing rate per spiking layer (fraction of neuron-timesteps that spike), via
-    :func:`avsnn.models.profile`."""
+    """Firing rate per spiking layer (fraction of neuron-timesteps that spike).
+
+    Computed by :func:`avsnn.models.profile`.
+    """
     from avsnn.models import profile
 
     return {k: float(v) for k, v in profile(model, *inputs).firing_rates.items()}
@@ -190,8 +192,9 @@ def firing_rates(model, *inputs) -> dict:
 # ---- full evaluation ---------------------------------------------------------------------------
 @torch.no_grad()
 def run_model(model, data, batch_size: Optional[int] = None, device="cpu", amp: bool = False) -> dict:
-    """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode, ``batch_size`` at a
-    time (default :func:`avsnn.device.eval_batch_size`).
+    """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode.
+
+    ``batch_size`` samples at a time (default :func:`avsnn.device.eval_batch_size`).
 
     Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``current [N, C]`` (the output layer's
     input current summed over time, the tie-break of :func:`predict`), ``features [N, d]``

@@ -183,8 +183,11 @@ def claim(text: str, a, b, paper: str = "") -> Claim:
 
 
 def claims_table(claims: Sequence[Claim], scale: float = 100.0, digits: int = 1) -> str:
-    """Markdown: each claim, the paper's figure, ours (both sides, mean ± sd), the difference with its 95 % CI,
-    and the verdict. Values are fractions shown as percent (``scale=100``); ``scale=1`` shows them as they are."""
+    """Markdown table of claims: the paper's figure, ours, the difference with its 95 % CI, the verdict.
+
+    Ours shows both sides as mean ± sd. Values are fractions shown as percent (``scale=100``);
+    ``scale=1`` shows them as they are.
+    """
     unit = "%" if scale == 100.0 else "value"
     rows = [
         (
@@ -214,8 +217,10 @@ def headline_claims(
     ablation_profile: str = ABLATION_PROFILE,
     ablation_seeds: Sequence[int] = ABLATION_SEEDS,
 ) -> list:
-    """Every claim of the paper the book tests, decided over ``seeds`` (the runs of chapters 05-08;
-    the ablation's over ``ablation_seeds`` at ``ablation_profile``, as chapter 09 runs it).
+    """Every claim of the paper the book tests, decided over ``seeds``.
+
+    The runs of chapters 05-08; the ablation's over ``ablation_seeds`` at ``ablation_profile``, as
+    chapter 09 runs it.
 
     Trains (or loads) the same configurations the chapters do, so in a built book this only reads
     the run store. Returns :class:`Claim` objects in the order of the book.
@@ -291,8 +296,10 @@ def angular_concentration(features: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def concentration_over_epochs(cfg, root) -> list:
-    """Train ``cfg`` afresh in the store ``root`` and measure, after every epoch, the angular
-    concentration and margin of the test split's accumulated last-hidden features.
+    """Train ``cfg`` afresh in the store ``root``, measuring the features' angular concentration per epoch.
+
+    After every epoch: the concentration and margin of the test split's accumulated last-hidden
+    features.
 
     Returns ``[{"epoch", "own", "margin", "test_accuracy"}]`` (:func:`angular_concentration`). The run
     trains whatever the store holds (give a fresh folder): the per-epoch features are only seen while it trains.

@@ -1,4 +1,4 @@
-"""Open every page of the built book in headless Chromium, with no network, and check what a reader sees.
+r"""Open every page of the built book in headless Chromium, with no network, and check what a reader sees.
 
 A page fails when, after its scripts ran, the rendered text still holds raw TeX delimiters
 (``\\(``, ``\\[``, ``$$``: MathJax did not typeset), when an ``<img>`` points at a file missing from
@@ -102,8 +102,10 @@ def _is_remote(url: str) -> bool:
 
 
 def page_problems(dom: str, page: Path, root: Path) -> tuple[list[str], int]:
-    """What is wrong with one rendered page (its DOM after the scripts ran; empty when it reads well)
-    and how many equations MathJax typeset on it."""
+    """What is wrong with one rendered page, and how many equations MathJax typeset on it.
+
+    The page is read as its DOM after the scripts ran; the list of problems is empty when it reads well.
+    """
     parser = _Page()
     parser.feed(dom)
     problems = []

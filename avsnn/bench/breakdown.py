@@ -41,8 +41,11 @@ def _category(event) -> str:
 
 @contextlib.contextmanager
 def _kineto_quiet():
-    """Send file descriptor 2 to /dev/null while the profiler starts and stops: its C++ backend
-    logs timestamped start/stop lines (and, without a GPU, a device-count error) straight to fd 2."""
+    """Send file descriptor 2 to /dev/null while the profiler starts and stops.
+
+    Its C++ backend logs timestamped start/stop lines (and, without a GPU, a device-count error)
+    straight to fd 2.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     try:

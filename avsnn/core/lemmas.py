@@ -40,6 +40,8 @@ def lemma2_membrane(features: torch.Tensor, weights: torch.Tensor, beta: float) 
 
 
 def lemma1_first_step_winner(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Lemma 1 (Eqs. 3-6): at the first step ``V[1] = a . w``, so the class that can
-    spike first is the one with the largest dot product. Returns ``argmax_c a . w_c``, ``[B]``."""
+    """Lemma 1 (Eqs. 3-6): the class whose output neuron can spike first, ``argmax_c a . w_c`` (``[B]``).
+
+    At the first step ``V[1] = a . w``, so the class with the largest dot product spikes first.
+    """
     return (features @ weights.t()).argmax(dim=1)

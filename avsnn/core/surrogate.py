@@ -87,15 +87,21 @@ class Surrogate:
 
     @property
     def constants(self) -> tuple[float, float]:
-        """``(k, c)`` of :meth:`grad`: atan ``k = pi alpha / 2``, ``c = alpha / 2``; fast sigmoid
-        ``k`` = slope, ``c = 1``. The compiled LIF kernels take these two numbers."""
+        """``(k, c)`` of :meth:`grad`.
+
+        atan: ``k = pi alpha / 2``, ``c = alpha / 2``; fast sigmoid: ``k`` = slope, ``c = 1``. The
+        compiled LIF kernels take these two numbers.
+        """
         if self.kind == "atan":
             return math.pi * self.scale / 2, self.scale / 2
         return float(self.scale), 1.0
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
-        """True derivative of :meth:`smooth` (the corrected Eq. 19 / Eq. 22), with ``(k, c)`` =
-        :attr:`constants`: atan ``c / (1 + (k x)^2)``, fast sigmoid ``c / (1 + k |x|)^2``."""
+        """True derivative of :meth:`smooth` (the corrected Eq. 19 / Eq. 22).
+
+        With ``(k, c)`` = :attr:`constants`: atan ``c / (1 + (k x)^2)``, fast sigmoid
+        ``c / (1 + k |x|)^2``.
+        """
         k, c = self.constants
         if self.kind == "atan":
             return c / (1 + (k * x) ** 2)

@@ -1,7 +1,10 @@
-"""Datasets: the synthetic "embedded" audio-visual set (:mod:`.synthetic`), AV-Digits (scanned digits + eSpeak
+"""Datasets: generated sets, the paired folder layout of released sets, readers, audio features, splits.
+
+The synthetic "embedded" audio-visual set (:mod:`.synthetic`), AV-Digits (scanned digits + eSpeak
 NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as CIFAR10-AV and UrbanSound8K-AV
 (:mod:`.paired`), plain CIFAR-10 / UrbanSound8K readers, audio features, splits and the ``avsnn data`` command
-(:mod:`.cli`)."""
+(:mod:`.cli`).
+"""
 
 from ._util import CacheNotWritableError
 from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav

@@ -1,5 +1,7 @@
-"""``avsnn data`` command line: ``make-embedded``, ``make-avdigits`` and ``inspect`` (decode every file, report
-problems)."""
+"""``avsnn data`` command line: ``make-embedded``, ``make-avdigits`` and ``inspect``.
+
+``inspect`` decodes every file of a dataset folder and reports the problems.
+"""
 
 from __future__ import annotations
 

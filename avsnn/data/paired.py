@@ -254,8 +254,11 @@ _US8K_SLICE = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)$")
 
 
 def source_group(key: str) -> str:
-    """The recording a sample was cut from: UrbanSound8K's ``fsID`` for keys ``<class>/<name>`` whose
-    name is ``fsID-classID-occurrenceID-sliceID``, else the key itself (every sample its own group)."""
+    """The recording a sample was cut from (its split group).
+
+    UrbanSound8K's ``fsID`` for keys ``<class>/<name>`` whose name is
+    ``fsID-classID-occurrenceID-sliceID``, else the key itself (every sample its own group).
+    """
     m = _US8K_SLICE.match(key.rsplit("/", 1)[-1])
     return f"fs{m.group(1)}" if m else key
 
@@ -328,8 +331,10 @@ def manifest_text(index: ReleaseIndex, split: dict) -> str:
 
 
 def write_manifest(path: str | os.PathLike, index: ReleaseIndex, split: dict) -> Path:
-    """Write the split as CSV ``key,class,label,split,image,audio`` (paths relative to the root), atomically,
-    with its check file ``<name>.check.json`` beside it."""
+    """Write the split as CSV ``key,class,label,split,image,audio`` (paths relative to the root), atomically.
+
+    Its check file ``<name>.check.json`` is written beside it.
+    """
     bad = sorted(set(v for v in split.values()) - set(SPLITS))
     if bad:
         raise ValueError(f"split values must be 'train' or 'test', got {bad}")

@@ -59,8 +59,10 @@ class ConvBNLIFPool(nn.Module):
         self.pool = SeqToANN(nn.MaxPool2d(2)) if pool else nn.Identity()
 
     def forward(self, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
-        """``x [T, B, C, H, W]``; or a static ``[B, C, H, W]`` input with ``timesteps`` given
-        (direct encoding: conv+BN once, then broadcast over T)."""
+        """Block output for ``x [T, B, C, H, W]``, or for a static ``[B, C, H, W]`` with ``timesteps``.
+
+        The static input is direct encoding: conv+BN once, then broadcast over T.
+        """
         if timesteps is None:
             current = self.conv_bn(x)
         else:

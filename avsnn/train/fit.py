@@ -73,8 +73,10 @@ TWIN_COSINE_SCALE = 16.0
 
 
 def loss_of(cfg: RunConfig, out, y) -> torch.Tensor:
-    """The training loss: spike-count MSE (Eqs. 14-16), or cross-entropy on the ANN twin's logits
-    (the L2 head's cosine logits scaled by :data:`TWIN_COSINE_SCALE`)."""
+    """The training loss: spike-count MSE (Eqs. 14-16), or cross-entropy for the ANN twin.
+
+    The twin's logits are the L2 head's cosine logits scaled by :data:`TWIN_COSINE_SCALE`.
+    """
     if cfg.neuron == "relu":
         scale = TWIN_COSINE_SCALE if cfg.head == "l2" else 1.0
         return F.cross_entropy(scale * out.current.float().mean(0), y)
@@ -266,8 +268,10 @@ class _Training:
         return loss
 
     def evaluate(self, rec: dict, val: Optional[ArrayData], test: ArrayData) -> None:
-        """Add validation accuracy (kept as ``best`` when better) to the epoch's record ``rec``; without
-        a validation part, the test accuracy instead (a learning curve that selects nothing)."""
+        """Add validation accuracy (kept as ``best`` when better) to the epoch's record ``rec``.
+
+        Without a validation part, the test accuracy instead (a learning curve that selects nothing).
+        """
         dist, bs = self.dist, eval_batch_size(self.device, self.cfg.batch_size)
         if val is not None:  # validated on the main rank, shared so every rank stops at the same epoch
             shared = torch.zeros(1, dtype=torch.float64)

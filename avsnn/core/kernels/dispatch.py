@@ -30,8 +30,11 @@ _triton_state: dict = {}
 
 
 def triton_kernels():
-    """The Triton backend module :mod:`.triton`, or ``None`` (not installed, ``AVSNN_FUSED_TRITON=0``,
-    or a launch failed). Imported on first use: importing ``triton`` is slow and optional."""
+    """The Triton backend module :mod:`.triton`, or ``None``.
+
+    ``None`` when it is not installed, ``AVSNN_FUSED_TRITON=0``, or a launch failed. Imported on first
+    use: importing ``triton`` is slow and optional.
+    """
     if "module" not in _triton_state:
         module = None
         if env_switch("AVSNN_FUSED_TRITON"):
@@ -51,8 +54,10 @@ def _triton_failed(error: Exception) -> None:
 
 
 def backend(t: torch.Tensor) -> str:
-    """Which backend runs the scan for tensors like ``t``: ``"cpp"`` (CPU kernel),
-    ``"triton"`` (CUDA) or ``"torch"`` (torch ops: any device and dtype)."""
+    """Which backend runs the scan for tensors like ``t``.
+
+    ``"cpp"`` (CPU kernel), ``"triton"`` (CUDA) or ``"torch"`` (torch ops: any device and dtype).
+    """
     if t.device.type == "cpu":
         if t.dtype in (torch.float32, torch.float64) and cpp.cpu_kernel() is not None:
             return "cpp"
@@ -67,8 +72,10 @@ def backend(t: torch.Tensor) -> str:
 
 
 def _call(how: str, direction: str, *args):
-    """Run ``direction`` (``"forward"`` or ``"backward"``) of backend ``how``; a failing Triton launch
-    falls back to the torch ops, which give the same result."""
+    """Run ``direction`` (``"forward"`` or ``"backward"``) of backend ``how``.
+
+    A failing Triton launch falls back to the torch ops, which give the same result.
+    """
     if how == "triton":
         try:
             return getattr(triton_kernels(), direction)(*args)
@@ -183,9 +190,10 @@ def lif_fused(
     reset: str,
     surrogate: Surrogate,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused LIF scan (same function as :func:`.reference.lif_loop`, Eqs. 1 and 17): returns
-    ``(spikes, membrane)``, both ``[T, B, ...]`` in ``current``'s layout (contiguous or channels-last
-    stay so).
+    """Fused LIF scan, the same function as :func:`.reference.lif_loop` (Eqs. 1 and 17).
+
+    Returns ``(spikes, membrane)``, both ``[T, B, ...]`` in ``current``'s layout (contiguous or
+    channels-last stay so).
 
     ``beta`` and ``threshold`` are scalars (Python numbers or one-element tensors, learnable or not).
     Tensors with more than one element (per-neuron parameters) fall back to the reference loop.

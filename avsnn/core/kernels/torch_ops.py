@@ -60,8 +60,11 @@ def backward(
     grad_beta: bool,
     grad_thr: bool,
 ) -> torch.Tensor:
-    """Write ``dL/dI`` into ``GI`` (contiguous ``[T, N]``); return ``[dL/dbeta, dL/dthr]`` (zero where
-    not wanted). ``g_spk`` / ``g_mem`` (``[T, N]`` or ``None``) are the gradients of spikes and membrane."""
+    """Write ``dL/dI`` into ``GI`` (contiguous ``[T, N]``); return ``[dL/dbeta, dL/dthr]``.
+
+    The two sums are zero where not wanted. ``g_spk`` / ``g_mem`` (``[T, N]`` or ``None``) are the
+    gradients of spikes and membrane.
+    """
     T = V.shape[0]
     g_beta = g_thr = torch.zeros((), dtype=V.dtype, device=V.device)
     # GI starts as the direct gradient and becomes dL/dI in place.
