@@ -21,6 +21,7 @@ from .console import expected_error, one_line, run_command  # noqa: F401  (the C
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``avsnn`` argument parser with every sub-command."""
     from .baseline import add_baseline_parser
     from .bench import add_bench_parser
     from .data import add_data_parser
@@ -43,4 +44,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the ``avsnn`` command line on ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     return run_command(build_parser().parse_args(argv))

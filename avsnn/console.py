@@ -33,6 +33,7 @@ def expected_error(err: BaseException) -> bool:
 
 
 def one_line(err: BaseException) -> str:
+    """The error's message on one line (its non-empty lines joined by ``"; "``), or its type name when empty."""
     lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
     return "; ".join(lines) or type(err).__name__
 

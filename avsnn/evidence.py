@@ -33,14 +33,17 @@ class Summary:
 
     @property
     def n(self) -> int:
+        """Number of values (seeds)."""
         return len(self.values)
 
     @property
     def mean(self) -> float:
+        """Mean of the values."""
         return sum(self.values) / self.n
 
     @property
     def sd(self) -> float:
+        """Sample standard deviation (denominator ``n - 1``); NaN for a single value."""
         if self.n < 2:
             return float("nan")
         m = self.mean
@@ -54,6 +57,7 @@ class Summary:
 
 
 def summarize(values: Sequence[float]) -> Summary:
+    """The :class:`Summary` of ``values``; empty or non-finite values are a ``ValueError``."""
     values = tuple(float(v) for v in values)
     if not values:
         raise ValueError("summarize needs at least one value")
@@ -74,6 +78,7 @@ class Comparison:
     verdict: str
 
     def format(self, scale: float = 100.0, digits: int = 1) -> str:
+        """The difference as text: its mean, confidence interval ``[low, high]`` and verdict, values times ``scale``."""
         d = self.diff
         if d.n < 2:
             return f"{d.mean * scale:+.{digits}f} (one seed: {self.verdict})"

@@ -54,6 +54,7 @@ def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def confusion_counts(pred, labels, num_classes: int) -> torch.Tensor:
+    """Confusion matrix ``[C, C]``: entry ``[i, j]`` counts the samples of class ``i`` predicted as ``j``."""
     pred, labels = torch.as_tensor(pred).long(), torch.as_tensor(labels).long()
     flat = labels * num_classes + pred
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -62,6 +62,7 @@ class Arm:
 
     @property
     def summary(self) -> Summary:
+        """The :class:`Summary` of the per-seed test accuracies."""
         return summarize(self.accuracies)
 
 
@@ -173,6 +174,7 @@ class Claim:
 
     @property
     def verdict(self) -> str:
+        """The verdict of the paired comparison."""
         return self.result.verdict
 
 

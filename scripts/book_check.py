@@ -211,6 +211,7 @@ def check(root: Path, chromium: str, jobs: int = 2, budget_ms: int = 10000) -> i
 
 
 def main(argv=None) -> int:
+    """Check every page of the built book; exit code 0 when all read well, 1 when a page fails, 2 on bad input."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build", nargs="?", default="_build/html", type=Path, help="the built HTML book")
     ap.add_argument("--chromium", help="browser executable (default: $CHROMIUM, chromium on PATH, /usr/bin/chromium)")

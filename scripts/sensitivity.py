@@ -121,6 +121,7 @@ def dataset_arg(name: str, per_class: int, store: Path) -> tuple[str, int | None
 
 
 def grid(modalities, datasets, seeds, rows=None):
+    """Yield ``(seed, dataset, modality, row label, change)`` for every run, seed-major."""
     for seed in range(seeds):
         for ds in datasets:
             for mod in modalities:
@@ -130,6 +131,7 @@ def grid(modalities, datasets, seeds, rows=None):
 
 
 def summarise(results: list) -> dict:
+    """Validation accuracies grouped as ``{(modality, row label): {dataset: [one per seed]}}``."""
     table = {}
     for r in results:
         table.setdefault((r["modality"], r["label"]), {}).setdefault(r["dataset"], []).append(r["val_accuracy"])
@@ -137,6 +139,7 @@ def summarise(results: list) -> dict:
 
 
 def markdown(results: list, args) -> str:
+    """The results as markdown, one table per modality: validation accuracy per row and dataset."""
     table = summarise(results)
     lines = [
         f"Validation accuracy (best epoch, mean ± sd over seeds; n = seeds done), size {args.size!r}"
@@ -165,6 +168,7 @@ def markdown(results: list, args) -> str:
 
 
 def main(argv=None) -> int:
+    """Train (or collect) the grid's runs, rewriting ``results.json`` and ``results.md`` in ``--out`` after each."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("results/sensitivity"), help="folder for results.json/.md")
     p.add_argument("--store", type=Path, default=None, help="run store (default: OUT/runs)")

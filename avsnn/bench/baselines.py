@@ -104,6 +104,7 @@ class SnnTorchStyleResNet(nn.Module):
         return spk.to(cur.dtype)  # snnTorch's surrogate returns float32 spikes; no-op for float32
 
     def forward(self, x: torch.Tensor):
+        """Image ``[B, C, H, W]`` -> ``ModelOutput``, one timestep at a time, membranes in a dict (the snnTorch way)."""
         net = self.net
         state: dict = {}
         features = []

@@ -47,6 +47,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_bench(args) -> dict:
+    """``avsnn bench``: time the networks, print the table and write it as JSON to ``--out`` when given."""
     check_sizes(threads=args.threads)  # run_bench checks the other sizes
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -52,9 +52,11 @@ class L2Classifier(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def extra_repr(self) -> str:
+        """The layer sizes shown by ``repr``."""
         return f"in_features={self.in_features}, num_classes={self.num_classes}"
 
     def forward(self, features: torch.Tensor, return_features: bool = False):
+        """Eqs. 10-13: ``features [T, B, d] -> logits [B, C]``, or ``(logits, z_av)`` with ``return_features=True``."""
         if features.dim() != 3 or features.shape[-1] != self.in_features:
             raise ValueError(
                 f"L2Classifier expects features [T, B, {self.in_features}], got shape {tuple(features.shape)}"

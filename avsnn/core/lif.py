@@ -98,12 +98,14 @@ class LIF(nn.Module):
             self.register_buffer("threshold", thr_t)
 
     def extra_repr(self) -> str:
+        """The neuron's parameters shown by ``repr``."""
         return (
             f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, "
             f"reset={self.reset!r}, surrogate={self.surrogate.name}"
         )
 
     def forward(self, current: torch.Tensor, return_mem: bool = False):
+        """Eqs. 1 and 17 over time: ``current [T, B, ...] -> spikes``; ``(spikes, membrane)`` with ``return_mem``."""
         if current.dim() < 2:
             raise ValueError(
                 f"LIF expects input current shaped [T, B, ...] (time first), got shape {tuple(current.shape)}"

@@ -77,6 +77,7 @@ class Surrogate:
             raise ValueError(f"surrogate scale (alpha/slope) must be a positive number, got {self.scale!r}")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Heaviside spikes of ``x`` (Eq. 17) in the forward pass, :meth:`grad` in the backward pass."""
         return _SpikeFn.apply(x, self)
 
     def smooth(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,6 +110,7 @@ class Surrogate:
 
     @property
     def name(self) -> str:
+        """Short name with the parameter, e.g. ``atan(alpha=2)``."""
         param = "alpha" if self.kind == "atan" else "slope"
         return f"{self.kind}({param}={self.scale:g})"
 

@@ -215,6 +215,7 @@ class LogMel:
 
     @torch.no_grad()
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+        """Waveform ``[n]`` or ``[B, n]`` -> log-mel in dB, ``[1, n_mels, n_frames]`` or ``[B, 1, ...]``."""
         wav = torch.as_tensor(wav, dtype=torch.float32)
         if wav.dim() not in (1, 2):
             raise ValueError(f"LogMel expects a waveform [n] or [B, n], got shape {tuple(wav.shape)}")

@@ -47,6 +47,7 @@ class ArrayData:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes: the length of ``classes``, else the largest label + 1."""
         return len(self.classes) if self.classes is not None else int(self.labels.max()) + 1
 
     @staticmethod
@@ -54,6 +55,7 @@ class ArrayData:
         return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
 
     def batch(self, idx: torch.Tensor, device="cpu") -> tuple[Inputs, torch.Tensor]:
+        """Inputs and labels of the samples ``idx``, converted and moved to ``device``."""
         if isinstance(self.inputs, dict):
             x = {k: self._convert(v[idx]).to(device) for k, v in self.inputs.items()}
         else:
@@ -61,6 +63,7 @@ class ArrayData:
         return x, self.labels[idx].to(device)
 
     def batches(self, batch_size: int, device="cpu", order: Optional[torch.Tensor] = None):
+        """Yield ``(inputs, labels)`` batches of ``batch_size`` samples in ``order`` (default: the stored order)."""
         order = torch.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
             yield self.batch(order[start : start + batch_size], device)

@@ -155,6 +155,7 @@ class AVDataset(SpectrogramNormalizer, Dataset):
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return len(self.classes)
 
     def __len__(self) -> int:

@@ -149,6 +149,7 @@ class UrbanSound8KDataset(SpectrogramNormalizer, Dataset):
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return len(self.classes)
 
     def __len__(self) -> int:

@@ -142,4 +142,5 @@ class SpikingAudioNet(nn.Module):
         return out.flatten(2)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
+        """Log-mel ``[B, 1, n_mels, n_frames]`` -> the head's ``ModelOutput``."""
         return self.head(self.forward_features(x))

@@ -138,6 +138,7 @@ class SMLP(nn.Module):
         return out
 
     def forward(self, features: Mapping[str, torch.Tensor]) -> ModelOutput:
+        """Features ``{modality: [B, d_m]}`` -> the head's ``ModelOutput``."""
         return self.head(self.forward_features(features))
 
 

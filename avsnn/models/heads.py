@@ -21,6 +21,7 @@ HEADS = ("l2", "fc")
 
 
 def check_head(head: str) -> str:
+    """``head`` when it is one of :data:`HEADS`, else a ``ValueError``."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     return head
@@ -53,9 +54,11 @@ class SpikingHead(nn.Module):
         self.output_lif = make_lif(beta, threshold, surrogate)
 
     def extra_repr(self) -> str:
+        """The head kind shown by ``repr``."""
         return f"head={self.head!r}"
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
+        """Features ``[T, B, d]`` -> ``ModelOutput``: the output LIF layer's spikes, driven by the classifier."""
         if features.dim() != 3 or features.shape[-1] != self.in_features:
             raise ValueError(
                 f"SpikingHead expects features [T, B, {self.in_features}], got shape {tuple(features.shape)}"

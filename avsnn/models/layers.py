@@ -22,6 +22,7 @@ class SeqToANN(nn.Sequential):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the modules to ``x [T, B, ...]`` as one ``[T*B, ...]`` batch."""
         if x.dim() < 3:
             raise ValueError(f"SeqToANN expects a [T, B, ...] tensor, got shape {tuple(x.shape)}")
         steps, batch = x.shape[:2]
@@ -49,6 +50,7 @@ class InputNorm(nn.Module):
         self.register_buffer("std", torch.ones(stat_shape))
 
     def extra_repr(self) -> str:
+        """The statistics' shape shown by ``repr``."""
         return f"stats over {tuple(self.mean.shape)}"
 
     @torch.no_grad()
@@ -66,6 +68,7 @@ class InputNorm(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / std``."""
         return (x - self.mean) / self.std
 
 
@@ -83,6 +86,7 @@ def make_lif(beta: float, threshold: float, surrogate: sg.Surrogate | None) -> L
 
 
 def check_timesteps(timesteps: int) -> int:
+    """``timesteps`` when it is a positive int, else a ``ValueError``."""
     if not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps must be a positive int, got {timesteps!r}")
     return timesteps

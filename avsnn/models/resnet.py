@@ -92,6 +92,7 @@ class ActAfterAddBlock(nn.Module):
         self.lif_out = neuron()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """conv-LIF-BN, conv-BN, add the shortcut, LIF: ``[T, B, C, H, W]`` in and out."""
         out = self.bn1(self.lif1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.lif_out(out + self.shortcut(x))
@@ -111,6 +112,7 @@ class LIFAfterBNBlock(nn.Module):
         self.lif_out = neuron()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """conv-BN-LIF, conv-BN, add the shortcut, LIF: ``[T, B, C, H, W]`` in and out."""
         out = self.lif1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.lif_out(out + self.shortcut(x))
@@ -131,6 +133,7 @@ class LIFBeforeAddBlock(nn.Module):
         self.lif_shortcut = neuron()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """conv-LIF-BN, conv-BN-LIF, plus the shortcut through its own LIF: ``[T, B, C, H, W]`` in and out."""
         out = self.bn1(self.lif1(self.conv1(x)))
         out = self.lif_residual(self.bn2(self.conv2(out)))
         return out + self.lif_shortcut(self.shortcut(x))
@@ -164,6 +167,7 @@ class SpikingStem(nn.Module):
             self.bn = SeqToANN(nn.BatchNorm2d(width))
 
     def forward(self, image: torch.Tensor, timesteps: int) -> torch.Tensor:
+        """Static image ``[B, C, H, W]`` -> ``[T, B, width, H, W]`` over ``timesteps`` steps."""
         if self.lif_after_bn:
             return self.lif(repeat_over_time(self.conv_bn.forward_static(image), timesteps))
         return self.bn(self.lif(repeat_over_time(self.conv.forward_static(image), timesteps)))
@@ -250,4 +254,5 @@ class L2ActSpikeNet(nn.Module):
         return self.pool(out)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
+        """Image ``[B, C, H, W]`` -> the head's ``ModelOutput``."""
         return self.head(self.forward_features(x))

@@ -55,6 +55,7 @@ def read_chapter(path: str | Path):
 
 
 def parameters_cell(nb):
+    """The notebook's code cell tagged ``parameters``; a ``ValueError`` when there is none."""
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             return cell
@@ -188,6 +189,7 @@ def _parse_pairs(pairs):
 
 
 def add_chapter_parser(subparsers) -> None:
+    """Add ``avsnn chapter run|params`` to the ``avsnn`` sub-commands."""
     p = subparsers.add_parser("chapter", help="run a book chapter through papermill with new parameters")
     sub = p.add_subparsers(dest="chapter_cmd", required=True)
     run = sub.add_parser("run", help="execute a chapter with parameters; write the executed .ipynb to -o")

@@ -26,6 +26,7 @@ def smoke_parameters(chapter) -> dict:
 
 
 def main(argv=None) -> None:
+    """Execute each chapter with its smoke parameters and write its golden notebook to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("chapters", nargs="+")
     parser.add_argument("--out", default="tests/goldens")

@@ -56,10 +56,12 @@ def add_train_parser(subparsers) -> None:
 
 
 def config_from_args(args):
+    """The :class:`RunConfig` of parsed run arguments (modality, profile, data, overrides)."""
     return make_config(args.modality, args.profile, args.data, args.overrides)
 
 
 def cmd_train(args) -> int:
+    """``avsnn train``: train (or load) the run; print its test accuracy, separability and folder."""
     cfg = config_from_args(args)
     run = train_or_load(cfg, args.runs, progress=False if args.quiet else None, verbose=False if args.quiet else True)
     m = run.metrics
@@ -90,6 +92,7 @@ def _resolve_run(arg: str, runs) -> Path:
 
 
 def cmd_show(args) -> int:
+    """``avsnn show``: print a stored run's modality, profile, state (done or damaged) and metrics."""
     path = _resolve_run(args.run, args.runs)
     cfg = read_json_file(path / "config.json")
     done = (path / "DONE").exists()

@@ -184,12 +184,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        """The :class:`RunConfig` of a dict such as :meth:`to_dict` writes; unknown keys are a ``ValueError``."""
         unknown = sorted(set(d) - set(_FIELDS))
         if unknown:
             raise ValueError(f"unknown RunConfig key(s) {unknown}; expected one of {sorted(_FIELDS)}")
         return cls(**d)
 
     def replace(self, **changes) -> "RunConfig":
+        """A copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
 
     @property

@@ -148,7 +148,7 @@ def launch_local(
 
 
 def main(argv=None) -> int:
-
+    """Entry point under torchrun: train one run with DDP; rank 0 prints the run folder."""
     p = argparse.ArgumentParser(
         prog="python -m torch.distributed.run ... -m avsnn.train.ddp", description="avsnn train under torchrun (DDP)"
     )

@@ -62,6 +62,7 @@ class DistContext:
 
     @property
     def is_main(self) -> bool:
+        """Whether this process is the main one (rank 0)."""
         return self.rank == 0
 
 

@@ -40,10 +40,12 @@ class Run:
 
     @property
     def store(self) -> RunStore:
+        """The :class:`RunStore` of this run's folder."""
         return RunStore(self.config, self.store_root, key=self.path.name)
 
     @property
     def model(self) -> torch.nn.Module:
+        """The trained network from ``checkpoint.pt`` (eval mode, CPU), loaded on first access."""
         if self._model is None:
             ck = self.store.load_checkpoint()
             if ck is None:
@@ -55,10 +57,12 @@ class Run:
 
     @property
     def metrics(self) -> dict:
+        """The run's ``metrics.json`` (empty when missing)."""
         return self.store.read_json(RunStore.METRICS, {})
 
     @property
     def history(self) -> list:
+        """The per-epoch records of ``history.json`` (empty when missing)."""
         return self.store.read_json(RunStore.HISTORY, [])
 
     def hold_data(self, train: ArrayData, test: ArrayData, datasets: Optional[tuple] = None) -> None:

@@ -151,6 +151,7 @@ def _json_bytes(obj: Any) -> bytes:
 
 
 def atomic_write_json(path: os.PathLike | str, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` with :func:`atomic_write`."""
     return atomic_write(path, lambda f: f.write(_json_bytes(obj)))
 
 
@@ -179,6 +180,7 @@ def _load_torch(path: Path, map_location) -> dict:
 
 # ---- finished-run verification -------------------------------------------------------------------
 def file_record(path: Path) -> dict:
+    """Size and SHA-256 of the file at ``path``."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -215,6 +217,7 @@ def verify_run(path: os.PathLike | str) -> dict[str, str]:
 
 
 def describe_problems(problems: dict) -> str:
+    """The problems of :func:`verify_run` on one line: ``name: why; ...``."""
     return "; ".join(f"{name}: {why}" for name, why in problems.items())
 
 
@@ -244,6 +247,7 @@ class RunStore:
     # -- state -----------------------------------------------------------------------------
     @property
     def done(self) -> bool:
+        """Whether the run finished (``DONE`` exists)."""
         return (self.path / self.DONE).exists()
 
     def verify(self) -> dict[str, str]:
@@ -251,6 +255,7 @@ class RunStore:
         return verify_run(self.path)
 
     def has_checkpoint(self) -> bool:
+        """Whether ``checkpoint.pt`` exists."""
         return (self.path / self.CHECKPOINT).exists()
 
     def unfinish(self, problems: dict) -> None:
@@ -287,12 +292,14 @@ class RunStore:
         return self._write(name, lambda f: f.write(_json_bytes(obj)))
 
     def make_folder(self) -> None:
+        """Create the run folder (and its parents); a failure is a :class:`RunStoreError`."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise self._cannot(self.path, e) from e
 
     def init(self) -> None:
+        """Create the folder and write ``config.json`` (config and identity) unless a readable one is there."""
         self.make_folder()
         try:
             if read_json_file(self.path / self.CONFIG) is not None:
@@ -302,12 +309,15 @@ class RunStore:
         self._json(self.CONFIG, {**self.config.to_dict(), **self.identity})
 
     def save_checkpoint(self, state: dict) -> Path:
+        """Write ``checkpoint.pt`` atomically, the one it replaces kept as ``checkpoint.prev.pt``."""
         return self._write(self.CHECKPOINT, lambda f: torch.save(state, f), keep_previous=self.PREVIOUS)
 
     def write_history(self, history: list) -> Path:
+        """Write ``history.json`` atomically."""
         return self._json(self.HISTORY, history)
 
     def write_metrics(self, metrics: dict) -> Path:
+        """Write ``metrics.json`` atomically."""
         return self._json(self.METRICS, metrics)
 
     def mark_done(self) -> None:
@@ -315,6 +325,7 @@ class RunStore:
         self._json(self.DONE, {"files": {n: file_record(self.path / n) for n in self.RECORDED}})
 
     def save_features(self, split: str, obj: dict) -> Path:
+        """Write the features of ``split`` to ``features_<split>.pt`` atomically."""
         return self._write(f"features_{split}.pt", lambda f: torch.save(obj, f))
 
     @contextlib.contextmanager
@@ -379,6 +390,7 @@ class RunStore:
         return None
 
     def load_features(self, split: str) -> Optional[dict]:
+        """The features of ``split`` saved by :meth:`save_features`; ``None`` when missing or damaged."""
         p = self.path / f"features_{split}.pt"
         if not p.exists():
             return None
@@ -389,4 +401,5 @@ class RunStore:
             return None
 
     def read_json(self, name: str, default=None):
+        """The JSON file ``name`` of the run folder (``default`` when missing)."""
         return read_json_file(self.path / name, default)
