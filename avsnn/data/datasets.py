@@ -219,6 +219,10 @@ def build_datasets(
         to a folder in a supported layout (``vision/ + audio/`` or ``Dataset_v3_vision/ +
         Dataset_v3_sound/``), or one of ``"release"``, ``"cifar10-av"``, ``"urbansound8k-av"`` with
         the folder in ``root``.
+    root : path-like, optional
+        The dataset folder for ``"release"``, ``"cifar10-av"`` and ``"urbansound8k-av"`` (required there);
+        for ``"embedded"``, the folder it is generated into instead of the cache. Other values of ``data``
+        take none.
     modality, audio, on_error, progress
         Passed to :class:`AVDataset`.
     train_frac, seed

@@ -40,9 +40,13 @@ def read_urbansound8k_metadata(root: str | os.PathLike, check_files: bool = True
 
     Parameters
     ----------
+    root : path-like
+        The UrbanSound8K folder: ``metadata/UrbanSound8K.csv`` and ``audio/fold1..fold10/``.
     check_files : bool
         Verify each row's audio file exists; missing ones raise ``FileNotFoundError`` listing them
         (``on_error="raise"``) or are dropped with a warning (``"skip"``).
+    on_error : str
+        ``"raise"`` or ``"skip"``: what a missing audio file does (see ``check_files``).
     """
     check_on_error(on_error)
     root = Path(root).expanduser()
