@@ -24,7 +24,7 @@ def resolve_device(name: str) -> torch.device:
 
 #: Inference batch on a CPU. A larger one is slower per sample, not faster: a spiking layer's
 #: ``[T, B, ...]`` activations then pass malloc's largest heap block (32 MB), so every batch maps
-#: fresh pages and faults them in (``avsnn bench`` and the recipe chapter measure it).
+#: fresh pages and faults them in.
 CPU_EVAL_BATCH = 32
 #: Inference batch on an accelerator (at least the training batch).
 GPU_EVAL_BATCH = 256

@@ -205,7 +205,7 @@ def claims_table(claims: Sequence[Claim], scale: float = 100.0, digits: int = 1)
     return markdown_table(rows, ["claim", "paper", f"ours ({unit}, mean ± sd)", f"{diff} (95 % CI)", "verdict"])
 
 
-#: The ablation's size in the book (chapter 09's parameters, checked by tests/test_book.py): seven
+#: The ablation's size in the book (chapter 09's parameters, checked by tests/test_chapter.py): seven
 #: variants, one without pooling, fit the CPU budget over several seeds only at the smoke size.
 ABLATION_PROFILE = "smoke"
 ABLATION_SEEDS = (0, 1, 2)
