@@ -190,6 +190,29 @@ def firing_rates(model, *inputs) -> dict:
     return {k: float(v) for k, v in profile(model, *inputs).firing_rates.items()}
 
 
+def angular_concentration(features: torch.Tensor, labels: torch.Tensor) -> dict:
+    """How tightly each class's features gather around one direction, and how far from the others.
+
+    With ``d_c`` the mean direction of class ``c`` (unit vector of the class's mean unit feature):
+    ``own`` is the mean cosine between a feature and its own class direction, ``margin`` the mean of
+    that cosine minus the largest cosine to another class's direction (> 0: nearer its own class's
+    ray than any other). Spike-count features are non-negative, so ``own`` alone is high for any
+    network; the margin is what Lemma 2's argument needs of a trained network. ``features [N, d]``
+    (or ``[T, N, d]``, accumulated over time) of at least two classes.
+    """
+    f = F.normalize((accumulate(features) if features.dim() == 3 else features.flatten(1)).double(), dim=1)
+    labels = torch.as_tensor(labels).long()
+    classes = labels.unique()
+    if len(classes) < 2:
+        raise ValueError(f"angular_concentration needs features of at least two classes, got {len(classes)}")
+    d = F.normalize(torch.stack([f[labels == c].mean(0) for c in classes]), dim=1)
+    cos = f @ d.t()  # [N, C]
+    own_idx = torch.searchsorted(classes, labels)
+    own = cos.gather(1, own_idx[:, None])[:, 0]
+    other = cos.scatter(1, own_idx[:, None], float("-inf")).max(1).values
+    return {"own": float(own.mean()), "margin": float((own - other).mean())}
+
+
 # ---- full evaluation ---------------------------------------------------------------------------
 @torch.no_grad()
 def run_model(model, data, batch_size: Optional[int] = None, device="cpu", amp: bool = False) -> dict:

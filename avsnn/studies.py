@@ -30,13 +30,12 @@ from tqdm import tqdm
 
 from .analysis import feature_discrimination
 from .baseline import run_baseline
-from .data.batching import as_array_data
 from .device import resolve_device
 from .evidence import Comparison, Summary, compare, summarize
 from .metrics import accuracy, predict, run_model
 from .paper import TABLE_I, TABLE_II, TABLE_III
 from .report import markdown_table
-from .train import RunStore, load_datasets, make_config, train_or_load
+from .train import RunStore, make_config, train_or_load
 
 
 @dataclass
@@ -278,47 +277,23 @@ def headline_claims(
     return out
 
 
-def angular_concentration(features: torch.Tensor, labels: torch.Tensor) -> dict:
-    """How tightly each class's features gather around one direction, and how far from the others.
+def margin_curves(a: Arm) -> dict:
+    """Lemma 2 on trained networks: the angular margin of each seed's held-out features over epochs.
 
-    With ``d_c`` the mean direction of class ``c`` (unit vector of the class's mean unit feature):
-    ``own`` is the mean cosine between a feature and its own class direction, ``margin`` the mean of
-    that cosine minus the largest cosine to another class's direction (> 0: nearer its own class's
-    ray than any other). Spike-count features are non-negative, so ``own`` alone is high for any
-    network; the margin is what Lemma 2's argument needs of a trained network.
+    Read from the runs' histories (the fit loop records ``val_margin`` after every epoch, or
+    ``test_margin`` where a profile has no validation part; :func:`avsnn.metrics.angular_concentration`).
+    Returns ``{"split", "curves": [[(epoch, margin), ...] per seed], "first": [...], "kept": [...]}``:
+    the margin after the first epoch and at the kept (best-validation, else last) epoch, per seed.
     """
-    f = torch.nn.functional.normalize(features.double(), dim=1)
-    classes = labels.unique()
-    d = torch.nn.functional.normalize(torch.stack([f[labels == c].mean(0) for c in classes]), dim=1)
-    cos = f @ d.t()  # [N, C]
-    own_idx = torch.searchsorted(classes, labels)
-    own = cos.gather(1, own_idx[:, None])[:, 0]
-    other = cos.scatter(1, own_idx[:, None], float("-inf")).max(1).values
-    return {"own": float(own.mean()), "margin": float((own - other).mean())}
-
-
-def concentration_over_epochs(cfg, root) -> list:
-    """Train ``cfg`` afresh in the store ``root``, measuring the features' angular concentration per epoch.
-
-    After every epoch: the concentration and margin of the test split's accumulated last-hidden
-    features.
-
-    Returns ``[{"epoch", "own", "margin", "test_accuracy"}]`` (:func:`angular_concentration`). The run
-    trains whatever the store holds (give a fresh folder): the per-epoch features are only seen while it trains.
-    """
-    _, test = load_datasets(cfg)
-    test = as_array_data(test, cfg.modality)
-    out = []
-
-    def measure(epoch, model):
-        r = run_model(model, test)
-        out.append(
-            {
-                "epoch": epoch,
-                **angular_concentration(r["features"], r["labels"]),
-                "test_accuracy": accuracy(r["pred"], r["labels"]),
-            }
-        )
-
-    train_or_load(cfg, root, progress=False, verbose=False, on_epoch_end=measure)
-    return out
+    curves, first, kept, split = [], [], [], None
+    for run in a.train().runs:
+        hist = run.history
+        split = "val" if any("val_margin" in h for h in hist) else "test"
+        curve = [(h["epoch"], h[f"{split}_margin"]) for h in hist if f"{split}_margin" in h]
+        if not curve:
+            raise ValueError(f"{run.path}: history.json has no per-epoch margin (a run from before it was recorded?)")
+        at = dict(curve)
+        curves.append(curve)
+        first.append(curve[0][1])
+        kept.append(at.get(run.metrics.get("best_epoch"), curve[-1][1]))
+    return {"split": split, "curves": curves, "first": first, "kept": kept}

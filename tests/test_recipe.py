@@ -11,7 +11,9 @@ from torch import nn
 
 from avsnn.core.lif import LIF
 from avsnn.data.batching import ArrayData, validation_split
+from avsnn.metrics import angular_concentration, run_model
 from avsnn.models import InputNorm, ModelOutput, ann_twin
+from avsnn.studies import Arm, margin_curves
 from avsnn.train import build_model, split_validation, train_or_load
 from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
 from avsnn.train.fit import lr_factor
@@ -197,6 +199,30 @@ def test_early_stopping_stops_after_patience(tmp_path):
         verbose=False,
     )
     assert len(run.history) == run.metrics["best_epoch"] + 2 < 30
+
+
+def test_every_epoch_records_the_validation_margin_and_margin_curves_reads_the_kept_one(tmp_path):
+    data = _separable()
+    cfg = _engine_cfg(epochs=4)
+    _, val = split_validation(cfg, data)
+    seen = []
+
+    def hook(epoch, model):  # the model as evaluated at the end of this epoch, before it breaks
+        seen.append(angular_concentration(run_model(model, val)["features"], val.labels)["margin"])
+        _break_after(2)(epoch, model)
+
+    run = train_or_load(
+        cfg, tmp_path, model_fn=lambda c, n, d: Tiny(4, n), data_fn=lambda c: (data, data), on_epoch_end=hook
+    )
+    assert not any(v.requires_grad for v in run_model(run.model, val).values() if v is not None)  # no graph kept
+    margins = [h["val_margin"] for h in run.history]
+    assert margins == pytest.approx(seen, abs=1e-9) and all("test_margin" not in h for h in run.history)
+    assert margins[0] > 0.05 and margins[-1] == pytest.approx(0.0)  # broken: all features zero
+    arm = Arm("tiny", "vision", [cfg], (0,), runs=[run])
+    m = margin_curves(arm)
+    assert m["split"] == "val" and m["curves"][0] == [(e + 1, x) for e, x in enumerate(margins)]
+    assert m["first"] == [margins[0]] and m["kept"] == [margins[run.metrics["best_epoch"] - 1]]
+    assert m["kept"] != [margins[-1]]
 
 
 # ---- input normalisation ---------------------------------------------------------------------------

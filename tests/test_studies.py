@@ -8,6 +8,7 @@ from torch import nn
 
 from avsnn import studies
 from avsnn.data.batching import ArrayData
+from avsnn.metrics import angular_concentration
 from avsnn.models.output import ModelOutput
 
 
@@ -92,9 +93,11 @@ def test_seeds_table_lists_every_seed_and_the_probe():
 def test_angular_concentration_of_rays_and_of_a_mixed_cloud():
     labels = torch.tensor([0, 0, 1, 1])
     rays = torch.tensor([[2.0, 0], [5, 0], [0, 1], [0, 3]])  # each class one ray, the rays orthogonal
-    r = studies.angular_concentration(rays, labels)
+    r = angular_concentration(rays, labels)
     assert r["own"] == pytest.approx(1.0) and r["margin"] == pytest.approx(1.0)
     mixed = torch.tensor([[1.0, 0], [0, 1], [1, 0], [0, 1]])  # both classes spread the same way
-    m = studies.angular_concentration(mixed, labels)
+    m = angular_concentration(mixed, labels)
     assert m["margin"] == pytest.approx(0.0, abs=1e-12)
     assert m["own"] == pytest.approx(2**-0.5)
+    with pytest.raises(ValueError, match="at least two classes"):
+        angular_concentration(rays, torch.zeros(4, dtype=torch.long))

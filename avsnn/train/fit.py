@@ -37,7 +37,7 @@ from tqdm import tqdm
 from avsnn.core.loss import mse_count_loss
 from avsnn.data.batching import ArrayData
 from avsnn.device import eval_batch_size, keep_freed_memory, resolve_device, use_channels_last
-from avsnn.metrics import accuracy, predict, run_model
+from avsnn.metrics import accuracy, angular_concentration, predict, run_model
 
 from .config import RunConfig
 from .seeding import epoch_seed, rng_state, seed_everything
@@ -156,6 +156,13 @@ def checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_
     return state
 
 
+def _margin(split: str, r: dict) -> dict:
+    """``{"<split>_margin": ...}`` of :func:`run_model`'s output, if it has features of two or more classes."""
+    if r["features"] is None or len(r["labels"].unique()) < 2:
+        return {}
+    return {f"{split}_margin": angular_concentration(r["features"], r["labels"])["margin"]}
+
+
 def _kept(epoch: int) -> str:
     return f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written"
 
@@ -272,6 +279,9 @@ class _Training:
         """Add validation accuracy (kept as ``best`` when better) to the epoch's record ``rec``.
 
         Without a validation part, the test accuracy instead (a learning curve that selects nothing).
+        Beside the accuracy, the angular margin of that split's last-hidden features
+        (``val_margin`` / ``test_margin``, :func:`avsnn.metrics.angular_concentration`: Lemma 2's
+        concentration over epochs, read by chapter 02), from the same forward pass.
         """
         dist, bs = self.dist, eval_batch_size(self.device, self.cfg.batch_size)
         if val is not None:  # validated on the main rank, shared so every rank stops at the same epoch
@@ -279,6 +289,7 @@ class _Training:
             if dist.is_main:
                 r = run_model(self.model, val, batch_size=bs, device=self.device, amp=self.amp)
                 shared += accuracy(r["pred"], r["labels"])
+                rec.update(_margin("val", r))
             rec["val_accuracy"] = float(dist.all_reduce(shared)[0])
             if self.best is None or rec["val_accuracy"] > self.best["val_accuracy"]:
                 self.best = {
@@ -289,6 +300,7 @@ class _Training:
         elif dist.is_main:
             r = run_model(self.model, test, batch_size=bs, device=self.device, amp=self.amp)
             rec["test_accuracy"] = accuracy(r["pred"], r["labels"])
+            rec.update(_margin("test", r))
 
     def save(self, epoch: int, best: Optional[dict] = None) -> None:
         """Write the checkpoint after ``epoch`` epochs."""
