@@ -85,6 +85,11 @@ def accumulate(features: torch.Tensor) -> torch.Tensor:
     return features.sum(0).flatten(1)
 
 
+def _per_sample(features: torch.Tensor) -> torch.Tensor:
+    """``[N, d]``: per-timestep ``[T, N, d]`` features accumulated, other shapes flattened per sample."""
+    return accumulate(features) if features.dim() == 3 else features.flatten(1)
+
+
 def cosine_distance_matrix(features: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 23: ``D[i, j] = 1 - f_i . f_j / (|f_i| |f_j|)`` for samples sorted by class.
 
@@ -94,7 +99,7 @@ def cosine_distance_matrix(features: torch.Tensor, labels) -> tuple[torch.Tensor
     diagonal (exactly: the diagonal is set to 0, and the matrix is symmetrised). A zero vector
     has cosine 0 with everything (distance 1) -- a silent neuron population.
     """
-    f = accumulate(features) if features.dim() == 3 else features.flatten(1)
+    f = _per_sample(features)
     labels = torch.as_tensor(labels).long()
     order = torch.sort(labels, stable=True).indices
     u = F.normalize(f[order].double(), dim=1)
@@ -112,7 +117,7 @@ def separability(features: torch.Tensor, labels) -> dict:
     (``sum_{i in a, j in b} cos = s_a . s_b``), so memory is O(N d). ``ratio > 1`` means
     samples are closer to their own class than to others (1 = no class structure).
     """
-    f = accumulate(features) if features.dim() == 3 else features.flatten(1)
+    f = _per_sample(features)
     labels = torch.as_tensor(labels).long()
     u = F.normalize(f.double(), dim=1)
     classes = torch.unique(labels)
@@ -200,7 +205,7 @@ def angular_concentration(features: torch.Tensor, labels: torch.Tensor) -> dict:
     network; the margin is what Lemma 2's argument needs of a trained network. ``features [N, d]``
     (or ``[T, N, d]``, accumulated over time) of at least two classes.
     """
-    f = F.normalize((accumulate(features) if features.dim() == 3 else features.flatten(1)).double(), dim=1)
+    f = F.normalize(_per_sample(features).double(), dim=1)
     labels = torch.as_tensor(labels).long()
     classes = labels.unique()
     if len(classes) < 2:

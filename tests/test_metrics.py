@@ -101,3 +101,16 @@ def test_evaluate_on_model():
     assert set(m["separability"]) == {"train", "test"}
     assert "firing_rates" in m and m["energy"]["snn_joules"] >= 0
     assert as_array_data(TinyData(5, 0), "vision").batch(torch.arange(2))[0].shape == (2, 2, 4, 4)
+
+
+def test_angular_concentration_of_rays_and_of_a_mixed_cloud():
+    labels = torch.tensor([0, 0, 1, 1])
+    rays = torch.tensor([[2.0, 0], [5, 0], [0, 1], [0, 3]])  # each class one ray, the rays orthogonal
+    r = M.angular_concentration(rays, labels)
+    assert r["own"] == pytest.approx(1.0) and r["margin"] == pytest.approx(1.0)
+    mixed = torch.tensor([[1.0, 0], [0, 1], [1, 0], [0, 1]])  # both classes spread the same way
+    m = M.angular_concentration(mixed, labels)
+    assert m["margin"] == pytest.approx(0.0, abs=1e-12)
+    assert m["own"] == pytest.approx(2**-0.5)
+    with pytest.raises(ValueError, match="at least two classes"):
+        M.angular_concentration(rays, torch.zeros(4, dtype=torch.long))

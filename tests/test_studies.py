@@ -8,7 +8,6 @@ from torch import nn
 
 from avsnn import studies
 from avsnn.data.batching import ArrayData
-from avsnn.metrics import angular_concentration
 from avsnn.models.output import ModelOutput
 
 
@@ -88,16 +87,3 @@ def test_claims_table_carries_each_verdict():
 def test_seeds_table_lists_every_seed_and_the_probe():
     table = studies.seeds_table({"net": [0.5, 0.6]}, {"probe": 0.55})
     assert "55.0 ± 7.1" in table and "50.0, 60.0" in table and "| probe | 55.0 |" in table
-
-
-def test_angular_concentration_of_rays_and_of_a_mixed_cloud():
-    labels = torch.tensor([0, 0, 1, 1])
-    rays = torch.tensor([[2.0, 0], [5, 0], [0, 1], [0, 3]])  # each class one ray, the rays orthogonal
-    r = angular_concentration(rays, labels)
-    assert r["own"] == pytest.approx(1.0) and r["margin"] == pytest.approx(1.0)
-    mixed = torch.tensor([[1.0, 0], [0, 1], [1, 0], [0, 1]])  # both classes spread the same way
-    m = angular_concentration(mixed, labels)
-    assert m["margin"] == pytest.approx(0.0, abs=1e-12)
-    assert m["own"] == pytest.approx(2**-0.5)
-    with pytest.raises(ValueError, match="at least two classes"):
-        angular_concentration(rays, torch.zeros(4, dtype=torch.long))
