@@ -7,12 +7,17 @@ STAMP := $(VENV)/.installed
 export AVSNN_RUNS ?= $(CURDIR)/runs
 export AVSNN_CACHE ?= $(CURDIR)/.cache/avsnn
 export PYTHONHASHSEED := 0
+# The CPU instruction-set pin (avsnn/isa.py): ATen, oneDNN and MKL capped at AVX2, so every x86-64 host
+# computes the same numbers; exported to every process make starts (notebook kernels included).
+# Variables already set are kept; AVSNN_CPU_ISA=native turns the pin off.
+$(foreach kv,$(shell $(PY_BOOT) avsnn/isa.py),$(eval export $(subst =, ?= ,$(kv))))
+ISA_LINE = $(PY) -c "import avsnn.isa as i; print(i.describe())"
 CHAPTERS := $(sort $(wildcard book/[0-9]*.md)) book/intro.md
 GOLDENS := tests/goldens
 # The browser that checks the built pages (make book-check); empty where none is installed.
 CHROMIUM ?= $(firstword $(shell command -v chromium 2>/dev/null) $(wildcard /usr/bin/chromium))
 
-.PHONY: book book-check lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
+.PHONY: book book-check isa lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
 
 env: $(STAMP)
 
@@ -25,6 +30,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 book: $(STAMP)
+	@$(ISA_LINE)
 	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
 	@echo "book: $(CURDIR)/_build/html/index.html"
@@ -42,6 +48,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 test: lint
+	@$(ISA_LINE)
 	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"  # build the CPU LIF kernel once, before any notebook runs
 	$(PY) -m pytest tests --nbval --nbval-sanitize-with tests/goldens/sanitize.cfg --durations=5
 
@@ -52,6 +59,7 @@ unit: $(STAMP)
 # with one thread: tests/test_learning.py compares their numbers with one-thread runs.
 goldens: export OMP_NUM_THREADS := 1
 goldens: $(STAMP)
+	@$(ISA_LINE)
 	$(PY) -m avsnn.tools.goldens --out $(GOLDENS) $(CHAPTERS)
 
 bench: $(STAMP)
@@ -70,3 +78,7 @@ clean-book:
 
 clean: clean-book
 	rm -rf $(VENV) runs results .cache
+
+# The instruction set the processes make starts compute with, and whether it is pinned (avsnn/isa.py).
+isa: $(STAMP)
+	@$(ISA_LINE)

@@ -2,7 +2,11 @@
 
 import sys as _sys
 
-from .core import (
+from . import isa as _isa
+
+_isa.pin_environment()  # before torch loads (see avsnn.isa)
+
+from .core import (  # noqa: E402
     LIF,
     L2Classifier,
     cosine_logits,

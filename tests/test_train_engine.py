@@ -165,6 +165,7 @@ def test_fusion_on_tiny_features(tmp_path):
     assert set(tr.inputs) == {"vision", "audio"}
     assert torch.allclose(tr.inputs["vision"].norm(dim=1)[tr.inputs["vision"].norm(dim=1) > 0], torch.tensor(1.0))
     assert 0 <= run.metrics["test_accuracy"] <= 1
+    assert run.metrics["cpu_isa"].startswith("CPU instruction set ")
     # single-modality SMLP baseline on the same cached features
     base = make_config(
         "fusion",

@@ -34,6 +34,7 @@ from typing import Callable, Optional
 
 from avsnn.data.batching import ArrayData, as_array_data
 from avsnn.device import eval_batch_size, resolve_device
+from avsnn.isa import describe as describe_isa
 from avsnn.metrics import evaluate
 
 from .config import RunConfig
@@ -75,6 +76,7 @@ def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, his
         "modality": cfg.modality,
         "epochs": len(history),
         "train_seconds": float(sum(h["seconds"] for h in history)),
+        "cpu_isa": describe_isa(),  # the instruction set CPU numbers were computed with (avsnn.isa)
         **m,
     }
     if train.classes is not None:
