@@ -128,8 +128,51 @@ def test_code_fingerprint_covers_the_training_source_only(tmp_path, monkeypatch)
     (copy / "train" / "cli.py").write_text("# a command-line change\n", encoding="utf-8")
     assert fingerprint() == store_mod.code_fingerprint()
     with open(copy / "core" / "lif.py", "a") as f:
-        f.write("\n# a change to the neuron\n")
+        f.write("\n_A_CHANGE_TO_THE_NEURON = 1\n")
     assert fingerprint() != store_mod.code_fingerprint()
+
+
+def _run_keys_around_an_edit(tmp_path, monkeypatch, path: str, old: str, new: str) -> tuple[str, str]:
+    """A run's key with a copy of the package as the code, before and after one textual edit of ``path``."""
+    copy = tmp_path / "avsnn"
+    shutil.copytree(store_mod.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (copy / path).read_text(encoding="utf-8")
+    assert source.count(old) == 1, f"{path}: {old!r} must occur once"
+    cfg = tiny_config(epochs=1)
+    monkeypatch.setattr(store_mod, "PACKAGE", copy)
+    try:
+        store_mod.code_fingerprint.cache_clear()
+        before = run_key(cfg)
+        (copy / path).write_text(source.replace(old, new), encoding="utf-8")
+        store_mod.code_fingerprint.cache_clear()
+        return before, run_key(cfg)
+    finally:
+        store_mod.code_fingerprint.cache_clear()  # the next caller sees the real package again
+
+
+@pytest.mark.parametrize(
+    "path,old,new",
+    [
+        ("models/resnet.py", '"""ActAfterAddition basic block', '"""The ActAfterAddition basic block'),  # docstring
+        ("models/resnet.py", "# picklable", "# picklable (partial of a module-level function)"),  # comment
+        ("core/loss.py", "on, off = T * correct_rate", "on, off = (T\n        * correct_rate)"),  # layout
+    ],
+)
+def test_docstring_comment_and_layout_edits_keep_the_run_key(tmp_path, monkeypatch, path, old, new):
+    before, after = _run_keys_around_an_edit(tmp_path, monkeypatch, path, old, new)
+    assert before == after
+
+
+@pytest.mark.parametrize(
+    "path,old,new",
+    [
+        ("core/lif.py", "beta: float = 0.9,", "beta: float = 0.8,"),  # a constant
+        ("core/loss.py", "T * correct_rate,", "T / correct_rate,"),  # an operator
+    ],
+)
+def test_changed_constants_and_operators_change_the_run_key(tmp_path, monkeypatch, path, old, new):
+    before, after = _run_keys_around_an_edit(tmp_path, monkeypatch, path, old, new)
+    assert before != after
 
 
 def test_fusion_run_key_covers_its_inputs_data(release):

@@ -27,6 +27,7 @@ A failed write (disk full, read-only folder) raises :class:`RunStoreError` sayin
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import functools
@@ -75,9 +76,36 @@ def report(message: str) -> None:
 CODE_SUFFIXES = (".py", ".cpp")  # the C++ LIF kernel's source computes results too
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` with the docstring of every module, class and function removed (in place)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_behaviour(path: Path) -> bytes:
+    """What of a source file decides what it computes, as bytes.
+
+    A Python file's syntax tree without docstrings, comments, layout or line numbers; another file's
+    bytes (the C++ kernel is compiled as written).
+    """
+    data = path.read_bytes()
+    if path.suffix != ".py":
+        return data
+    return ast.dump(_without_docstrings(ast.parse(data, filename=str(path)))).encode()
+
+
 @functools.cache
 def code_fingerprint(length: int = 12) -> str:
-    """sha256 over the source files of :data:`CODE_PARTS` (sorted relative paths and contents)."""
+    """sha256 over the behaviour (:func:`source_behaviour`) of the source files of :data:`CODE_PARTS`.
+
+    Sorted relative paths and contents: a docstring, comment or formatting edit keeps every run key;
+    a changed constant, operator or name gives new ones. Computed once per process.
+    """
     files = []
     for part in CODE_PARTS:
         p = PACKAGE / part
@@ -86,7 +114,7 @@ def code_fingerprint(length: int = 12) -> str:
     for f in sorted(files):
         rel = f.relative_to(PACKAGE).as_posix()
         if rel not in CODE_EXCLUDED:
-            h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+            h.update(rel.encode() + b"\0" + source_behaviour(f) + b"\0")
     return h.hexdigest()[:length]
 
 
