@@ -2,16 +2,23 @@
 
 Every headline comparison of the book trains each side for the same seeds (the data split stays
 fixed; initialisation and sample order change with the seed) and reports the per-seed values,
-their mean and sample standard deviation, and a verdict on the paired difference:
+their mean and sample standard deviation, and a verdict on the claim "a beats b" from the two-sided
+95 % confidence interval ``[low, high]`` of the paired difference ``a - b`` (Student's t with
+``n - 1`` degrees of freedom):
 
-* ``held``     -- the mean difference favours the claim and its two-sided 95 % confidence
-  interval (Student's t with ``n - 1`` degrees of freedom) excludes zero;
-* ``reversed`` -- the interval lies entirely on the other side of zero;
-* ``not shown`` -- the interval contains zero (the difference is within the seed-to-seed spread).
+* ``held``            -- the whole interval is above zero;
+* ``reversed``        -- the whole interval is below zero;
+* ``no effect above`` -- the interval contains zero and its upper end is below the smallest effect
+  that matters (the paper's effect where it states one, else :data:`SMALLEST_EFFECT`): the design
+  rules out the claimed effect, and the table prints the bound (``no effect above +1.2``);
+* ``inconclusive``    -- the interval contains zero and reaches the smallest effect that matters:
+  this design cannot tell.
 
-With 3 seeds the t quantile is 4.30: a difference must exceed about 2.5 standard deviations of
-the per-seed differences to count. Where one side has a single value (a number quoted from the
-paper) no interval exists and the verdict compares the mean with it directly, saying so.
+The interval's half-width, ``t * sd / sqrt(n)`` of the per-seed differences, is what a design can
+see: a true difference smaller than it is usually not ``held``. With 3 seeds the t quantile is 4.30,
+so a difference must exceed about 2.5 standard deviations of the per-seed differences to count.
+Where one side has a single value (a number quoted from the paper) the per-seed values of the other
+side are compared with it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from typing import Callable, Sequence
 
 from scipy import stats
 
-VERDICTS = ("held", "not shown", "reversed")
+HELD, REVERSED, NO_EFFECT, INCONCLUSIVE = "held", "reversed", "no effect above", "inconclusive"
+VERDICTS = (HELD, REVERSED, NO_EFFECT, INCONCLUSIVE)
+#: the smallest difference that matters where a claim states none: 5 accuracy points (as a fraction)
+SMALLEST_EFFECT = 0.05
 
 
 @dataclass(frozen=True)
@@ -76,23 +86,49 @@ class Comparison:
     low: float
     high: float
     verdict: str
+    smallest_effect: float
+
+    @property
+    def half_width(self) -> float:
+        """Half the width of the confidence interval: about the smallest difference this design can see."""
+        return (self.high - self.low) / 2 if self.diff.n >= 2 else math.inf
+
+    def verdict_text(self, scale: float = 100.0, digits: int = 1) -> str:
+        """The verdict in the book's words; ``no effect above`` carries its bound (values times ``scale``)."""
+        if self.verdict == NO_EFFECT:
+            return f"{NO_EFFECT} {max(self.high, 0.0) * scale:+.{digits}f}"
+        return self.verdict
 
     def format(self, scale: float = 100.0, digits: int = 1) -> str:
         """The difference as text: its mean, confidence interval ``[low, high]`` and verdict, values times ``scale``."""
         d = self.diff
         if d.n < 2:
-            return f"{d.mean * scale:+.{digits}f} (one seed: {self.verdict})"
+            return f"{d.mean * scale:+.{digits}f} (one seed: {self.verdict_text(scale, digits)})"
         return (
             f"{d.mean * scale:+.{digits}f} [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}] "
-            f"({self.verdict})"
+            f"({self.verdict_text(scale, digits)})"
         )
 
 
-def compare(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Comparison:
-    """Decide whether ``a`` exceeds ``b``.
+def decide(low: float, high: float, smallest_effect: float = SMALLEST_EFFECT) -> str:
+    """The verdict on "a beats b" from the confidence interval ``[low, high]`` of ``a - b`` (module docstring)."""
+    if not smallest_effect > 0:
+        raise ValueError(f"smallest_effect must be a positive difference, got {smallest_effect}")
+    if low > 0:
+        return HELD
+    if high < 0:
+        return REVERSED
+    return NO_EFFECT if high < smallest_effect else INCONCLUSIVE
+
+
+def compare(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, smallest_effect: float = SMALLEST_EFFECT
+) -> Comparison:
+    """Decide whether ``a`` exceeds ``b`` (:func:`decide`).
 
     Per-seed pairs when both have the same length, else ``a`` against the mean of ``b`` (for
-    instance a single number quoted from the paper).
+    instance a single number quoted from the paper). ``smallest_effect``: the difference that
+    matters (the paper's effect where it states one).
     """
     sa, sb = summarize(a), summarize(b)
     if sb.n == sa.n:
@@ -107,8 +143,9 @@ def compare(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) ->
     else:
         half = stats.t.ppf(0.5 + confidence / 2, sd.n - 1) * sd.sd / math.sqrt(sd.n)
         low, high = sd.mean - half, sd.mean + half
-    verdict = "held" if low > 0 else "reversed" if high < 0 else "not shown"
-    return Comparison(sa, sb, sd, low, high, verdict)
+    # one difference gives no interval: nothing can be decided from it
+    verdict = decide(low, high, smallest_effect) if sd.n >= 2 else INCONCLUSIVE
+    return Comparison(sa, sb, sd, low, high, verdict, smallest_effect)
 
 
 def over_seeds(fn: Callable[[int], float], seeds: Sequence[int]) -> Summary:

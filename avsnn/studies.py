@@ -18,6 +18,7 @@ Beside the spiking networks the studies train their yardsticks with the same rec
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import sys
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from .analysis import feature_discrimination
 from .baseline import run_baseline
 from .device import resolve_device
-from .evidence import Comparison, Summary, compare, summarize
+from .evidence import SMALLEST_EFFECT, Comparison, Summary, compare, summarize
 from .metrics import accuracy, predict, run_model
 from .paper import TABLE_I, TABLE_II, TABLE_III
 from .report import markdown_table
@@ -177,31 +178,45 @@ class Claim:
         return self.result.verdict
 
 
-def claim(text: str, a, b, paper: str = "") -> Claim:
-    """Decide "``a`` > ``b``" (:func:`avsnn.evidence.compare`); ``a``/``b``: per-seed values or :class:`Arm`."""
+def claim(text: str, a, b, paper: str = "", effect: Optional[float] = None) -> Claim:
+    """Decide "``a`` > ``b``" (:func:`avsnn.evidence.compare`); ``a``/``b``: per-seed values or :class:`Arm`.
+
+    ``effect``: the paper's effect (a positive difference, in the values' units), the smallest effect
+    that matters for the verdict; else :data:`avsnn.evidence.SMALLEST_EFFECT`.
+    """
     values = [x.accuracies if isinstance(x, Arm) else list(x) for x in (a, b)]
-    return Claim(text, paper, compare(*values))
+    smallest = effect if effect is not None and effect > 0 else SMALLEST_EFFECT
+    return Claim(text, paper, compare(*values, smallest_effect=smallest))
 
 
 def claims_table(claims: Sequence[Claim], scale: float = 100.0, digits: int = 1) -> str:
-    """Markdown table of claims: the paper's figure, ours, the difference with its 95 % CI, the verdict.
+    """Markdown table of claims: the paper's figure, ours, the difference with its CI, what it can see, the verdict.
 
-    Ours shows both sides as mean ± sd. Values are fractions shown as percent (``scale=100``);
-    ``scale=1`` shows them as they are.
+    Ours shows both sides as mean ± sd. "can see" is the interval's half-width (the smallest difference this
+    design detects) beside the smallest effect that matters for the verdict (the paper's, else the default).
+    Values are fractions shown as percent (``scale=100``); ``scale=1`` shows them as they are.
     """
     unit = "%" if scale == 100.0 else "value"
+
+    def sees(r: Comparison) -> str:
+        half = "-" if math.isinf(r.half_width) else f"±{r.half_width * scale:.{digits}f}"
+        return f"{half} (matters: {r.smallest_effect * scale:.{digits}f})"
+
     rows = [
         (
             c.claim,
             c.paper or "-",
             f"{_cell(c.result.a, scale, digits)} vs {_cell(c.result.b, scale, digits)}",
             c.result.format(scale, digits),
-            c.verdict,
+            sees(c.result),
+            c.result.verdict_text(scale, digits),
         )
         for c in claims
     ]
     diff = "points" if scale == 100.0 else "difference"
-    return markdown_table(rows, ["claim", "paper", f"ours ({unit}, mean ± sd)", f"{diff} (95 % CI)", "verdict"])
+    return markdown_table(
+        rows, ["claim", "paper", f"ours ({unit}, mean ± sd)", f"{diff} (95 % CI)", "can see", "verdict"]
+    )
 
 
 #: The ablation's size in the book (chapter 09's parameters, checked by tests/test_chapter.py): seven
@@ -272,6 +287,7 @@ def headline_claims(
                 ablations[(modality, base_variant)],
                 ablated,
                 paper=f"{drop:+.2f} points",
+                effect=drop / 100,
             )
         )
     return out

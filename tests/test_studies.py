@@ -75,13 +75,24 @@ def test_arm_builds_one_config_per_seed_differing_only_in_the_seed():
 
 def test_claims_table_carries_each_verdict():
     held = studies.claim("a beats b", [0.8, 0.82, 0.81], [0.7, 0.71, 0.72])
-    shown_not = studies.claim("c beats d", [0.8, 0.7, 0.75], [0.75, 0.76, 0.74])
+    unclear = studies.claim("c beats d", [0.8, 0.7, 0.75], [0.75, 0.76, 0.74])
     reversed_ = studies.claim("e beats f", [0.5, 0.51, 0.52], [0.7, 0.71, 0.7])
-    assert [c.verdict for c in (held, shown_not, reversed_)] == ["held", "not shown", "reversed"]
-    table = studies.claims_table([held, shown_not, reversed_])
+    none_ = studies.claim("g beats h", [0.70, 0.71, 0.70, 0.70], [0.70, 0.70, 0.70, 0.705], effect=0.03)
+    claims = (held, unclear, reversed_, none_)
+    assert [c.verdict for c in claims] == ["held", "inconclusive", "reversed", "no effect above"]
+    table = studies.claims_table(claims)
     rows = table.splitlines()[2:]
-    assert [r.rstrip(" |").rsplit("| ", 1)[1] for r in rows] == ["held", "not shown", "reversed"]
+    bound = f"{100 * none_.result.high:+.1f}"
+    assert [r.rstrip(" |").rsplit("| ", 1)[1] for r in rows] == [
+        "held",
+        "inconclusive",
+        "reversed",
+        f"no effect above {bound}",
+    ]
     assert "81.0 ± 1.0 vs 71.0 ± 1.0" in rows[0]
+    # what each design can see: the interval's half-width beside the effect that matters
+    assert f"±{100 * held.result.half_width:.1f} (matters: 5.0)" in rows[0]
+    assert "(matters: 3.0)" in rows[3]
 
 
 def test_seeds_table_lists_every_seed_and_the_probe():
