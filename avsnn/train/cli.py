@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .config import MODALITIES
-from .engine import train_or_load
-from .profiles import PROFILES, make_config
-from .store import default_root, describe_problems, read_json_file, verify_run
+from .profiles import MODALITIES, PROFILES, make_config
 
 
 def add_config_arguments(

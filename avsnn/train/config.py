@@ -49,9 +49,10 @@ from avsnn.models.audio import AUDIO_VARIANTS
 from avsnn.models.heads import HEADS
 from avsnn.models.resnet import VISION_BLOCKS
 
+from .profiles import MODALITIES  # there, so that the command line's choices import no torch
+
 # Allowed values of the fields the model, data and device layers implement are imported from
-# there (HEADS, SURROGATES, DEVICES, the variants); the training-level ones are defined here.
-MODALITIES = ("vision", "audio", "fusion")
+# there (HEADS, SURROGATES, DEVICES, the variants); the other training-level ones are defined here.
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FUSION_INPUTS = ("both", "vision", "audio")
 VARIANTS = {"vision": VISION_BLOCKS, "audio": AUDIO_VARIANTS, "fusion": ("smlp",)}
