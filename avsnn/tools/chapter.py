@@ -174,6 +174,22 @@ def check_parameters(params: dict) -> dict:
     return params
 
 
+def kernel_config():
+    """The ``traitlets`` config of the kernel a chapter runs in: encrypted ZMQ transport where possible.
+
+    ipykernel warns ``Kernel is running over TCP without encryption`` on every start unless the kernel
+    manager provisions CurveZMQ keys; ``transport_encryption="auto"`` does so when the kernelspec declares
+    support and pyzmq has CURVE (otherwise the manager's default stays, and so does the warning).
+    """
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
 def source_digest(path: str | Path) -> str:
     """SHA-256 of a chapter source, recorded in goldens to detect stale ones."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -209,7 +225,13 @@ def run_chapter(
     os.environ.setdefault("AVSNN_RUNS", str(ROOT / "runs"))
     try:
         papermill.execute_notebook(
-            nb, str(tmp), parameters=params, cwd=str(path.parent), progress_bar=progress, kernel_name=kernel_name
+            nb,
+            str(tmp),
+            parameters=params,
+            cwd=str(path.parent),
+            progress_bar=progress,
+            kernel_name=kernel_name,
+            config=kernel_config(),
         )
     except BaseException as e:
         failed = out.with_name(f"{out.stem}.failed.ipynb")
