@@ -15,6 +15,12 @@ import argparse
 
 from .profiles import MODALITIES, PROFILES, make_config
 
+#: what ``--data`` takes: one name per dataset, as the book and the errors call them
+DATA_HELP = (
+    "avdigits (AV-Digits, the book's default), embedded (the synthetic set; the default of this command) "
+    "or a dataset folder (CIFAR10-AV, UrbanSound8K-AV or your own: vision/<class>/ + audio/<class>/)"
+)
+
 
 def add_config_arguments(
     p: argparse.ArgumentParser,
@@ -22,7 +28,7 @@ def add_config_arguments(
     set_help: str = "override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)",
 ) -> None:
     """``--data``, ``--profile`` and ``--set KEY=VALUE``: what :func:`make_config` takes (``train``, ``baseline``)."""
-    p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder / release name')
+    p.add_argument("--data", default="embedded", metavar="DATA", help=DATA_HELP)
     p.add_argument("--profile", default="default", choices=tuple(PROFILES), help=profile_help)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
