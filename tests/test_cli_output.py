@@ -210,3 +210,18 @@ def test_chapter_run_has_no_kernel_transport_warning(tmp_path, capfd):
     assert "without encryption" not in capfd.readouterr().err
     out = nbformat.read(tmp_path / "out" / "tiny.ipynb", as_version=4)
     assert out.cells[-1].outputs[0]["text"].strip() == "6"
+
+
+# ---- the book's parameters cells -----------------------------------------------------------------------------
+@pytest.mark.parametrize("chapter", sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.stem)
+def test_no_cell_uses_a_parameter_before_the_parameters_cell(chapter):
+    import ast
+
+    from avsnn.tools.chapter import chapter_parameters, parameters_cell, read_chapter
+
+    nb = read_chapter(chapter)
+    names, cell = set(chapter_parameters(nb)), parameters_cell(nb)
+    for earlier in nb.cells[: nb.cells.index(cell)]:
+        if earlier.cell_type == "code":
+            used = {n.id for n in ast.walk(ast.parse(earlier.source)) if isinstance(n, ast.Name)}
+            assert not used & names, (chapter.name, sorted(used & names))
