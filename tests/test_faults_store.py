@@ -146,7 +146,7 @@ def test_show_finds_a_run_by_key_and_by_config_hash(tmp_path, capsys):
         assert main(["show", arg, "--runs", str(tmp_path)]) == 0
         out = capsys.readouterr().out
         assert f"run {run.path}" in out and "state done" in out
-    _one_error_line(capsys, main(["show", "nosuchrun", "--runs", str(tmp_path)]), "no run with key")
+    _one_error_line(capsys, main(["show", "nosuchrun", "--runs", str(tmp_path)]), "no run key or config hash")
 
 
 # ---- 2. non-finite hyper-parameters and weights ---------------------------------------------------
