@@ -226,7 +226,7 @@ class RunConfig:
                     continue
                 k, v = k.replace("_config", "_run"), RunConfig.from_dict(v).hash()
             items.append(f"{k}={v}")
-        lines, line = [f"RunConfig {self.hash()} ({self.modality}, profile {self.profile})"], "  "
+        lines, line = [f"RunConfig with config hash {self.hash()} ({self.modality}, profile {self.profile})"], "  "
         for it in items:
             if len(line) + len(it) > 100:
                 lines.append(line.rstrip())
