@@ -169,7 +169,8 @@ def check_parameters(params: dict) -> dict:
         params["data"] = normalise_data_path(data)
         if not Path(params["data"]).is_dir():
             raise FileNotFoundError(
-                f"parameter data: dataset folder {params['data']} not found (expected 'embedded' or a dataset folder)"
+                f"parameter data: dataset folder {params['data']} not found "
+                "(expected 'avdigits', 'embedded' or a dataset folder)"
             )
     return params
 

@@ -292,7 +292,7 @@ def _validate(c: RunConfig) -> None:
         raise ValueError(f"milestones must be increasing positive epochs, got {list(c.milestones)}")
     c.audio_settings()  # the audio front end: AudioConfig checks its fields
     if not c.dataset:
-        raise ValueError("dataset must be 'embedded' or a folder path, got an empty string")
+        raise ValueError("dataset must be 'avdigits', 'embedded' (the synthetic set) or a folder, got an empty string")
     if c.modality == "fusion":
         need = ("vision", "audio") if c.fusion_inputs == "both" else (c.fusion_inputs,)
         for name in need:
