@@ -74,7 +74,7 @@ def cmd_make_embedded(args: argparse.Namespace) -> int:
     """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
     t0 = time.perf_counter()
     out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
-    print(f"embedded dataset ready at {out} ({time.perf_counter() - t0:.1f}s)")
+    print(f"synthetic set (embedded) ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
 
