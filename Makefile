@@ -27,6 +27,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"  # the C++ LIF kernel, compiled once (~60 s)
 	touch $@
 
 book: $(STAMP)

@@ -21,7 +21,6 @@ import warnings
 
 import numpy as np
 
-from avsnn.train import load_datasets, make_config
 from avsnn.train.cli import add_config_arguments
 
 PROBE_MODALITIES = ("vision", "audio", "both")
@@ -113,6 +112,8 @@ def run_baseline(
     ``overrides`` (``"key=value"`` strings or a dict) change the data keys as ``avsnn train --set`` does
     (``per_class``, ``train_frac``, ``split_seed``, audio front end fields).
     """
+    from avsnn.train import load_datasets, make_config  # (torch: here, so that `--help` is fast)
+
     if modality not in PROBE_MODALITIES:
         raise ValueError(f"modality must be one of {PROBE_MODALITIES}, got {modality!r}")
     names = ("vision", "audio") if modality == "both" else (modality,)

@@ -1,4 +1,8 @@
-"""Where to run: one function shared by training, evaluation and the benchmark (torch only)."""
+"""Where to run: one function shared by training, evaluation and the benchmark (torch only).
+
+torch is imported inside the functions that use it: the command line reads :data:`DEVICES` for its
+``--help`` without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,18 @@ import ctypes
 import os
 import subprocess
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")  # the names resolve_device accepts
 
 
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -32,6 +39,8 @@ GPU_EVAL_BATCH = 256
 
 def eval_batch_size(device, train_batch: int = 0) -> int:
     """Batch size for forward-only passes (evaluation, feature extraction) on ``device``."""
+    import torch
+
     if torch.device(device).type == "cpu":
         return CPU_EVAL_BATCH
     return max(GPU_EVAL_BATCH, int(train_batch))
@@ -56,6 +65,8 @@ def channels_last_cpu_probe(timeout_s: float = 30.0) -> tuple[bool, str]:
     with one thread (on AVX2-only hosts with some oneDNN builds it spins forever or segfaults,
     depending on the thread count), and returns ``(safe, reason)``; cached per process.
     """
+    import torch
+
     if "cpu" not in _PROBED:
         ok, why = True, ""
         for threads in sorted({torch.get_num_threads(), 1}, reverse=True):

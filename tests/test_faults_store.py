@@ -188,8 +188,8 @@ def test_show_finds_a_run_by_key_and_by_config_hash(tmp_path, capsys):
     for arg in (run.path.name, cfg.hash(), str(run.path)):
         assert main(["show", arg, "--runs", str(tmp_path)]) == 0
         out = capsys.readouterr().out
-        assert f"run {run.path}" in out and "done True" in out
-    _one_error_line(capsys, main(["show", "nosuchrun", "--runs", str(tmp_path)]), "no run with key")
+        assert f"run {run.path}" in out and "state done" in out
+    _one_error_line(capsys, main(["show", "nosuchrun", "--runs", str(tmp_path)]), "no run key or config hash")
 
 
 # ---- 2. non-finite hyper-parameters and weights ---------------------------------------------------
@@ -269,7 +269,7 @@ def test_damaged_config_json_is_named_and_repaired(tmp_path, capsys):
     again = _train(cfg, tmp_path)
     assert "config.json" in capsys.readouterr().err
     assert json.loads((again.path / "config.json").read_text())["run_key"] == run.path.name
-    assert main(["show", str(run.path)]) == 0 and "done True" in capsys.readouterr().out
+    assert main(["show", str(run.path)]) == 0 and "state done" in capsys.readouterr().out
 
 
 class Killed(Exception):

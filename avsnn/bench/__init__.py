@@ -30,12 +30,39 @@ Modules: :mod:`~avsnn.bench.baselines` (the networks compared), :mod:`~avsnn.ben
 (:func:`data_loading`), :mod:`~avsnn.bench.table` (:func:`format_table`), :mod:`~avsnn.bench.cli`.
 """
 
-from .baselines import NETWORKS, SnnTorchStyleResNet, ann_twin, build_networks, loop_twin
-from .breakdown import CATEGORIES, OTHER, time_breakdown, trace_top
-from .cli import add_bench_parser, cmd_bench, main
-from .loading import data_loading
-from .table import format_table
-from .timing import SIZE_MINIMA, check_sizes, run_bench, saved_tensor_bytes
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linter
+    from .baselines import NETWORKS, SnnTorchStyleResNet, ann_twin, build_networks, loop_twin
+    from .breakdown import CATEGORIES, OTHER, time_breakdown, trace_top
+    from .cli import add_bench_parser, cmd_bench, main
+    from .loading import data_loading
+    from .table import format_table
+    from .timing import SIZE_MINIMA, check_sizes, run_bench, saved_tensor_bytes
+
+#: public name -> the submodule defining it
+_WHERE = {
+    "NETWORKS": ".baselines",
+    "SnnTorchStyleResNet": ".baselines",
+    "ann_twin": ".baselines",
+    "build_networks": ".baselines",
+    "loop_twin": ".baselines",
+    "CATEGORIES": ".breakdown",
+    "OTHER": ".breakdown",
+    "time_breakdown": ".breakdown",
+    "trace_top": ".breakdown",
+    "add_bench_parser": ".cli",
+    "cmd_bench": ".cli",
+    "main": ".cli",
+    "data_loading": ".loading",
+    "format_table": ".table",
+    "SIZE_MINIMA": ".timing",
+    "check_sizes": ".timing",
+    "run_bench": ".timing",
+    "saved_tensor_bytes": ".timing",
+}
 
 __all__ = [
     "NETWORKS",
@@ -57,3 +84,20 @@ __all__ = [
     "cmd_bench",
     "main",
 ]
+
+
+def __getattr__(name: str):
+    """Import the submodule that defines ``name`` on first use (PEP 562): the package itself imports nothing heavy."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import avsnn.x.sub` gives
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    """The module's names, the lazily served ones included."""
+    return sorted(set(globals()) | set(__all__))

@@ -6,12 +6,7 @@ import argparse
 import json
 import sys
 
-import torch
-
 from avsnn.device import DEVICES
-
-from .table import format_table
-from .timing import check_sizes, run_bench
 
 __all__ = ["add_bench_parser", "cmd_bench", "main"]
 
@@ -48,6 +43,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 def cmd_bench(args) -> dict:
     """``avsnn bench``: time the networks, print the table and write it as JSON to ``--out`` when given."""
+    import torch  # (here, not at import: `avsnn --help` stays fast)
+
+    from .table import format_table
+    from .timing import check_sizes, run_bench
+
     check_sizes(threads=args.threads)  # run_bench checks the other sizes
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -6,25 +6,65 @@ NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as 
 (:mod:`.cli`).
 """
 
-from ._util import CacheNotWritableError
-from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
-from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
-from .cifar10 import read_cifar10
-from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
-from .datasets import AVDataset, build_datasets
-from .images import read_image
-from .paired import (
-    DamagedManifestError,
-    ReleaseIndex,
-    Sample,
-    load_or_create_manifest,
-    make_split,
-    read_manifest,
-    scan_release,
-    write_manifest,
-)
-from .synthetic import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
-from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linter
+    from ._util import CacheNotWritableError
+    from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
+    from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
+    from .cifar10 import read_cifar10
+    from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
+    from .datasets import AVDataset, build_datasets
+    from .images import read_image
+    from .paired import (
+        DamagedManifestError,
+        ReleaseIndex,
+        Sample,
+        load_or_create_manifest,
+        make_split,
+        read_manifest,
+        scan_release,
+        write_manifest,
+    )
+    from .synthetic import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
+    from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
+
+#: public name -> the submodule defining it
+_WHERE = {
+    "CacheNotWritableError": "._util",
+    "AudioConfig": ".audio",
+    "LogMel": ".audio",
+    "SpectrogramCache": ".audio",
+    "load_waveform": ".audio",
+    "read_wav": ".audio",
+    "AVDIGITS_CLASSES": ".avdigits",
+    "ensure_avdigits": ".avdigits",
+    "make_avdigits": ".avdigits",
+    "read_cifar10": ".cifar10",
+    "add_data_parser": ".cli",
+    "cmd_inspect": ".cli",
+    "cmd_make_embedded": ".cli",
+    "AVDataset": ".datasets",
+    "build_datasets": ".datasets",
+    "read_image": ".images",
+    "DamagedManifestError": ".paired",
+    "ReleaseIndex": ".paired",
+    "Sample": ".paired",
+    "load_or_create_manifest": ".paired",
+    "make_split": ".paired",
+    "read_manifest": ".paired",
+    "scan_release": ".paired",
+    "write_manifest": ".paired",
+    "COMPLEMENTARY_PAIRS": ".synthetic",
+    "EMBEDDED_CLASSES": ".synthetic",
+    "ensure_embedded": ".synthetic",
+    "make_embedded": ".synthetic",
+    "UrbanSound8KDataset": ".urbansound8k",
+    "read_urbansound8k_metadata": ".urbansound8k",
+    "urbansound8k_folds": ".urbansound8k",
+}
 
 __all__ = [
     "make_embedded",
@@ -59,3 +99,20 @@ __all__ = [
     "CacheNotWritableError",
     "DamagedManifestError",
 ]
+
+
+def __getattr__(name: str):
+    """Import the submodule that defines ``name`` on first use (PEP 562): the package itself imports nothing heavy."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import avsnn.x.sub` gives
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    """The module's names, the lazily served ones included."""
+    return sorted(set(globals()) | set(__all__))

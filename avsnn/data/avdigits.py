@@ -50,10 +50,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
 from ._util import logger, resolve_cache_dir, stable_hash
-from .audio import AudioConfig
+from .audio_config import AudioConfig
 from .espeak import synthesize, voice_variants, wheel_paths
 from .paired import SHIPPED_SPLIT, ReleaseIndex, Sample, make_split, write_manifest
 
@@ -153,6 +152,8 @@ def degrade_speech(
     share of the time the clip leaves free) and level, and pink noise is added so that speech power
     (over the spoken part) / noise power is ``snr_db``.
     """
+    from scipy.signal import resample_poly  # (1 s to import: here, so that `avsnn data --help` is fast)
+
     g = gcd(int(rate_in), cfg.sample_rate)
     x = resample_poly(clip.astype(np.float64) / 32768.0, cfg.sample_rate // g, int(rate_in) // g)
     loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max()) if x.size and np.abs(x).max() > 0 else []

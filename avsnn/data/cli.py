@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 from ._util import load_or_skip
-from .audio import read_wav
 from .avdigits import DEFAULTS as AV
 from .avdigits import make_avdigits
-from .images import read_image
 from .paired import ReleaseIndex, scan_release
 from .synthetic import DEFAULTS as SYNTHETIC
 from .synthetic import make_embedded
@@ -27,6 +25,9 @@ def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
     that fails to decode -- empty, undecodable or cut short (scan-time skips are in ``index.skipped``,
     non-data files in ``index.ignored``).
     """
+    from .audio import read_wav  # (torch: here, so that `avsnn data --help` is fast)
+    from .images import read_image
+
     index = scan_release(root, on_error="skip")
     unreadable: list = []
     files = [(s.image_path, read_image) for s in index.samples] + [(s.audio_path, read_wav) for s in index.samples]
@@ -73,7 +74,7 @@ def cmd_make_embedded(args: argparse.Namespace) -> int:
     """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
     t0 = time.perf_counter()
     out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
-    print(f"embedded dataset ready at {out} ({time.perf_counter() - t0:.1f}s)")
+    print(f"synthetic set (embedded) ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
 
@@ -106,16 +107,20 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
     Each leaf parser sets ``func`` (called as ``args.func(args)``, returns an exit code).
     """
-    data = subparsers.add_parser("data", help="dataset tools: generate the embedded set, inspect a release")
+    data = subparsers.add_parser(
+        "data", help="dataset tools: generate the synthetic set (embedded) or AV-Digits, inspect a dataset folder"
+    )
     sub = data.add_subparsers(dest="data_command", required=True)
-    mk = sub.add_parser("make-embedded", help="generate the synthetic audio-visual dataset")
+    mk = sub.add_parser("make-embedded", help="generate the synthetic audio-visual set (--data embedded)")
     mk.add_argument("--out", required=True, type=Path, help="output folder")
     mk.add_argument("--seed", type=int, default=SYNTHETIC["seed"], help="random seed (default %(default)s)")
     mk.add_argument(
         "--per-class", type=int, default=SYNTHETIC["per_class"], help="samples per class (default %(default)s)"
     )
     mk.set_defaults(func=cmd_make_embedded)
-    av = sub.add_parser("make-avdigits", help="generate AV-Digits (scanned digits + eSpeak NG spoken digits)")
+    av = sub.add_parser(
+        "make-avdigits", help="generate AV-Digits (--data avdigits: scanned digits + eSpeak NG spoken digits)"
+    )
     av.add_argument("--out", required=True, type=Path, help="output folder")
     av.add_argument("--seed", type=int, default=AV["seed"], help=f"random seed (default {AV['seed']})")
     for name, (kind, text) in _AVDIGITS_OPTIONS.items():

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import os
+import tokenize
 from pathlib import Path
 from typing import Optional
 
-from ..bench import SIZE_MINIMA, check_sizes
-from ..device import resolve_device
-from ..train.config import _FIELDS, NAMED_DATASETS, RunConfig, normalise_data_path, parse_as, parse_value
 from ..train.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +73,42 @@ def chapter_parameters(nb) -> dict:
     return params
 
 
+def parameter_comments(nb) -> dict:
+    """Each parameter's comment in the ``parameters`` cell: ``{name: text}`` (``""`` when it has none).
+
+    A parameter's comment is every ``#`` comment on the lines of its assignment (a formatter may wrap
+    one inside brackets) and on the comment-only lines right after it.
+    """
+    source = parameters_cell(nb).source
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    lines = source.splitlines()
+    out = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+            continue
+        end = node.end_lineno
+        while end < len(lines) and lines[end].strip().startswith("#"):  # comment-only lines that follow
+            end += 1
+        text = " ".join(comments[n] for n in range(node.lineno, end + 1) if comments.get(n))
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        out.update({t.id: text for t in targets if isinstance(t, ast.Name)})
+    return out
+
+
+def format_parameters(nb) -> str:
+    """The chapter's parameters, one ``name = default  # comment`` line each (``chapter params``)."""
+    params, comments = chapter_parameters(nb), parameter_comments(nb)
+    shown = {k: json.dumps(v) if isinstance(v, str) else repr(v) for k, v in params.items()}
+    width = max((len(f"{k} = {v}") for k, v in shown.items()), default=0)
+    lines = [
+        f"{k} = {v}".ljust(width) + f"  # {comments[k]}" if comments.get(k) else f"{k} = {v}" for k, v in shown.items()
+    ]
+    return "\n".join(lines)
+
+
 def _parameter_type(default):
     """The type a chapter parameter's values are parsed to, from its default; ``None`` is accepted too."""
     if isinstance(default, (list, tuple)):
@@ -87,6 +122,8 @@ def parse_parameter(name: str, raw, default):
     One parser with the configs (:func:`avsnn.train.config.parse_as`): a parameter that is a
     :class:`~avsnn.train.RunConfig` field takes that field's type, any other one its default's type.
     """
+    from ..train.config import _FIELDS, parse_as, parse_value  # (torch: not at import, so `--help` is fast)
+
     try:
         if name in _FIELDS:
             return parse_value(name, raw)
@@ -113,6 +150,10 @@ def check_parameters(params: dict) -> dict:
     (made absolute: the chapter runs in its own folder), ``device="cuda"`` needs a GPU, and the benchmark
     sizes (``batch``, ``steps`` ...) follow :func:`avsnn.bench.check_sizes`.
     """
+    from ..bench.timing import SIZE_MINIMA, check_sizes  # (torch: not at import, so `--help` is fast)
+    from ..device import resolve_device
+    from ..train.config import _FIELDS, NAMED_DATASETS, RunConfig, normalise_data_path
+
     params = dict(params)
     try:
         RunConfig(**{k: v for k, v in params.items() if k in _FIELDS and k != "profile"})
@@ -128,9 +169,26 @@ def check_parameters(params: dict) -> dict:
         params["data"] = normalise_data_path(data)
         if not Path(params["data"]).is_dir():
             raise FileNotFoundError(
-                f"parameter data: dataset folder {params['data']} not found (expected 'embedded' or a dataset folder)"
+                f"parameter data: dataset folder {params['data']} not found "
+                "(expected 'avdigits', 'embedded' or a dataset folder)"
             )
     return params
+
+
+def kernel_config():
+    """The ``traitlets`` config of the kernel a chapter runs in: encrypted ZMQ transport where possible.
+
+    ipykernel warns ``Kernel is running over TCP without encryption`` on every start unless the kernel
+    manager provisions CurveZMQ keys; ``transport_encryption="auto"`` does so when the kernelspec declares
+    support and pyzmq has CURVE (otherwise the manager's default stays, and so does the warning).
+    """
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
 
 
 def source_digest(path: str | Path) -> str:
@@ -168,7 +226,13 @@ def run_chapter(
     os.environ.setdefault("AVSNN_RUNS", str(ROOT / "runs"))
     try:
         papermill.execute_notebook(
-            nb, str(tmp), parameters=params, cwd=str(path.parent), progress_bar=progress, kernel_name=kernel_name
+            nb,
+            str(tmp),
+            parameters=params,
+            cwd=str(path.parent),
+            progress_bar=progress,
+            kernel_name=kernel_name,
+            config=kernel_config(),
         )
     except BaseException as e:
         failed = out.with_name(f"{out.stem}.failed.ipynb")
@@ -207,6 +271,6 @@ def add_chapter_parser(subparsers) -> None:
     run.set_defaults(
         func=lambda a: print(run_chapter(a.chapter, _parse_pairs(a.parameter), a.out, progress=not a.quiet))
     )
-    show = sub.add_parser("params", help="list a chapter's parameters and their defaults")
+    show = sub.add_parser("params", help="list a chapter's parameters, their defaults and what each means")
     show.add_argument("chapter")
-    show.set_defaults(func=lambda a: print(json.dumps(chapter_parameters(read_chapter(a.chapter)), indent=2)))
+    show.set_defaults(func=lambda a: print(format_parameters(read_chapter(a.chapter))))

@@ -10,15 +10,39 @@
 * :func:`run_key`, :func:`code_fingerprint` -- a run's folder name (config + data + code) and the code part.
 """
 
-from .cli import add_train_parser
-from .config import RunConfig
-from .engine import fusion_data, train_or_load
-from .factories import build_model, load_datasets, split_validation
-from .features import unimodal_features
-from .fit import TrainingDiverged
-from .profiles import PROFILES, make_config
-from .run import Run
-from .store import RunStore, code_fingerprint, run_key
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linter
+    from .cli import add_train_parser
+    from .config import RunConfig
+    from .engine import fusion_data, train_or_load
+    from .factories import build_model, load_datasets, split_validation
+    from .features import unimodal_features
+    from .fit import TrainingDiverged
+    from .profiles import PROFILES, make_config
+    from .run import Run
+    from .store import RunStore, code_fingerprint, run_key
+
+#: public name -> the submodule defining it
+_WHERE = {
+    "add_train_parser": ".cli",
+    "RunConfig": ".config",
+    "fusion_data": ".engine",
+    "train_or_load": ".engine",
+    "build_model": ".factories",
+    "load_datasets": ".factories",
+    "split_validation": ".factories",
+    "unimodal_features": ".features",
+    "TrainingDiverged": ".fit",
+    "PROFILES": ".profiles",
+    "make_config": ".profiles",
+    "Run": ".run",
+    "RunStore": ".store",
+    "code_fingerprint": ".store",
+    "run_key": ".store",
+}
 
 __all__ = [
     "RunConfig",
@@ -37,3 +61,20 @@ __all__ = [
     "run_key",
     "code_fingerprint",
 ]
+
+
+def __getattr__(name: str):
+    """Import the submodule that defines ``name`` on first use (PEP 562): the package itself imports nothing heavy."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import avsnn.x.sub` gives
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    """The module's names, the lazily served ones included."""
+    return sorted(set(globals()) | set(__all__))

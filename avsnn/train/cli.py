@@ -12,12 +12,14 @@ run key, or a config hash (the newest run of that config).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from .config import MODALITIES
-from .engine import train_or_load
-from .profiles import PROFILES, make_config
-from .store import default_root, describe_problems, read_json_file, verify_run
+from .profiles import MODALITIES, PROFILES, make_config
+
+#: what ``--data`` takes: one name per dataset, as the book and the errors call them
+DATA_HELP = (
+    "avdigits (AV-Digits, the book's default), embedded (the synthetic set; the default of this command) "
+    "or a dataset folder (CIFAR10-AV, UrbanSound8K-AV or your own: vision/<class>/ + audio/<class>/)"
+)
 
 
 def add_config_arguments(
@@ -26,7 +28,7 @@ def add_config_arguments(
     set_help: str = "override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)",
 ) -> None:
     """``--data``, ``--profile`` and ``--set KEY=VALUE``: what :func:`make_config` takes (``train``, ``baseline``)."""
-    p.add_argument("--data", default="embedded", help='"embedded" (default) or a dataset folder / release name')
+    p.add_argument("--data", default="embedded", metavar="DATA", help=DATA_HELP)
     p.add_argument("--profile", default="default", choices=tuple(PROFILES), help=profile_help)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
@@ -49,8 +51,8 @@ def add_train_parser(subparsers) -> None:
     )
     add_run_arguments(p)
     p.set_defaults(func=cmd_train)
-    s = subparsers.add_parser("show", help="print a stored run's config and metrics summary")
-    s.add_argument("run", help="run folder, or a run key / config hash inside --runs")
+    s = subparsers.add_parser("show", help="print a stored run's metrics, config and per-epoch history")
+    s.add_argument("run", help="run folder, or a run key / config hash (or a unique prefix of one) inside --runs")
     s.add_argument("--runs", default=None)
     s.set_defaults(func=cmd_show)
 
@@ -61,60 +63,23 @@ def config_from_args(args):
 
 
 def cmd_train(args) -> int:
-    """``avsnn train``: train (or load) the run; print its test accuracy, separability and folder."""
+    """``avsnn train``: train, resume or load the run; print a labelled summary, the run folder last."""
+    from avsnn.device import resolve_device
+
+    from .engine import train_or_load
+    from .store import RunStore
+    from .summary import format_train_result, store_state
+
     cfg = config_from_args(args)
+    state, detail = store_state(RunStore(cfg, args.runs))
     run = train_or_load(cfg, args.runs, progress=False if args.quiet else None, verbose=False if args.quiet else True)
-    m = run.metrics
-    sep = m.get("separability", {}).get("test", {})
-    print(
-        f"test_accuracy {m.get('test_accuracy', float('nan')):.4f}  "
-        f"separability(test) inter/intra {sep.get('ratio', float('nan')):.3f}"
-    )
-    print(run.path)
+    print(format_train_result(run, state, detail, device=str(resolve_device(cfg.device))))
     return 0
 
 
-def _resolve_run(arg: str, runs) -> Path:
-    p, root = Path(arg), default_root(runs)
-    for q in (p, root / arg):
-        if (q / "config.json").exists():
-            return q
-    matches = []  # a config hash: the runs of that config (several after data or code changes)
-    for q in root.glob("*/config.json") if root.is_dir() else ():
-        try:
-            if read_json_file(q).get("config_hash") == arg:
-                matches.append(q.parent)
-        except ValueError:  # a damaged config.json is not this run's concern
-            continue
-    if matches:
-        return max(matches, key=lambda q: (q / "config.json").stat().st_mtime_ns)
-    raise FileNotFoundError(f"no run folder at {p}, and no run with key or config hash {arg!r} in {root}")
-
-
 def cmd_show(args) -> int:
-    """``avsnn show``: print a stored run's modality, profile, state (done or damaged) and metrics."""
-    path = _resolve_run(args.run, args.runs)
-    cfg = read_json_file(path / "config.json")
-    done = (path / "DONE").exists()
-    problems = verify_run(path) if done else {}
-    state = f"damaged ({describe_problems(problems)}; train repairs it)" if problems else f"done {done}"
-    print(f"run {path}  modality {cfg['modality']}  profile {cfg.get('profile')}  {state}")
-    m = None if "metrics.json" in problems else read_json_file(path / "metrics.json")
-    if m is not None:
-        keys = (
-            "test_accuracy",
-            "train_accuracy",
-            "epochs",
-            "train_seconds",
-            "sops",
-            "params",
-            "config_hash",
-            "data_fingerprint",
-            "code_fingerprint",
-        )
-        for k in keys:
-            if k in m:
-                print(f"  {k:17s} {m[k]}")
-        for split, s in m.get("separability", {}).items():
-            print(f"  separability {split:5s} intra {s['intra']:.4f} inter {s['inter']:.4f} ratio {s['ratio']:.3f}")
+    """``avsnn show``: print a stored run's state, metrics (with the chance level), config and history."""
+    from .summary import find_run, format_run
+
+    print(format_run(find_run(args.run, args.runs)))
     return 0

@@ -49,9 +49,10 @@ from avsnn.models.audio import AUDIO_VARIANTS
 from avsnn.models.heads import HEADS
 from avsnn.models.resnet import VISION_BLOCKS
 
+from .profiles import MODALITIES  # there, so that the command line's choices import no torch
+
 # Allowed values of the fields the model, data and device layers implement are imported from
-# there (HEADS, SURROGATES, DEVICES, the variants); the training-level ones are defined here.
-MODALITIES = ("vision", "audio", "fusion")
+# there (HEADS, SURROGATES, DEVICES, the variants); the other training-level ones are defined here.
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FUSION_INPUTS = ("both", "vision", "audio")
 VARIANTS = {"vision": VISION_BLOCKS, "audio": AUDIO_VARIANTS, "fusion": ("smlp",)}
@@ -225,7 +226,7 @@ class RunConfig:
                     continue
                 k, v = k.replace("_config", "_run"), RunConfig.from_dict(v).hash()
             items.append(f"{k}={v}")
-        lines, line = [f"RunConfig {self.hash()} ({self.modality}, profile {self.profile})"], "  "
+        lines, line = [f"RunConfig with config hash {self.hash()} ({self.modality}, profile {self.profile})"], "  "
         for it in items:
             if len(line) + len(it) > 100:
                 lines.append(line.rstrip())
@@ -291,7 +292,7 @@ def _validate(c: RunConfig) -> None:
         raise ValueError(f"milestones must be increasing positive epochs, got {list(c.milestones)}")
     c.audio_settings()  # the audio front end: AudioConfig checks its fields
     if not c.dataset:
-        raise ValueError("dataset must be 'embedded' or a folder path, got an empty string")
+        raise ValueError("dataset must be 'avdigits', 'embedded' (the synthetic set) or a folder, got an empty string")
     if c.modality == "fusion":
         need = ("vision", "audio") if c.fusion_inputs == "both" else (c.fusion_inputs,)
         for name in need:

@@ -120,7 +120,7 @@ def train_or_load(
         store.make_folder()  # a read-only run store fails here, before the data are loaded
     if verbose and dist.is_main:
         print(cfg.describe(), flush=True)
-        print(f"run folder: {store.path} (device {device})", flush=True)
+        print(f"run key {store.path.name}, folder {store.path} (device {device})", flush=True)
     if cfg.modality == "fusion":
         train, test = fusion_data(cfg, store_root, progress, model_fn, data_fn)
         run.hold_data(train, test)

@@ -54,9 +54,14 @@ Three profiles, each giving settings per modality:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import _FIELDS, MODALITIES, RunConfig, parse_overrides, parse_value
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+# The modalities every profile configures. Defined here, not in .config, so that the command line's
+# choices need no torch: this module imports .config (models, data) only inside its functions.
+MODALITIES = ("vision", "audio", "fusion")
 
 # The paper's audio input, 64 mels x 424 frames (see the module docstring).
 PAPER_AUDIO_FRONT_END = {"sample_rate": 16000, "duration_s": 4.0, "hop_length": 151, "n_mels": 64}
@@ -230,10 +235,14 @@ def _check(name, value, expected):
 
 
 def _typed(raw: dict) -> dict:
+    from .config import parse_value
+
     return {k: parse_value(k, v) for k, v in raw.items()}
 
 
 def _unimodal(modality: str, profile: str, data: str, overrides: dict) -> RunConfig:
+    from .config import RunConfig
+
     settings = dict(PROFILES[profile][modality])
     if profile == "paper" and modality == "vision" and "urbansound" in str(data).lower():
         settings["batch_size"] = 64  # Section V-B2
@@ -251,6 +260,8 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     keys (:data:`DATA_KEYS`) given without a prefix apply to all three. Unknown keys, bad values
     or unknown modality/profile raise :class:`ValueError` naming the key and what is expected.
     """
+    from .config import _FIELDS, RunConfig, parse_overrides
+
     _check("modality", modality, MODALITIES)
     _check("profile", profile, tuple(PROFILES))
     raw = parse_overrides(overrides)

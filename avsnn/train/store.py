@@ -49,7 +49,7 @@ ENV_VAR = "AVSNN_RUNS"
 PACKAGE = Path(__file__).resolve().parent.parent
 # the source that produces results (relative to the avsnn package); command-line and book tooling excluded
 CODE_PARTS = ("core", "models", "train", "data", "metrics.py")
-CODE_EXCLUDED = ("train/cli.py", "data/cli.py")
+CODE_EXCLUDED = ("train/cli.py", "train/summary.py", "data/cli.py")
 
 
 class RunStoreError(RuntimeError):

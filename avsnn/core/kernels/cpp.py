@@ -63,13 +63,28 @@ def _build_name() -> str:
     return f"avsnn_lif_cpu_{cpp_build_key()}"
 
 
+#: printed on stderr when the kernel is about to be compiled (not when a built one is loaded)
+COMPILE_NOTICE = "avsnn: compiling the CPU LIF kernel (once, ~60 s; `make env` does it ahead)..."
+
+
+def is_built() -> bool:
+    """Whether the extension of this build key is compiled already (loading it then takes no compiler)."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    name = _build_name()
+    return (Path(_get_build_directory(name, verbose=False)) / f"{name}.so").is_file()
+
+
 def _build():
-    """Compile and load the extension (raises if that fails)."""
+    """Compile and load the extension (raises if that fails); one line on stderr when it compiles."""
     quiet = logging.getLogger("torch.utils.cpp_extension")  # its import logs CUDA_HOME notes
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
         from torch.utils.cpp_extension import load
+
+        if not is_built():
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)
 
         return load(
             name=_build_name(), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS, verbose=False
