@@ -12,7 +12,8 @@ squares of every area sit at the same random corners, so the levels of a sweep a
 * **Images** are degraded on the ``[0, 1]`` pixel scale the datasets hand the vision network (uint8
   divided by 255), before the network's own input normalisation. The blank value :data:`BLANK` is 0,
   a black image: on AV-Digits the digits are bright strokes on a black ground, so a blank image is an
-  empty scan. Gaussian pixel noise is clipped back into ``[0, 1]``, as a camera's reading would be.
+  empty scan. Gaussian pixel noise, drawn for every pixel of every channel, is clipped back into ``[0, 1]``,
+  as a camera's reading would be.
 """
 
 from __future__ import annotations

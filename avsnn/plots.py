@@ -151,8 +151,9 @@ def degradation_curves(panels: dict, references: Optional[dict] = None, scale: f
         ax.set_xlabel(title)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("test accuracy (%)" if scale == 100.0 else "test accuracy")
-    axes[0, -1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 

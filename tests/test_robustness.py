@@ -135,8 +135,14 @@ def test_verdicts_compare_the_fusions_with_each_other_and_with_the_surviving_mod
     assert list(found) == conds[1:]  # no verdict on the clean condition
     silent = found[conds[2]]
     assert silent["L2 vs vanilla features"].verdict == "held"
-    assert silent[f"{robustness.L2_FUSION} vs vision alone"].verdict == "reversed"
+    assert silent[f"{robustness.L2_FUSION} vs intact network"].verdict == "reversed"
     assert robustness.degraded_mean(rows, robustness.L2_FUSION) == pytest.approx([0.70, 0.71, 0.69])
+    text = robustness.verdict_table(robustness.verdicts(rows)).splitlines()
+    assert text[0].count("intact network") == 3 and len(text) == 2 + 2
+    assert "audio silent" in text[-1] and "(held)" in text[-1] and "(reversed)" in text[-1]
+    table = robustness.accuracy_table(rows).splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| clean", "| audio SNR 0 dB", "| audio silent"]
+    assert "80.0 ± 1.0" in table[3]  # L2 fusion at 0 dB over the three seeds
     claim = studies.robustness_claim(rows)
     assert claim.verdict == "held" and "2 degradations" in claim.claim
 
@@ -154,3 +160,30 @@ def test_fusion_configs_are_chapter_07s():
     assert l2.hash() == studies.arm("smlp-av", "fusion", "smoke", "avdigits", [1]).configs[0].hash()
     fc = studies.arm("smlp-av-fc", "fusion", "smoke", "avdigits", [1], **{"vision.head": "fc", "audio.head": "fc"})
     assert vanilla.hash() == fc.configs[0].hash()
+
+
+def test_evaluate_cached_keeps_one_seeds_rows_beside_the_l2_run_and_reads_them_back(tmp_path, monkeypatch):
+    l2, vanilla = SimpleNamespace(path=tmp_path / "l2"), SimpleNamespace(path=tmp_path / "fc")
+    l2.path.mkdir()
+    conds = robustness.conditions(snr_db=[0.0], image_noise=[], occlusion=[])
+    rows = [{"model": "m", "modality": "audio", "kind": "snr", "level": 0.0, "seed": 3, "accuracy": 0.5}]
+    calls = []
+    monkeypatch.setattr(robustness, "evaluate", lambda *a: calls.append(a) or rows)
+    assert robustness.evaluate_cached(l2, vanilla, conds, 3) == rows
+    assert robustness.evaluate_cached(l2, vanilla, conds, 3) == rows and len(calls) == 1  # read back
+    assert robustness.cache_path(l2, vanilla, conds, 3).parent == l2.path
+    others = {robustness.cache_path(l2, vanilla, conds[:2], 3), robustness.cache_path(l2, vanilla, conds, 4)}
+    others.add(robustness.cache_path(l2, SimpleNamespace(path=tmp_path / "other"), conds, 3))
+    assert robustness.cache_path(l2, vanilla, conds, 3) not in others and len(others) == 3
+
+
+def test_the_figure_draws_one_panel_per_degradation_with_the_reference_lines():
+    from avsnn import plots
+
+    rows, _ = _table()
+    fig = plots.degradation_curves(robustness.panels(rows), {"clean fusion": 0.9, "better network": 0.8})
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "silent"]
+    means = [line.get_ydata() for line in ax.get_lines()[: len(robustness.MODELS)]]
+    assert means[0] == pytest.approx([80.0, 60.0])  # the L2 fusion's mean over seeds, in %
+    assert [line.get_ydata()[0] for line in ax.get_lines()[len(robustness.MODELS) :]] == pytest.approx([90, 80])
