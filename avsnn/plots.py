@@ -131,6 +131,32 @@ def distance_matrix(matrix, sorted_labels, ax=None, title: str = ""):
     return fig
 
 
+def degradation_curves(panels: dict, references: Optional[dict] = None, scale: float = 100.0):
+    """Accuracy against degradation, one panel per degradation and one line per model.
+
+    ``panels = {axis title: (tick labels, {model: [[value per level] per seed]})}``: each line is the
+    mean over seeds, its band spans the lowest to the highest seed. ``references = {label: value}``
+    are drawn as dashed horizontal lines on every panel. Values are fractions shown times ``scale``.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), sharey=True, squeeze=False)
+    for ax, (title, (ticks, curves)) in zip(axes[0], panels.items()):
+        x = np.arange(len(ticks))
+        for model, per_seed in curves.items():
+            v = scale * np.asarray(per_seed, dtype=float)
+            (line,) = ax.plot(x, v.mean(0), "o-", ms=3, label=model)
+            ax.fill_between(x, v.min(0), v.max(0), color=line.get_color(), alpha=0.15, lw=0)
+        for (label, value), style in zip((references or {}).items(), ("--", ":", "-.")):
+            ax.axhline(scale * value, color="0.3", ls=style, lw=1, label=label)
+        ax.set_xticks(x, ticks)
+        ax.set_xlabel(title)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("test accuracy (%)" if scale == 100.0 else "test accuracy")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return fig
+
+
 #: Face colours of the vision, audio and fusion boxes of :func:`pipeline_figure`.
 _VISION, _AUDIO, _FUSION = "#dbe9f6", "#fde5cf", "#e3f1dc"
 

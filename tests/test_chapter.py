@@ -87,3 +87,15 @@ def test_ablation_chapter_defaults_are_the_intro_table_s():
     intro = chapter_parameters(read_chapter(ROOT / "book" / "intro.md"))
     assert ablation["profile"] == intro["ablation_profile"] == studies.ABLATION_PROFILE
     assert tuple(ablation["seeds"]) == tuple(intro["ablation_seeds"]) == studies.ABLATION_SEEDS
+
+
+def test_robustness_chapter_defaults_are_the_intro_claim_s():
+    """Chapter 7c's default sweep is the one the intro's robustness claim is decided on."""
+    from avsnn import robustness
+
+    params = chapter_parameters(read_chapter(ROOT / "book" / "07c_robustness.md"))
+    intro = chapter_parameters(read_chapter(ROOT / "book" / "intro.md"))
+    assert (params["data"], params["profile"], params["seeds"]) == (intro["data"], intro["profile"], intro["seeds"])
+    assert tuple(params["snr_db"]) == robustness.SNR_DB
+    assert tuple(params["image_noise"]) == robustness.IMAGE_NOISE
+    assert tuple(params["occlusion"]) == robustness.OCCLUSION
