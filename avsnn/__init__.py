@@ -4,10 +4,10 @@ The public names (:class:`LIF`, :class:`L2Classifier`, ...) come from :mod:`avsn
 use (PEP 562), so ``import avsnn`` -- and ``avsnn --help`` -- does not import torch.
 """
 
-import importlib as _importlib
 from typing import TYPE_CHECKING
 
 from . import isa as _isa
+from .lazy import lazy_exports as _lazy_exports
 
 _isa.pin_environment()  # first: the CPU instruction-set pin must precede torch (see avsnn.isa)
 
@@ -38,16 +38,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """Import :mod:`avsnn.core` when one of :data:`__all__` is first used (PEP 562)."""
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    core = _importlib.import_module(".core", __name__)
-    for public in __all__:
-        globals()[public] = getattr(core, public)
-    return globals()[name]
-
-
-def __dir__():
-    """The module's names, the lazily served ones included."""
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, dict.fromkeys(__all__, ".core"), __all__)

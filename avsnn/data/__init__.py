@@ -6,9 +6,9 @@ NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as 
 (:mod:`.cli`).
 """
 
-import importlib
-import importlib.util
 from typing import TYPE_CHECKING
+
+from avsnn.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linter
     from ._util import CacheNotWritableError
@@ -101,18 +101,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """Import the submodule that defines ``name`` on first use (PEP 562): the package itself imports nothing heavy."""
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import avsnn.x.sub` gives
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    """The module's names, the lazily served ones included."""
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
