@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import _FIELDS, MODALITIES, RunConfig, parse_overrides, parse_value
+from .config import MODALITIES, RunConfig, check_key, parse_overrides, parse_value
 
 # The paper's audio input, 64 mels x 424 frames (see the module docstring).
 PAPER_AUDIO_FRONT_END = {"sample_rate": 16000, "duration_s": 4.0, "hop_length": 151, "n_mels": 64}
@@ -257,8 +257,7 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     plain = {k: v for k, v in raw.items() if "." not in k}
     dotted = {k: v for k, v in raw.items() if "." in k}
     for k in plain:
-        if k not in _FIELDS:
-            raise ValueError(f"unknown config key {k!r}; expected one of {sorted(_FIELDS)}")
+        check_key(k)
     if modality != "fusion":
         if dotted:
             raise ValueError(f"dotted keys {sorted(dotted)} are only valid for modality 'fusion'")
@@ -270,8 +269,7 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
         prefix, key = k.split(".", 1)
         if prefix not in subs:
             raise ValueError(f"override prefix {prefix!r} in {k!r} must be 'vision' or 'audio'")
-        if key not in _FIELDS:
-            raise ValueError(f"unknown config key {key!r} in {k!r}; expected one of {sorted(_FIELDS)}")
+        check_key(key, f" in {k!r}")
         subs[prefix][key] = v
     if "dataset" in plain:
         data = plain.pop("dataset")
