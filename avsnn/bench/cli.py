@@ -9,6 +9,7 @@ import sys
 import torch
 
 from avsnn.device import DEVICES
+from avsnn.files import atomic_write_bytes, check_output_file
 
 from .table import format_table
 from .timing import check_sizes, run_bench
@@ -49,6 +50,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_bench(args) -> dict:
     """``avsnn bench``: time the networks, print the table and write it as JSON to ``--out`` when given."""
     check_sizes(threads=args.threads)  # run_bench checks the other sizes
+    if args.out:
+        check_output_file(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
     res = run_bench(
@@ -67,8 +70,7 @@ def cmd_bench(args) -> dict:
     )
     print(format_table(res))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(res, f, indent=2)
+        atomic_write_bytes(args.out, (json.dumps(res, indent=2) + "\n").encode())
         print(f"wrote {args.out}")
     return res
 
