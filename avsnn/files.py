@@ -1,14 +1,10 @@
-"""The package's one atomic file write (a file appears whole or not at all), and output-path checks.
+"""The package's one atomic file write: a file appears whole or not at all.
 
 The content goes to a temporary file in the target's folder (``.<name>.*.tmp``), which is
 flushed (and fsync'ed, with ``durable=True``) and then moved over the target with
 :func:`os.replace` (atomic on POSIX and Windows); a durable write also fsyncs the folder. A
 process killed mid-write leaves the previous version of the file intact (plus, at worst, a stray
 temporary file that readers ignore).
-
-:func:`check_output_folder` and :func:`check_output_file` check a path a command will write to
-before the command starts its work: a file where a folder is expected (or the reverse), or a
-folder that cannot be written, is one ``ValueError`` naming the option and the path.
 """
 
 from __future__ import annotations
@@ -75,6 +71,7 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes, durable: bool = Tru
     return atomic_write(path, lambda f: f.write(data), durable=durable)
 
 
+# ---- output paths, checked before a command starts its work ---------------------------------------
 def _check_creatable(path: Path, what: str) -> None:
     """``path`` does not exist yet: its nearest existing ancestor must be a writable folder."""
     parent = path.parent
