@@ -6,12 +6,12 @@ NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as 
 (:mod:`.cli`).
 """
 
-from ._util import CacheNotWritableError
+from ._util import CacheNotWritableError, default_cache_dir
 from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
 from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
 from .cifar10 import read_cifar10
 from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
-from .datasets import AVDataset, build_datasets
+from .datasets import AVDataset, build_datasets, check_data_source
 from .images import read_image
 from .paired import (
     DamagedManifestError,
@@ -49,6 +49,8 @@ __all__ = [
     "read_image",
     "AVDataset",
     "build_datasets",
+    "check_data_source",
+    "default_cache_dir",
     "read_cifar10",
     "read_urbansound8k_metadata",
     "urbansound8k_folds",

@@ -40,6 +40,7 @@ from .config import RunConfig
 from .factories import build_model, load_datasets, split_validation
 from .features import feature_sets
 from .fit import DistContext, fit
+from .preflight import check_before_training
 from .run import Run
 from .seeding import deterministic
 from .store import RunStore, describe_problems, report
@@ -114,6 +115,7 @@ def train_or_load(
     if store.done and not store.verify():
         return run
     device = resolve_device(cfg.device)
+    check_before_training(cfg, store.root, device, data=data_fn is load_datasets, memory=model_fn is build_model)
     if dist.is_main:
         store.make_folder()  # a read-only run store fails here, before the data are loaded
     if verbose and dist.is_main:
