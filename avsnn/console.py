@@ -39,22 +39,17 @@ def one_line(err: BaseException) -> str:
     return "; ".join(lines) or type(err).__name__
 
 
-def nearest(word: str, choices, aliases: dict | None = None) -> str | None:
-    """The choice nearest to a mistyped ``word``, or ``None`` when none is near.
+def did_you_mean(word: str, choices, aliases: dict | None = None) -> str:
+    """``"; did you mean 'x'?"`` for the choice nearest to a mistyped ``word``, ``""`` when none is near.
 
-    ``aliases`` maps other names for a choice (``learning_rate`` -> ``lr``) to it. Spelling is compared with
-    :func:`difflib.get_close_matches` (cut-off 0.6), ignoring case, to the choices and the aliases.
+    ``aliases`` maps other names to a choice (``learning_rate`` -> ``lr``; a folder's name -> its path).
+    Spelling is compared with :func:`difflib.get_close_matches` (cut-off 0.6), ignoring case, to the
+    choices and the aliases.
     """
     by_lower = {str(a).lower(): str(c) for a, c in (aliases or {}).items()}
     by_lower.update({str(c).lower(): str(c) for c in choices})
     close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
-    return by_lower[close[0]] if close else None
-
-
-def did_you_mean(word: str, choices, aliases: dict | None = None) -> str:
-    """``"; did you mean 'x'?"`` for the :func:`nearest` choice to ``word``, ``""`` when none is near."""
-    close = nearest(word, choices, aliases)
-    return f"; did you mean {close!r}?" if close else ""
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def run_command(args, prog: str = "avsnn") -> int:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..console import did_you_mean, nearest
+from ..console import did_you_mean
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .avdigits import ensure_avdigits
@@ -227,14 +227,12 @@ def check_data_source(data: str, root: str | os.PathLike | None = None) -> None:
 
 
 def _nearest_dataset(folder: Path) -> str:
-    """``"; did you mean ..."`` for a mistyped dataset: a dataset name, or a folder beside ``folder``."""
-    hint = did_you_mean(folder.name, NAMED_DATASETS)
-    if hint or not folder.parent.is_dir():
-        return hint
-    with os.scandir(folder.parent) as entries:
-        siblings = {e.name: e.path for e in entries if not e.name.startswith(".") and e.is_dir()}
-    name = nearest(folder.name, siblings)
-    return f"; did you mean {siblings[name]!r}?" if name else ""
+    """``"; did you mean ..."`` for a mistyped dataset: the nearest dataset name or folder beside ``folder``."""
+    siblings = {}
+    if folder.parent.is_dir():
+        with os.scandir(folder.parent) as entries:
+            siblings = {e.name: e.path for e in entries if not e.name.startswith(".") and e.is_dir()}
+    return did_you_mean(folder.name, NAMED_DATASETS, aliases=siblings)
 
 
 def build_datasets(
