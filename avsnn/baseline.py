@@ -25,7 +25,7 @@ import numpy as np
 from avsnn.data import AudioConfig
 from avsnn.train import load_datasets, make_config
 from avsnn.train.cli import add_config_arguments
-from avsnn.train.config import check_key, parse_overrides
+from avsnn.train.config import check_key, parse_overrides, reads
 from avsnn.train.profiles import DATA_KEYS
 
 PROBE_MODALITIES = ("vision", "audio", "both")
@@ -136,8 +136,11 @@ def run_baseline(
     if modality not in PROBE_MODALITIES:
         raise ValueError(f"modality must be one of {PROBE_MODALITIES}, got {modality!r}")
     check_data_overrides(overrides, modality)
+    raw = parse_overrides(overrides)
     names = ("vision", "audio") if modality == "both" else (modality,)
-    splits = {m: load_datasets(make_config(m, profile, data, overrides)) for m in names}
+    splits = {
+        m: load_datasets(make_config(m, profile, data, {k: v for k, v in raw.items() if reads(m, k)})) for m in names
+    }
     return linear_probes(splits, C=C)
 
 

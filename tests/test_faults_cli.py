@@ -208,6 +208,28 @@ def test_unknown_key_names_the_nearest(tmp_path, capsys, override, hint):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "modality, override, message",
+    [
+        ("audio", "width=32", "width is not used by audio runs (only by vision runs)"),
+        ("vision", "n_mels=32", "n_mels is not used by vision runs (only by audio runs)"),
+        ("vision", "hidden=64", "hidden is not used by vision runs (only by fusion runs)"),
+        ("fusion", "width=32", "width is not used by fusion runs (only by vision runs); did you mean vision.width?"),
+        ("fusion", "audio.width=32", "width is not used by audio runs"),
+    ],
+)
+def test_a_key_the_run_ignores_is_refused(tmp_path, capsys, modality, override, message):
+    _refused(capsys, _train(tmp_path, "--set", override, modality=modality), message)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bench_data_is_checked_before_timing(capsys, monkeypatch):
+    import avsnn.bench.cli as bench_cli
+
+    monkeypatch.setattr(bench_cli, "run_bench", lambda *a, **k: pytest.fail("benchmarked before checking --data"))
+    _refused(capsys, main(["bench", "--data", "avdigts", "--device", "cpu"]), "did you mean 'avdigits'?")
+
+
 def test_did_you_mean():
     assert did_you_mean("avdigts", ["embedded", "avdigits"]) == "; did you mean 'avdigits'?"
     assert did_you_mean("zzz", ["embedded", "avdigits"]) == ""

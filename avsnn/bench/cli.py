@@ -8,6 +8,7 @@ import sys
 
 import torch
 
+from avsnn.data import check_data_source
 from avsnn.device import DEVICES
 from avsnn.files import atomic_write_bytes, check_output_file
 
@@ -50,6 +51,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_bench(args) -> dict:
     """``avsnn bench``: time the networks, print the table and write it as JSON to ``--out`` when given."""
     check_sizes(threads=args.threads)  # run_bench checks the other sizes
+    data = None if str(args.data).lower() == "none" else args.data
+    if data is not None:
+        check_data_source(data)
     if args.out:
         check_output_file(args.out, "--out")
     if args.threads:
@@ -61,7 +65,7 @@ def cmd_bench(args) -> dict:
         args.steps,
         args.device,
         warmup=args.warmup,
-        data=None if str(args.data).lower() == "none" else args.data,
+        data=data,
         trace=args.trace,
         verbose=args.trace,
         channels_last=args.channels_last,

@@ -74,6 +74,16 @@ KEY_ALIASES = {
     "wd": "weight_decay",
     "data": "dataset",
 }
+#: the fields only some modalities read (a run of another one ignores them); every other field is read by all
+READ_BY = {
+    "width": ("vision",),
+    "zero_init_residual": ("vision",),
+    "input_norm": ("vision", "audio"),
+    "audio_channels": ("audio",),
+    "dropout": ("audio",),
+    **{f.name: ("audio",) for f in dataclasses.fields(AudioConfig)},
+    **{k: ("fusion",) for k in ("fusion_inputs", "hidden", "project_dim", "vision_config", "audio_config")},
+}
 #: recipe fields and their "off" values: dropped from :meth:`RunConfig.canonical` while off (old hashes hold)
 RECIPE_OFF = {
     "input_norm": False,
@@ -259,6 +269,22 @@ def check_key(key: str, where: str = "") -> None:
     if key not in _FIELDS:
         hint = did_you_mean(key, _FIELDS, KEY_ALIASES) or f"; expected one of {sorted(_FIELDS)}"
         raise ValueError(f"unknown config key {key!r}{where}{hint}")
+
+
+def reads(modality: str, key: str) -> bool:
+    """Whether a run of ``modality`` reads the field ``key`` (:data:`READ_BY`)."""
+    return modality in READ_BY.get(key, (modality,))
+
+
+def check_read(modality: str, key: str) -> None:
+    """A ``ValueError`` when a run of ``modality`` would ignore the field ``key`` (set by the user)."""
+    if not reads(modality, key):
+        users = READ_BY[key]
+        hint = " or ".join(f"{m}.{key}" for m in users if m != "fusion") if modality == "fusion" else ""
+        raise ValueError(
+            f"{key} is not used by {modality} runs (only by {' and '.join(users)} runs)"
+            + (f"; did you mean {hint}?" if hint else "")
+        )
 
 
 def check_finite(key: str, value) -> None:

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import MODALITIES, RunConfig, check_key, parse_overrides, parse_value
+from .config import MODALITIES, RunConfig, check_key, check_read, parse_overrides, parse_value
 
 # The paper's audio input, 64 mels x 424 frames (see the module docstring).
 PAPER_AUDIO_FRONT_END = {"sample_rate": 16000, "duration_s": 4.0, "hop_length": 151, "n_mels": 64}
@@ -248,8 +248,9 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     ``overrides`` is a dict or a list of ``"key=value"`` strings; values are parsed from the
     field types (``milestones=5,8``, ``project_dim=none``, ``amp=true``). For fusion, dotted
     keys ``vision.KEY`` / ``audio.KEY`` change the unimodal configs it consumes, and the data
-    keys (:data:`DATA_KEYS`) given without a prefix apply to all three. Unknown keys, bad values
-    or unknown modality/profile raise :class:`ValueError` naming the key and what is expected.
+    keys (:data:`DATA_KEYS`) given without a prefix apply to all three. Unknown keys, keys the
+    modality does not read (:func:`~avsnn.train.config.check_read`), bad values or unknown
+    modality/profile raise :class:`ValueError` naming the key and what is expected.
     """
     _check("modality", modality, MODALITIES)
     _check("profile", profile, tuple(PROFILES))
@@ -258,6 +259,7 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     dotted = {k: v for k, v in raw.items() if "." in k}
     for k in plain:
         check_key(k)
+        check_read(modality, k)
     if modality != "fusion":
         if dotted:
             raise ValueError(f"dotted keys {sorted(dotted)} are only valid for modality 'fusion'")
@@ -270,6 +272,7 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
         if prefix not in subs:
             raise ValueError(f"override prefix {prefix!r} in {k!r} must be 'vision' or 'audio'")
         check_key(key, f" in {k!r}")
+        check_read(prefix, key)
         subs[prefix][key] = v
     if "dataset" in plain:
         data = plain.pop("dataset")
