@@ -22,11 +22,8 @@ import warnings
 
 import numpy as np
 
-from avsnn.data import AudioConfig
 from avsnn.train import load_datasets, make_config
 from avsnn.train.cli import add_config_arguments
-from avsnn.train.config import check_key, parse_overrides, reads
-from avsnn.train.profiles import DATA_KEYS
 
 PROBE_MODALITIES = ("vision", "audio", "both")
 
@@ -115,6 +112,10 @@ def check_data_overrides(overrides, modality: str) -> None:
     The data settings are :data:`avsnn.train.profiles.DATA_KEYS`, and for audio the front end's fields
     (:class:`avsnn.data.AudioConfig`).
     """
+    from avsnn.data import AudioConfig
+    from avsnn.train.config import check_key, parse_overrides
+    from avsnn.train.profiles import DATA_KEYS
+
     audio = tuple(f.name for f in dataclasses.fields(AudioConfig)) if modality != "vision" else ()
     used = (*DATA_KEYS, *audio)
     for key in parse_overrides(overrides):
@@ -135,6 +136,8 @@ def run_baseline(
     """
     if modality not in PROBE_MODALITIES:
         raise ValueError(f"modality must be one of {PROBE_MODALITIES}, got {modality!r}")
+    from avsnn.train.config import parse_overrides, reads
+
     check_data_overrides(overrides, modality)
     raw = parse_overrides(overrides)
     names = ("vision", "audio") if modality == "both" else (modality,)

@@ -78,9 +78,11 @@ def test_check_memory_names_the_size_fields(monkeypatch):
         check_memory(cfg, "cpu")
 
 
-def test_available_memory_of_the_cpu():
+def test_available_memory(monkeypatch):
     free = device_mod.available_memory("cpu")
     assert free is None or 0 < free
+    monkeypatch.setattr(device_mod.torch.cuda, "mem_get_info", lambda device: (123, 456))
+    assert device_mod.available_memory("cuda") == 123  # the free part
 
 
 def test_a_network_the_constructor_rejects_is_refused_before_the_run_folder(tmp_path, capsys):

@@ -8,7 +8,6 @@ import sys
 
 import torch
 
-from avsnn.data import check_data_source
 from avsnn.device import DEVICES
 from avsnn.files import atomic_write_bytes, check_output_file
 
@@ -51,6 +50,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_bench(args) -> dict:
     """``avsnn bench``: time the networks, print the table and write it as JSON to ``--out`` when given."""
     check_sizes(threads=args.threads)  # run_bench checks the other sizes
+    from avsnn.data import check_data_source
+
     data = None if str(args.data).lower() == "none" else args.data
     if data is not None:
         check_data_source(data)

@@ -11,6 +11,9 @@
   is reported, and training resumes from ``checkpoint.prev.pt`` or starts from scratch);
 * otherwise trains from scratch.
 
+Before a run writes anything (its folder, the config print), :func:`~avsnn.train.preflight.check_before_training`
+checks the run store, the dataset, the cache and the memory the network needs.
+
 The run key (:func:`avsnn.train.store.run_key`) covers the config, the data and the code. The parts:
 :mod:`~avsnn.train.factories` (network, datasets, validation part), :mod:`~avsnn.train.seeding`
 (determinism), :mod:`~avsnn.train.fit` (the epoch loop and the recipe), :mod:`~avsnn.train.features`
