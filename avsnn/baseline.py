@@ -16,6 +16,7 @@ probes see exactly the train/test split (and the samples) the networks of that p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import warnings
 
@@ -104,6 +105,26 @@ def linear_probes(splits: dict, C: float = 1.0) -> dict:
     return out
 
 
+def check_data_overrides(overrides, modality: str) -> None:
+    """A ``ValueError`` for an override the probes of ``modality`` would ignore (anything but the data settings).
+
+    The data settings are :data:`avsnn.train.profiles.DATA_KEYS`, and for audio the front end's fields
+    (:class:`avsnn.data.AudioConfig`).
+    """
+    from avsnn.data import AudioConfig
+    from avsnn.train.config import check_key, parse_overrides
+    from avsnn.train.profiles import DATA_KEYS
+
+    audio = tuple(f.name for f in dataclasses.fields(AudioConfig)) if modality != "vision" else ()
+    used = (*DATA_KEYS, *audio)
+    for key in parse_overrides(overrides):
+        check_key(key)
+        if key not in used:
+            raise ValueError(
+                f"--set {key}: avsnn baseline --modality {modality} does not use it; it reads only {list(used)}"
+            )
+
+
 def run_baseline(
     data: str = "embedded", modality: str = "both", profile: str = "default", overrides=None, C: float = 1.0
 ) -> dict:
@@ -116,8 +137,14 @@ def run_baseline(
 
     if modality not in PROBE_MODALITIES:
         raise ValueError(f"modality must be one of {PROBE_MODALITIES}, got {modality!r}")
+    from avsnn.train.config import parse_overrides, reads
+
+    check_data_overrides(overrides, modality)
+    raw = parse_overrides(overrides)
     names = ("vision", "audio") if modality == "both" else (modality,)
-    splits = {m: load_datasets(make_config(m, profile, data, overrides)) for m in names}
+    splits = {
+        m: load_datasets(make_config(m, profile, data, {k: v for k, v in raw.items() if reads(m, k)})) for m in names
+    }
     return linear_probes(splits, C=C)
 
 

@@ -11,7 +11,9 @@ Sub-commands::
 
 Expected failures (bad input, a missing or damaged file, a read-only folder, a full disk, a
 diverged run, no GPU) end with one line ``avsnn <command>: error: ...`` on stderr and exit code 2;
-set ``AVSNN_DEBUG=1`` to see the traceback instead.
+set ``AVSNN_DEBUG=1`` to see the traceback instead. What can be checked before a command writes
+(settings and their relations, dataset names, output paths, the memory a network needs) is
+checked first; a mistyped name gets the nearest known one (``did you mean 'lr'?``).
 """
 
 from __future__ import annotations

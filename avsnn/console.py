@@ -6,6 +6,7 @@ layer of the package can use it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -36,6 +37,19 @@ def one_line(err: BaseException) -> str:
     """The error's message on one line (its non-empty lines joined by ``"; "``), or its type name when empty."""
     lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
     return "; ".join(lines) or type(err).__name__
+
+
+def did_you_mean(word: str, choices, aliases: dict | None = None) -> str:
+    """``"; did you mean 'x'?"`` for the choice nearest to a mistyped ``word``, ``""`` when none is near.
+
+    ``aliases`` maps other names to a choice (``learning_rate`` -> ``lr``; a folder's name -> its path).
+    Spelling is compared with :func:`difflib.get_close_matches` (cut-off 0.6), ignoring case, to the
+    choices and the aliases.
+    """
+    by_lower = {str(a).lower(): str(c) for a, c in (aliases or {}).items()}
+    by_lower.update({str(c).lower(): str(c) for c in choices})
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def run_command(args, prog: str = "avsnn") -> int:

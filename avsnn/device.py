@@ -144,3 +144,48 @@ def keep_freed_memory() -> bool:
             ok = False
     _MALLOC_TUNED.append(ok)
     return ok
+
+
+def _cgroup_room() -> Optional[int]:
+    """Bytes the cgroup v2 memory limit of this process still allows (``None`` when there is none)."""
+    base = "/sys/fs/cgroup"
+    try:
+        with open(f"{base}/memory.max") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open(f"{base}/memory.current") as f:
+            return max(int(limit) - int(f.read().strip()), 0)
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory(device) -> Optional[int]:
+    """Bytes a new allocation on ``device`` can take now, or ``None`` when unknown.
+
+    CPU: ``MemAvailable`` of ``/proc/meminfo`` (else the free physical pages), and no more than a
+    cgroup v2 limit leaves; CUDA: the free memory :func:`torch.cuda.mem_get_info` reports.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not POSIX
+            return None
+    room = _cgroup_room()
+    return free if room is None else min(free, room)

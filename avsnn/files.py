@@ -9,13 +9,14 @@ temporary file that readers ignore).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_bytes", "check_output_file", "check_output_folder"]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -68,3 +69,47 @@ def atomic_write(
 def atomic_write_bytes(path: os.PathLike | str, data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` with :func:`atomic_write`."""
     return atomic_write(path, lambda f: f.write(data), durable=durable)
+
+
+# ---- output paths, checked before a command starts its work ---------------------------------------
+def _check_creatable(path: Path, what: str) -> None:
+    """``path`` does not exist yet: its nearest existing ancestor must be a writable folder."""
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {path}: {parent} is a file, expected a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path}: cannot write {parent}: {os.strerror(errno.EACCES)}")
+
+
+def check_output_folder(path: os.PathLike | str, what: str) -> Path:
+    """Check that ``path`` is a writable folder or can be created as one; return it (nothing is created).
+
+    ``what`` names the option in the error (``"output folder (-o)"``).
+    """
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{what} {path}: cannot write {path}: {os.strerror(errno.EACCES)}")
+    elif os.path.lexists(path):
+        raise ValueError(f"{what} {path} exists and is not a folder; expected a folder")
+    else:
+        _check_creatable(path, what)
+    return path
+
+
+def check_output_file(path: os.PathLike | str, what: str) -> Path:
+    """Check that ``path`` can be written as a file (its folder existing or creatable); return it.
+
+    ``what`` names the option in the error (``"--out"``).
+    """
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is an existing folder, expected a file name")
+    if os.path.lexists(path):
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            raise ValueError(f"{what} {path}: cannot write it: {os.strerror(errno.EACCES)}")
+    else:
+        _check_creatable(path, what)
+    return path

@@ -7,6 +7,7 @@ import json
 import sys
 
 from avsnn.device import DEVICES
+from avsnn.files import atomic_write_bytes, check_output_file
 
 __all__ = ["add_bench_parser", "cmd_bench", "main"]
 
@@ -49,6 +50,13 @@ def cmd_bench(args) -> dict:
     from .timing import check_sizes, run_bench
 
     check_sizes(threads=args.threads)  # run_bench checks the other sizes
+    from avsnn.data import check_data_source
+
+    data = None if str(args.data).lower() == "none" else args.data
+    if data is not None:
+        check_data_source(data)
+    if args.out:
+        check_output_file(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
     res = run_bench(
@@ -58,7 +66,7 @@ def cmd_bench(args) -> dict:
         args.steps,
         args.device,
         warmup=args.warmup,
-        data=None if str(args.data).lower() == "none" else args.data,
+        data=data,
         trace=args.trace,
         verbose=args.trace,
         channels_last=args.channels_last,
@@ -67,8 +75,7 @@ def cmd_bench(args) -> dict:
     )
     print(format_table(res))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(res, f, indent=2)
+        atomic_write_bytes(args.out, (json.dumps(res, indent=2) + "\n").encode())
         print(f"wrote {args.out}")
     return res
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from avsnn.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linter
-    from ._util import CacheNotWritableError
+    from ._util import CacheNotWritableError, default_cache_dir
     from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
     from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
     from .cifar10 import read_cifar10
     from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
-    from .datasets import AVDataset, build_datasets
+    from .datasets import AVDataset, build_datasets, check_data_source
     from .images import read_image
     from .paired import (
         DamagedManifestError,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linte
 #: public name -> the submodule defining it
 _WHERE = {
     "CacheNotWritableError": "._util",
+    "default_cache_dir": "._util",
     "AudioConfig": ".audio",
     "LogMel": ".audio",
     "SpectrogramCache": ".audio",
@@ -48,6 +49,7 @@ _WHERE = {
     "cmd_make_embedded": ".cli",
     "AVDataset": ".datasets",
     "build_datasets": ".datasets",
+    "check_data_source": ".datasets",
     "read_image": ".images",
     "DamagedManifestError": ".paired",
     "ReleaseIndex": ".paired",
@@ -89,6 +91,8 @@ __all__ = [
     "read_image",
     "AVDataset",
     "build_datasets",
+    "check_data_source",
+    "default_cache_dir",
     "read_cifar10",
     "read_urbansound8k_metadata",
     "urbansound8k_folds",

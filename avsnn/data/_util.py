@@ -25,9 +25,24 @@ def check_on_error(on_error: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    """Cache root: ``$AVSNN_CACHE`` if set, else ``~/.cache/avsnn``."""
+    """Cache root: ``$AVSNN_CACHE`` if set, else ``~/.cache/avsnn``.
+
+    Without ``$AVSNN_CACHE``, a user without a home folder (none known, or ``$HOME`` missing) gets a
+    :class:`CacheNotWritableError` saying to set it.
+    """
     env = os.environ.get("AVSNN_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "avsnn"
+    if env:
+        return Path(env).expanduser()
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no $HOME and no password-database entry
+        home = None
+    if home is None or not home.is_dir():
+        where = "no home folder is known" if home is None else f"the home folder {home} does not exist"
+        raise CacheNotWritableError(
+            f"the data cache defaults to ~/.cache/avsnn, but {where}; set AVSNN_CACHE to a writable folder"
+        )
+    return home / ".cache" / "avsnn"
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:

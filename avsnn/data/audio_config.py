@@ -44,6 +44,17 @@ class AudioConfig:
             )
         if not self.top_db > 0:
             raise ValueError(f"AudioConfig.top_db must be > 0, got {self.top_db!r}")
+        if self.n_samples < self.n_fft:  # a clip shorter than one FFT window has no spectrum to speak of
+            raise ValueError(
+                f"AudioConfig.duration_s={self.duration_s!r} gives {self.n_samples} samples at "
+                f"sample_rate={self.sample_rate}, fewer than one FFT window (n_fft={self.n_fft}); expected "
+                f"duration_s >= {self.n_fft / self.sample_rate:g} or a smaller n_fft"
+            )
+        if self.n_mels > self.n_fft // 2 + 1:  # more mel bands than frequency bins: some bands stay empty
+            raise ValueError(
+                f"AudioConfig.n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} frequency bins of "
+                f"n_fft={self.n_fft}; expected n_mels <= n_fft // 2 + 1"
+            )
 
     @property
     def n_samples(self) -> int:

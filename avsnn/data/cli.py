@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+from ..files import check_output_folder
 from ._util import load_or_skip
 from .avdigits import DEFAULTS as AV
 from .avdigits import make_avdigits
@@ -73,7 +74,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_make_embedded(args: argparse.Namespace) -> int:
     """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
     t0 = time.perf_counter()
-    out = make_embedded(args.out, seed=args.seed, per_class=args.per_class)
+    out = make_embedded(check_output_folder(args.out, "--out"), seed=args.seed, per_class=args.per_class)
     print(f"synthetic set (embedded) ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
@@ -92,7 +93,7 @@ def cmd_make_avdigits(args: argparse.Namespace) -> int:
     """``avsnn data make-avdigits --out DIR [--seed S] [--image-noise X] [--occlusion F] [--snr-db D] ...``."""
     t0 = time.perf_counter()
     out = make_avdigits(
-        args.out,
+        check_output_folder(args.out, "--out"),
         seed=args.seed,
         per_class=args.per_class,
         overwrite=args.overwrite,

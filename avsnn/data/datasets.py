@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from ..console import did_you_mean
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .avdigits import ensure_avdigits
@@ -195,6 +196,45 @@ NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")  # a folder given 
 NAMED_DATASETS = GENERATED_DATASETS + NAMED_RELEASES
 
 
+def check_data_source(data: str, root: str | os.PathLike | None = None) -> None:
+    """Check ``data`` and ``root`` as :func:`build_datasets` takes them, reading no data file.
+
+    A dataset folder that does not exist is a ``FileNotFoundError`` naming the nearest dataset name or
+    sibling folder (``did you mean 'avdigits'?``); a ``root`` given where none is taken, or missing
+    where one is needed, a ``ValueError``.
+    """
+    if data == "embedded":
+        return
+    if data == "avdigits":
+        if root is not None:
+            raise ValueError(
+                "data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
+                "and pass DIR as data)"
+            )
+        return
+    if data in NAMED_RELEASES:
+        if root is None:
+            raise ValueError(f"data={data!r} needs root= pointing at the dataset folder")
+        return
+    if root is not None:
+        raise ValueError(f"give the dataset folder either as data or as root, not both (data={data!r})")
+    folder = Path(data)
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"{folder}: dataset folder not found; data must be 'embedded' or "
+            f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside{_nearest_dataset(folder)}"
+        )
+
+
+def _nearest_dataset(folder: Path) -> str:
+    """``"; did you mean ..."`` for a mistyped dataset: the nearest dataset name or folder beside ``folder``."""
+    siblings = {}
+    if folder.parent.is_dir():
+        with os.scandir(folder.parent) as entries:
+            siblings = {e.name: e.path for e in entries if not e.name.startswith(".") and e.is_dir()}
+    return did_you_mean(folder.name, NAMED_DATASETS, aliases=siblings)
+
+
 def build_datasets(
     data: str,
     *,
@@ -245,6 +285,7 @@ def build_datasets(
     check_on_error(on_error)
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    check_data_source(data, root)
     cache = resolve_cache_dir(cache_dir)
     split = None
     if data == "embedded":
@@ -253,25 +294,8 @@ def build_datasets(
         index = scan_release(folder, on_error=on_error)
     else:
         if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
-            if root is not None:
-                raise ValueError(
-                    "data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
-                    "and pass DIR as data)"
-                )
             data = str(ensure_avdigits(cache))
-        if data in NAMED_RELEASES:
-            if root is None:
-                raise ValueError(f"data={data!r} needs root= pointing at the dataset folder")
-            folder = Path(root)
-        else:
-            if root is not None:
-                raise ValueError(f"give the dataset folder either as data or as root, not both (data={data!r})")
-            folder = Path(data)
-            if not folder.exists():
-                raise FileNotFoundError(
-                    f"{folder}: dataset folder not found; data must be 'embedded' or "
-                    f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside"
-                )
+        folder = Path(root) if data in NAMED_RELEASES else Path(data)
         index = scan_release(folder, on_error=on_error)
         if manifest is None and (index.root / SHIPPED_SPLIT).is_file():  # checked against all samples
             split = read_manifest(index.root / SHIPPED_SPLIT, index)

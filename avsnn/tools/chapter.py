@@ -28,6 +28,8 @@ import tokenize
 from pathlib import Path
 from typing import Optional
 
+from ..console import did_you_mean
+from ..files import check_output_folder
 from ..train.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,7 +140,8 @@ def resolve_parameters(nb, overrides: dict) -> dict:
     defaults = chapter_parameters(nb)
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; this chapter takes {sorted(defaults)}")
+        hint = did_you_mean(unknown[0], defaults) if len(unknown) == 1 else ""
+        raise ValueError(f"unknown parameter(s) {unknown}; this chapter takes {sorted(defaults)}{hint}")
     return {k: parse_parameter(k, v, defaults[k]) for k, v in overrides.items()}
 
 
@@ -209,7 +212,7 @@ def run_chapter(
     path = Path(path).resolve()
     nb = read_chapter(path)
     params = check_parameters(resolve_parameters(nb, parameters or {}))
-    out_dir = Path(out_dir).resolve()
+    out_dir = check_output_folder(out_dir, "output folder (-o)").resolve()
     if out_dir == path.parent or out_dir.is_relative_to(BOOK):
         raise ValueError(
             f"output folder {out_dir} lies in the book sources ({BOOK} or the chapter's folder); "

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from avsnn.console import did_you_mean
 from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
 from avsnn.data.datasets import NAMED_DATASETS
@@ -61,6 +62,29 @@ DEFAULT_VARIANT = {modality: variants[0] for modality, variants in VARIANTS.item
 COSMETIC = ("profile", "progress", "device", "channels_last")
 SCHEDULES = ("step", "cosine")
 NEURONS = ("lif", "relu")
+#: other tools' names for some fields: the hint of an unknown key (:func:`check_key`)
+KEY_ALIASES = {
+    "learning_rate": "lr",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "T": "timesteps",
+    "time_steps": "timesteps",
+    "num_steps": "timesteps",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "wd": "weight_decay",
+    "data": "dataset",
+}
+#: the fields only some modalities read (a run of another one ignores them); every other field is read by all
+READ_BY = {
+    "width": ("vision",),
+    "zero_init_residual": ("vision",),
+    "input_norm": ("vision", "audio"),
+    "audio_channels": ("audio",),
+    "dropout": ("audio",),
+    **{f.name: ("audio",) for f in dataclasses.fields(AudioConfig)},
+    **{k: ("fusion",) for k in ("fusion_inputs", "hidden", "project_dim", "vision_config", "audio_config")},
+}
 #: recipe fields and their "off" values: dropped from :meth:`RunConfig.canonical` while off (old hashes hold)
 RECIPE_OFF = {
     "input_norm": False,
@@ -186,9 +210,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         """The :class:`RunConfig` of a dict such as :meth:`to_dict` writes; unknown keys are a ``ValueError``."""
-        unknown = sorted(set(d) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown RunConfig key(s) {unknown}; expected one of {sorted(_FIELDS)}")
+        for key in d:
+            check_key(key)
         return cls(**d)
 
     def replace(self, **changes) -> "RunConfig":
@@ -239,16 +262,48 @@ class RunConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
+def check_key(key: str, where: str = "") -> None:
+    """A ``ValueError`` unless ``key`` is a :class:`RunConfig` field: with the nearest field, else all of them.
+
+    ``where`` follows the key in the message (`` in 'vision.lr'``).
+    """
+    if key not in _FIELDS:
+        hint = did_you_mean(key, _FIELDS, KEY_ALIASES) or f"; expected one of {sorted(_FIELDS)}"
+        raise ValueError(f"unknown config key {key!r}{where}{hint}")
+
+
+def reads(modality: str, key: str) -> bool:
+    """Whether a run of ``modality`` reads the field ``key`` (:data:`READ_BY`)."""
+    return modality in READ_BY.get(key, (modality,))
+
+
+def check_read(modality: str, key: str) -> None:
+    """A ``ValueError`` when a run of ``modality`` would ignore the field ``key`` (set by the user)."""
+    if not reads(modality, key):
+        users = READ_BY[key]
+        hint = " or ".join(f"{m}.{key}" for m in users if m != "fusion") if modality == "fusion" else ""
+        raise ValueError(
+            f"{key} is not used by {modality} runs (only by {' and '.join(users)} runs)"
+            + (f"; did you mean {hint}?" if hint else "")
+        )
+
+
+def check_finite(key: str, value) -> None:
+    """A ``ValueError`` naming ``key`` when ``value`` is an inf or NaN number (it trains or runs to garbage)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+
+
 def _expect(key, value, expected) -> None:
     if value not in expected:
         raise ValueError(f"{key} must be one of {list(expected)}, got {value!r}")
 
 
 def _validate(c: RunConfig) -> None:
-    for key, tp in _HINTS.items():  # an inf / nan hyper-parameter trains to garbage
+    for key, tp in _HINTS.items():
         v = getattr(c, key)
-        if _strip_optional(tp)[0] is float and v is not None and not math.isfinite(float(v)):
-            raise ValueError(f"{key} must be a finite number, got {v!r}")
+        if _strip_optional(tp)[0] is float and v is not None:
+            check_finite(key, float(v))
     _expect("modality", c.modality, MODALITIES)
     _expect("variant", c.variant, VARIANTS[c.modality])
     _expect("head", c.head, HEADS)
@@ -270,6 +325,14 @@ def _validate(c: RunConfig) -> None:
     for key in ("correct_rate", "incorrect_rate", "beta"):
         if not 0.0 <= float(getattr(c, key)) <= 1.0:
             raise ValueError(f"{key} must lie in [0, 1], got {getattr(c, key)!r}")
+    if not c.incorrect_rate < c.correct_rate:  # else the loss rewards the wrong classes' spikes
+        raise ValueError(
+            f"incorrect_rate must be below correct_rate (the target firing rates of the wrong and the right "
+            f"class), got incorrect_rate={c.incorrect_rate!r}, correct_rate={c.correct_rate!r}"
+        )
+    for key in ("seed", "split_seed"):
+        if int(getattr(c, key)) < 0:
+            raise ValueError(f"{key} must be an integer >= 0, got {getattr(c, key)!r}")
     if not 0.0 < c.train_frac < 1.0:
         raise ValueError(f"train_frac must lie in (0, 1), got {c.train_frac!r}")
     for key in ("width", "timesteps", "batch_size"):
@@ -317,8 +380,7 @@ def _strip_optional(tp):
 
 def parse_value(key: str, raw: Any) -> Any:
     """Convert ``raw`` (a string from the command line, or a Python value) to ``key``'s type."""
-    if key not in _HINTS:
-        raise ValueError(f"unknown config key {key!r}; expected one of {sorted(_FIELDS)}")
+    check_key(key)
     return parse_as(key, raw, _HINTS[key])
 
 
@@ -327,9 +389,15 @@ def parse_as(name: str, raw: Any, hint: Any) -> Any:
 
     ``hint`` is ``bool`` (``true/false``, ``yes/no``, ``on/off``, ``1/0``, any case), ``int``, ``float``
     (``1e-3``), ``str``, ``dict`` (JSON), ``tuple[int, ...]`` (``5,8``, ``5 8`` or ``[5, 8]``), or
-    ``Optional`` of one (``none``, ``null`` or an empty string give ``None``). The one parser of
-    config overrides and chapter parameters; ``name`` names the value in the error.
+    ``Optional`` of one (``none``, ``null`` or an empty string give ``None``); a number must be finite.
+    The one parser of config overrides and chapter parameters; ``name`` names the value in the error.
     """
+    value = _parse(name, raw, hint)
+    check_finite(name, value)
+    return value
+
+
+def _parse(name: str, raw: Any, hint: Any) -> Any:
     tp, optional = _strip_optional(hint)
     if not isinstance(raw, str):
         if raw is None and optional:

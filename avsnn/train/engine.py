@@ -11,6 +11,9 @@
   is reported, and training resumes from ``checkpoint.prev.pt`` or starts from scratch);
 * otherwise trains from scratch.
 
+Before a run writes anything (its folder, the config print), :func:`~avsnn.train.preflight.check_before_training`
+checks the run store, the dataset, the cache and the memory the network needs.
+
 The run key (:func:`avsnn.train.store.run_key`) covers the config, the data and the code. The parts:
 :mod:`~avsnn.train.factories` (network, datasets, validation part), :mod:`~avsnn.train.seeding`
 (determinism), :mod:`~avsnn.train.fit` (the epoch loop and the recipe), :mod:`~avsnn.train.features`
@@ -41,6 +44,7 @@ from .config import RunConfig
 from .factories import build_model, load_datasets, split_validation
 from .features import feature_sets
 from .fit import DistContext, fit
+from .preflight import check_before_training
 from .run import Run
 from .seeding import deterministic
 from .store import RunStore, describe_problems, report
@@ -116,6 +120,7 @@ def train_or_load(
     if store.done and not store.verify():
         return run
     device = resolve_device(cfg.device)
+    check_before_training(cfg, store.root, device, data=data_fn is load_datasets, memory=model_fn is build_model)
     if dist.is_main:
         store.make_folder()  # a read-only run store fails here, before the data are loaded
     if verbose and dist.is_main:

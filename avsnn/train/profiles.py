@@ -257,10 +257,11 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     ``overrides`` is a dict or a list of ``"key=value"`` strings; values are parsed from the
     field types (``milestones=5,8``, ``project_dim=none``, ``amp=true``). For fusion, dotted
     keys ``vision.KEY`` / ``audio.KEY`` change the unimodal configs it consumes, and the data
-    keys (:data:`DATA_KEYS`) given without a prefix apply to all three. Unknown keys, bad values
-    or unknown modality/profile raise :class:`ValueError` naming the key and what is expected.
+    keys (:data:`DATA_KEYS`) given without a prefix apply to all three. Unknown keys, keys the
+    modality does not read (:func:`~avsnn.train.config.check_read`), bad values or unknown
+    modality/profile raise :class:`ValueError` naming the key and what is expected.
     """
-    from .config import _FIELDS, RunConfig, parse_overrides
+    from .config import RunConfig, check_key, check_read, parse_overrides
 
     _check("modality", modality, MODALITIES)
     _check("profile", profile, tuple(PROFILES))
@@ -268,8 +269,8 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
     plain = {k: v for k, v in raw.items() if "." not in k}
     dotted = {k: v for k, v in raw.items() if "." in k}
     for k in plain:
-        if k not in _FIELDS:
-            raise ValueError(f"unknown config key {k!r}; expected one of {sorted(_FIELDS)}")
+        check_key(k)
+        check_read(modality, k)
     if modality != "fusion":
         if dotted:
             raise ValueError(f"dotted keys {sorted(dotted)} are only valid for modality 'fusion'")
@@ -281,8 +282,8 @@ def make_config(modality: str, profile: str = "default", data: str = "embedded",
         prefix, key = k.split(".", 1)
         if prefix not in subs:
             raise ValueError(f"override prefix {prefix!r} in {k!r} must be 'vision' or 'audio'")
-        if key not in _FIELDS:
-            raise ValueError(f"unknown config key {key!r} in {k!r}; expected one of {sorted(_FIELDS)}")
+        check_key(key, f" in {k!r}")
+        check_read(prefix, key)
         subs[prefix][key] = v
     if "dataset" in plain:
         data = plain.pop("dataset")

@@ -38,15 +38,17 @@ CFLAGS, LDFLAGS = ["-O3", "-fopenmp"], ["-fopenmp"]
 
 
 def cpp_build_key() -> str:
-    """Short hash of everything that changes the build: source, flags, compiler, torch, interpreter.
+    """Short hash of everything that changes the build: source text and path, flags, compiler, torch, interpreter.
 
-    Two virtual environments or checkouts (another ``sys.executable``, torch or include paths) get
-    build folders of their own instead of rebuilding each other's.
+    Two virtual environments (another ``sys.executable``, torch or include paths) or two checkouts
+    sharing one (another source path, which the build records) get build folders of their own
+    instead of rebuilding each other's.
     """
     from torch.utils import cpp_extension
 
     parts = [
         SOURCE.read_text(),
+        str(SOURCE.resolve()),
         torch.__version__,
         sys.executable,
         sysconfig.get_paths()["include"],
