@@ -183,7 +183,7 @@ def test_non_finite_weights_stop_the_run(tmp_path):
 def test_done_records_size_and_sha256(tmp_path):
     run = _train(tiny_config(epochs=1), tmp_path)
     files = json.loads((run.path / "DONE").read_text())["files"]
-    assert set(files) == {"checkpoint.pt", "metrics.json", "config.json"}
+    assert set(files) == {"checkpoint.pt", "metrics.json", "config.json", "history.json"}
     assert files["checkpoint.pt"] == store_mod.file_record(run.path / "checkpoint.pt")
     assert RunStore(run.config, tmp_path).verify() == {}
 
@@ -216,6 +216,25 @@ def test_damaged_metrics_json_is_evaluated_again(tmp_path, capsys, monkeypatch):
     assert "metrics.json" in err and "evaluating it again" in err
     assert again.metrics["test_accuracy"] == metrics["test_accuracy"] and again.history == run.history
     assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha  # no epoch was trained again
+
+
+@pytest.mark.parametrize("damage", ["cut", "edited"])
+def test_damaged_history_json_of_a_finished_run_is_repaired(tmp_path, capsys, damage):
+    cfg = tiny_config(epochs=2)
+    run = _train(cfg, tmp_path)
+    history, ck_sha = run.history, store_mod.file_record(run.path / "checkpoint.pt")
+    h = run.path / "history.json"
+    if damage == "cut":
+        h.write_bytes(h.read_bytes()[:-20])
+    else:  # still valid JSON, other numbers: only the DONE record can tell
+        h.write_text(json.dumps([{**r, "test_margin": 0.5} for r in history], indent=2) + "\n")
+    assert set(RunStore(cfg, tmp_path).verify()) == {"history.json"}
+    capsys.readouterr()
+    again = _train(cfg, tmp_path)
+    err = capsys.readouterr().err
+    assert "history.json" in err and "evaluating it again" in err
+    assert again.history == history
+    assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha and RunStore(cfg, tmp_path).verify() == {}
 
 
 def test_damaged_config_json_is_named_and_repaired(tmp_path, capsys):
@@ -450,6 +469,19 @@ def test_unexpected_errors_keep_their_traceback(monkeypatch, capsys):
     monkeypatch.setenv("AVSNN_DEBUG", "1")
     with pytest.raises(ValueError):
         run_command(Args())
+
+
+# ---- run-store files follow the umask ----------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_store_files_honour_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        run = _train(tiny_config(epochs=1), tmp_path)
+        written = files_mod.atomic_write_bytes(tmp_path / "x" / "f.bin", b"x")
+    finally:
+        os.umask(old)
+    for p in [written, *(run.path / n for n in ("config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"))]:
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
 
 
 # ---- 5. C++ extension build folder ------------------------------------------------------------------

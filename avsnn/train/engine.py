@@ -163,6 +163,7 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
         if dist.is_main:
             ck = store.load_checkpoint()
             history = ck["history"] if ck else []
+            store.write_history(history)  # also repairs a damaged one from the checkpoint
             metrics = _final_metrics(cfg, model, train, test, history, store.identity)
             if ck is not None and "best" in ck:
                 metrics.update(

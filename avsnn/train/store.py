@@ -14,7 +14,8 @@ Layout of one run folder::
     history.json        per-epoch loss / accuracy / lr / seconds
     metrics.json        final metrics (avsnn.metrics.evaluate) + the run identity
     DONE                training and evaluation finished: JSON record of the size and sha256 of
-                        checkpoint.pt, metrics.json and config.json, checked when the run is loaded
+                        checkpoint.pt, metrics.json, config.json and history.json, checked when the
+                        run is loaded
     features_<split>.pt  (unimodal runs used by fusion) frozen features, cached
 
 The root is the ``root`` argument, else ``$AVSNN_RUNS``, else ``./runs``.
@@ -226,7 +227,7 @@ class RunStore:
 
     CONFIG, CHECKPOINT, HISTORY, METRICS, DONE = "config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"
     PREVIOUS = "checkpoint.prev.pt"
-    RECORDED = (CHECKPOINT, METRICS, CONFIG)  # size + sha256 recorded in DONE
+    RECORDED = (CHECKPOINT, METRICS, CONFIG, HISTORY)  # size + sha256 recorded in DONE
 
     def __init__(self, cfg: RunConfig, root: Optional[os.PathLike | str] = None, *, key: Optional[str] = None):
         self.config = cfg
