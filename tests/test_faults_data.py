@@ -24,6 +24,7 @@ from avsnn.data import (
     scan_release,
     write_manifest,
 )
+from avsnn.data.paired import manifest_text
 
 CFG = AudioConfig(duration_s=0.25)
 
@@ -228,3 +229,21 @@ def test_read_only_cache_for_the_embedded_set_is_one_line(tmp_path, read_only, c
     assert cli_main(["data", "make-embedded", "--out", str(ro / "e"), "--per-class", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(ro) in err and "not writable" in err
+
+
+# ---- issue #24: a split file saved by a spreadsheet ---------------------------------------------
+def test_split_csv_from_a_spreadsheet_is_read(release):
+    idx = scan_release(release)
+    split = make_split(idx, 0.5)
+    rows = [line.split(",") for line in manifest_text(idx, split).splitlines()]
+    text = "\r\n".join(",".join(r) for r in rows) + "\r\n" + ",,,,,\r\n"  # CRLF, a trailing blank row
+    (release / "split.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # UTF-8 byte-order mark
+    assert read_manifest(release / "split.csv", idx) == split
+    tr, te = build_datasets(str(release), modality="vision", cache_dir=release.parent / "cache")
+    assert sorted(tr.keys + te.keys) == sorted(split) and set(te.keys) == {k for k, v in split.items() if v == "test"}
+
+
+def test_split_csv_not_utf8_is_one_line(release):
+    (release / "split.csv").write_bytes("key,split\r\ncaf\u00e9,train\r\n".encode("cp1252"))
+    with pytest.raises(ValueError, match=r"split\.csv: manifest is not UTF-8 text .*; save it as CSV UTF-8$"):
+        read_manifest(release / "split.csv", scan_release(release))

@@ -361,38 +361,43 @@ def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest file not found")
     by_key = index.by_key()
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        missing = [c for c in ("key", "split") if c not in cols]
-        if missing:
-            raise ValueError(
-                f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}"
-            )
-        split, unknown = {}, []
-        for line, row in enumerate(reader, start=2):
-            key = row["key"]
-            if key not in by_key:
-                unknown.append(key)
-                continue
-            if row["split"] not in SPLITS:
-                raise ValueError(f"{path}:{line}: split must be 'train' or 'test', got {row['split']!r}")
-            if key in split:
-                raise ValueError(f"{path}:{line}: key {key!r} appears twice")
-            s = by_key[key]
-            if "class" in cols and row["class"] and row["class"] != s.class_name:
-                raise ValueError(f"{path}:{line}: class {row['class']!r} for {key!r}, data says {s.class_name!r}")
-            if "label" in cols and row["label"]:
-                try:
-                    label = int(row["label"])
-                except ValueError:
-                    raise ValueError(
-                        f"{path}:{line}: label must be an integer class index "
-                        f"(0..{len(index.classes) - 1}), got {row['label']!r}"
-                    ) from None
-                if label != s.label:
-                    raise ValueError(f"{path}:{line}: label {label} for {key!r}, data says {s.label}")
-            split[key] = row["split"]
+    try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column name
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}: manifest is not UTF-8 text ({e.reason} at byte {e.start}); save it as CSV UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = reader.fieldnames or []
+    missing = [c for c in ("key", "split") if c not in cols]
+    if missing:
+        raise ValueError(f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}")
+    split, unknown = {}, []
+    for line, row in enumerate(reader, start=2):
+        if not any(isinstance(v, str) and v.strip() for v in row.values()):  # a blank row a spreadsheet adds
+            continue
+        key = row["key"]
+        if key not in by_key:
+            unknown.append(key)
+            continue
+        if row["split"] not in SPLITS:
+            raise ValueError(f"{path}:{line}: split must be 'train' or 'test', got {row['split']!r}")
+        if key in split:
+            raise ValueError(f"{path}:{line}: key {key!r} appears twice")
+        s = by_key[key]
+        if "class" in cols and row["class"] and row["class"] != s.class_name:
+            raise ValueError(f"{path}:{line}: class {row['class']!r} for {key!r}, data says {s.class_name!r}")
+        if "label" in cols and row["label"]:
+            try:
+                label = int(row["label"])
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{line}: label must be an integer class index "
+                    f"(0..{len(index.classes) - 1}), got {row['label']!r}"
+                ) from None
+            if label != s.label:
+                raise ValueError(f"{path}:{line}: label {label} for {key!r}, data says {s.label}")
+        split[key] = row["split"]
     if unknown:
         raise ValueError(
             f"{path}: {len(unknown)} manifest key(s) not in the dataset at {index.root}: "
