@@ -480,7 +480,10 @@ def test_store_files_honour_the_umask(tmp_path, umask):
         written = files_mod.atomic_write_bytes(tmp_path / "x" / "f.bin", b"x")
     finally:
         os.umask(old)
-    for p in [written, *(run.path / n for n in ("config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"))]:
+    for p in [
+        written,
+        *(run.path / n for n in ("config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE")),
+    ]:
         assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
 
 
