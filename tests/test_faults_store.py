@@ -495,3 +495,40 @@ def test_cpp_build_key_follows_the_interpreter(monkeypatch):
     assert key == fused.cpp_build_key() and len(key) == 12
     monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")
     assert fused.cpp_build_key() != key
+
+
+# ---- a class missing from the test or validation part ------------------------------------------------
+def _data_without_class_2_in_test(cfg):
+    from test_train_helpers import TinyData
+
+    tr, te = TinyData(20, 1), TinyData(8, 2)
+    keep = te.labels != 2
+    te.images, te.labels, te.spectrograms = te.images[keep], te.labels[keep], te.spectrograms[keep]
+    te.keys = [k for k, m in zip(te.keys, keep.tolist()) if m]
+    return tr, te
+
+
+def test_a_class_absent_from_the_test_part_is_reported_and_stored_as_null(tmp_path, capsys):
+    run = train_or_load(
+        tiny_config(epochs=1), tmp_path, progress=False, model_fn=tiny_model, data_fn=_data_without_class_2_in_test
+    )
+    err = capsys.readouterr().err
+    assert "the test part has no sample of 1 class(es): c2 (20 in training)" in err
+    assert "null in per_class_accuracy" in err
+    text = (run.path / "metrics.json").read_text()
+    assert "NaN" not in text and json.loads(text)["per_class_accuracy"][2] is None
+
+
+def test_a_class_with_one_pair_is_absent_from_the_validation_part(tmp_path, capsys):
+    def one_pair_of_class_2(cfg):
+        tr, te = tiny_data(cfg)
+        keep = (tr.labels != 2) | (torch.arange(len(tr.labels)) == int((tr.labels == 2).nonzero()[0]))
+        tr.images, tr.labels, tr.spectrograms = tr.images[keep], tr.labels[keep], tr.spectrograms[keep]
+        tr.keys = [k for k, m in zip(tr.keys, keep.tolist()) if m]
+        return tr, te
+
+    train_or_load(
+        tiny_config(epochs=1, val_frac=0.25), tmp_path, progress=False, model_fn=tiny_model, data_fn=one_pair_of_class_2
+    )
+    err = capsys.readouterr().err
+    assert "the validation part has no sample of 1 class(es): c2 (1 in training)" in err

@@ -26,12 +26,14 @@ from pathlib import Path
 
 from ._util import (
     CACHE_FIX,
+    bad_name_or_link,
     check_on_error,
     check_path,
     is_not_writable,
     logger,
     raise_or_skip,
     report_skipped,
+    shown,
     stable_hash,
     verify_checked,
     warn_not_writable,
@@ -76,7 +78,8 @@ class ReleaseIndex:
     class_mismatch : dict
         ``{"vision_only": [...], "audio_only": [...]}``: class folders present on one side only.
     skipped : list of (Path, str)
-        Bad data files left out (duplicate base names, with ``on_error="skip"``), with the reason.
+        Bad data files left out (duplicate base names, names that are not UTF-8, broken or looping
+        symbolic links; with ``on_error="skip"``), with the reason.
     ignored : list of (Path, str)
         Files that are not data (other extensions, files beside the class folders), with the reason.
     """
@@ -110,7 +113,7 @@ class ReleaseIndex:
         """Human-readable report for ``avsnn data inspect``."""
         img, aud = LAYOUTS[self.layout]
         lines = [
-            f"root:    {self.root}",
+            f"root:    {shown(self.root)}",
             f"layout:  {self.layout} ({img}/ + {aud}/)",
             f"classes: {len(self.classes)}, pairs: {len(self.samples)}",
         ]
@@ -125,12 +128,12 @@ class ReleaseIndex:
                 lines.append(f"class folders on the {side} side: {', '.join(names)}")
         for what, files in (("unpaired images", self.unpaired_images), ("unpaired audio", self.unpaired_audio)):
             lines.append(f"{what}: {len(files)}")
-            lines.extend(f"  {p}" for p in files[:10])
+            lines.extend(f"  {shown(p)}" for p in files[:10])
             if len(files) > 10:
                 lines.append(f"  ... {len(files) - 10} more")
         for what, files in (("ignored files (not data)", self.ignored), ("skipped bad files", self.skipped)):
             lines.append(f"{what}: {len(files)}")
-            lines.extend(f"  {p}: {r}" for p, r in files[:20])
+            lines.extend(f"  {shown(p)}: {r}" for p, r in files[:20])
             if len(files) > 20:
                 lines.append(f"  ... {len(files) - 20} more")
         return "\n".join(lines)
@@ -177,9 +180,15 @@ def _list_side(side: Path, extensions, on_error, skipped, ignored):
         if not cdir.is_dir():
             ignored.append((cdir, "not a class folder"))
             continue
+        if (bad := bad_name_or_link(cdir)) is not None:
+            raise_or_skip(on_error, skipped, cdir, bad)
+            continue
         files = {}
         for f in sorted(cdir.iterdir()):
             if f.name.startswith(".") or f.is_dir():
+                continue
+            if f.suffix.lower() in extensions and (bad := bad_name_or_link(f)) is not None:
+                raise_or_skip(on_error, skipped, f, bad)
                 continue
             if f.suffix.lower() not in extensions:
                 ignored.append((f, f"unsupported extension (expected {'/'.join(extensions)})"))
@@ -196,7 +205,8 @@ def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseInd
     """Index a paired release folder (see module docstring for layouts).
 
     Files are not opened here: empty or undecodable files are found when a dataset reads them (only the
-    modality it uses) or by :func:`avsnn.data.cli.inspect_release`. Duplicate base names are errors
+    modality it uses) or by :func:`avsnn.data.cli.inspect_release`. Duplicate base names, names that are
+    not UTF-8 and broken or looping symbolic links are errors
     (``on_error="raise"``) or skipped (``"skip"``); files with other extensions are ignored and listed.
     Unpaired files and classes found on one side only are reported in the index, not raised.
 
@@ -303,7 +313,8 @@ def make_split(index: ReleaseIndex, train_frac: float = 0.7, seed: int = 0, grou
     return {s.key: split[s.key] for s in index.samples}
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form (``path`` as it is when outside ``root``)."""
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -323,8 +334,8 @@ def manifest_text(index: ReleaseIndex, split: dict) -> str:
                     s.class_name,
                     s.label,
                     split[s.key],
-                    _rel(s.image_path, index.root),
-                    _rel(s.audio_path, index.root),
+                    relative_path(s.image_path, index.root),
+                    relative_path(s.audio_path, index.root),
                 ]
             )
     return buf.getvalue()

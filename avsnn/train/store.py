@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from avsnn.data.datasets import GENERATED_DATASETS, NAMED_DATASETS
+from avsnn.data.datasets import GENERATED_DATASETS, NAMED_RELEASES, dataset_fingerprint
 from avsnn.files import atomic_write
 
 from .config import RunConfig
@@ -91,40 +91,28 @@ def code_fingerprint(length: int = 12) -> str:
     return h.hexdigest()[:length]
 
 
-def folder_fingerprint(folder: os.PathLike | str) -> str:
-    """sha256 of the sorted ``relative path, size, mtime_ns`` of a folder's files (no contents read).
-
-    Dot-files, dot-folders and ``__pycache__`` are skipped; a missing folder gives ``"missing"``.
-    """
-    if not Path(folder).is_dir():
-        return "missing"
-    return hashlib.sha256("\n".join(sorted(_file_rows(str(folder), ""))).encode()).hexdigest()[:16]
-
-
-def _file_rows(folder: str, prefix: str):
-    with os.scandir(folder) as entries:
-        for e in entries:
-            if e.name.startswith(".") or e.name == "__pycache__":
-                continue
-            if e.is_dir():
-                yield from _file_rows(e.path, f"{prefix}{e.name}/")
-            else:
-                st = e.stat()
-                yield f"{prefix}{e.name}\t{st.st_size}\t{st.st_mtime_ns}"
-
-
-def _data_folder(cfg: RunConfig) -> Optional[str]:
-    if cfg.dataset in GENERATED_DATASETS:  # generated from a seed by avsnn.data: covered by the code fingerprint
-        return None
-    return cfg.data_root if cfg.dataset in NAMED_DATASETS else cfg.dataset
-
-
 def data_fingerprint(cfg: RunConfig) -> str:
-    """The generated dataset's name, or a fingerprint of the dataset folder(s) of ``cfg`` and its fusion inputs."""
-    folders = sorted({f for c in (cfg, *cfg.sub_configs.values()) if (f := _data_folder(c)) is not None})
-    if not folders:
-        return cfg.dataset
-    return hashlib.sha256(json.dumps([[f, folder_fingerprint(f)] for f in folders]).encode()).hexdigest()[:16]
+    """Content fingerprint of the datasets of ``cfg`` (or of a fusion config's inputs).
+
+    :func:`avsnn.data.dataset_fingerprint` of each (generated sets too); a dataset folder that does
+    not exist gives ``"missing"`` (the run then fails when it loads its data).
+    """
+    specs = sorted(
+        {
+            (c.dataset, c.data_root, c.split_seed, c.per_class)
+            for c in (cfg, *cfg.sub_configs.values())
+            if c.modality != "fusion"
+        },
+        key=json.dumps,
+    )
+    prints = []
+    for data, root, seed, per_class in specs:
+        folder = root if data in NAMED_RELEASES else data
+        if data not in GENERATED_DATASETS and (folder is None or not Path(folder).exists()):
+            prints.append("missing")
+        else:
+            prints.append(dataset_fingerprint(data, root=root, seed=seed, per_class=per_class))
+    return hashlib.sha256(json.dumps([list(s) + [p] for s, p in zip(specs, prints)]).encode()).hexdigest()[:16]
 
 
 def run_identity(cfg: RunConfig) -> dict:
