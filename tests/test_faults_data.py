@@ -247,3 +247,36 @@ def test_split_csv_not_utf8_is_one_line(release):
     (release / "split.csv").write_bytes("key,split\r\ncaf\u00e9,train\r\n".encode("cp1252"))
     with pytest.raises(ValueError, match=r"split\.csv: manifest is not UTF-8 text .*; save it as CSV UTF-8$"):
         read_manifest(release / "split.csv", scan_release(release))
+
+
+# ---- issue #24: symbolic link loops and names that are not UTF-8 --------------------------------
+def test_symlink_loop_and_broken_link_are_named_in_one_line(release, capsys, monkeypatch):
+    monkeypatch.setenv("AVSNN_CACHE", str(release.parent / "cache"))
+    os.symlink("..", release / "vision" / "cat" / "up")  # a folder loop: not a data file, never followed
+    os.symlink("self.png", release / "vision" / "cat" / "self.png")
+    os.symlink("gone.wav", release / "audio" / "dog" / "gone_link.wav")
+    with pytest.raises(ValueError, match=r"self\.png: symbolic link loop \(following it never reaches a file\)"):
+        scan_release(release)
+    idx = scan_release(release, on_error="skip")
+    assert len(idx.samples) == 8 and [p.name for p, _ in idx.skipped] == ["self.png", "gone_link.wav"]
+    assert cli_main(["data", "inspect", str(release)]) == 1
+    out = capsys.readouterr().out
+    assert "skipped bad files: 2" in out and "broken symbolic link to gone.wav; expected a file" in out
+    cfg = ["train", "--modality", "vision", "--data", str(release), "--profile", "smoke", "--quiet"]
+    assert cli_main([*cfg, "--runs", str(release.parent / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and len(err) < 250 and "self.png: symbolic link loop" in err, err
+
+
+def test_file_name_that_is_not_utf8_is_named_in_one_line(release, capsys, monkeypatch):
+    monkeypatch.setenv("AVSNN_CACHE", str(release.parent / "cache"))
+    bad = os.fsencode(release / "vision" / "cat") + b"/caf\xe9.png"
+    Path(os.fsdecode(bad)).write_bytes((release / "vision" / "cat" / "cat_000.png").read_bytes())
+    with pytest.raises(ValueError, match=r"cat/caf\\xe9\.png: name is not valid UTF-8; expected a UTF-8 name"):
+        scan_release(release)
+    assert cli_main(["data", "inspect", str(release)]) == 1
+    assert "caf\\xe9.png: name is not valid UTF-8" in capsys.readouterr().out
+    cfg = ["train", "--modality", "vision", "--data", str(release), "--profile", "smoke", "--quiet"]
+    assert cli_main([*cfg, "--runs", str(release.parent / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "caf\\xe9.png: name is not valid UTF-8" in err, err

@@ -350,7 +350,7 @@ def make_avdigits(
         return out
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(
-            f"{out}: exists but is not intact AV-Digits generated with {settings} ({why}); choose another "
+            f"{out}: exists but is not AV-Digits generated with {settings} ({why}); choose another "
             f"folder or pass overwrite=True (CLI: --overwrite)"
         )
     if out.is_dir() and any(out.iterdir()):
