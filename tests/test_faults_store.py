@@ -88,7 +88,10 @@ def test_config_hash_is_unchanged_for_the_same_settings():
 
 
 def test_dataset_path_spellings_give_one_config(tmp_path, monkeypatch):
-    (tmp_path / "emb").mkdir()
+    from fixtures import write_release_fixture
+
+    write_release_fixture(tmp_path / "emb", per_class=2)
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     cfgs = [make_config("vision", "smoke", d) for d in ("emb", "emb/", "./emb", str(tmp_path / "emb"))]
     assert {c.dataset for c in cfgs} == {str((tmp_path / "emb").resolve())}
@@ -135,7 +138,8 @@ def test_code_fingerprint_covers_the_training_source_only(tmp_path, monkeypatch)
 def test_fusion_run_key_covers_its_inputs_data(release):
     cfg = make_config("fusion", "smoke", str(release))
     keys = [run_key(c) for c in (cfg, *cfg.sub_configs.values())]
-    (release / "vision" / "extra.txt").write_text("new file")
+    png = min((release / "vision").rglob("*.png"))
+    png.write_bytes(png.read_bytes() + b"\0")  # a data file of the vision input changes
     assert all(run_key(c) != k for c, k in zip((cfg, *cfg.sub_configs.values()), keys))
 
 

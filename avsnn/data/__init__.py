@@ -11,7 +11,7 @@ from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wa
 from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
 from .cifar10 import read_cifar10
 from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
-from .datasets import AVDataset, build_datasets
+from .datasets import AVDataset, build_datasets, dataset_fingerprint, dataset_folder
 from .images import read_image
 from .paired import (
     DamagedManifestError,
@@ -49,6 +49,8 @@ __all__ = [
     "read_image",
     "AVDataset",
     "build_datasets",
+    "dataset_folder",
+    "dataset_fingerprint",
     "read_cifar10",
     "read_urbansound8k_metadata",
     "urbansound8k_folds",
