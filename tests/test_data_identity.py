@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 from fixtures import write_release_fixture
@@ -34,7 +35,7 @@ def _files(root):
 def hashed(monkeypatch):
     """The relative paths whose bytes were read and hashed."""
     calls, real = [], identity.file_sha256
-    monkeypatch.setattr(identity, "file_sha256", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(identity, "file_sha256", lambda p: calls.append(Path(p)) or real(p))
     return calls
 
 

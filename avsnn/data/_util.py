@@ -111,16 +111,16 @@ def shown(path: Any) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def bad_name_or_link(path: Path) -> ValueError | None:
-    """Why the directory entry ``path`` cannot be a data file (a name that is not UTF-8, a broken or looping link).
+def bad_name_or_link(path: Path, is_link: bool) -> ValueError | None:
+    """Why the directory entry ``path`` cannot be data: a name that is not UTF-8, a broken or looping link.
 
-    Cheap for plain files: links are only examined when ``path`` is not a file.
+    ``is_link``: whether ``path`` is a symbolic link (only then is its target examined).
     """
     try:
-        os.fsencode(path).decode("utf-8")
-    except UnicodeDecodeError:
+        path.name.encode("utf-8")  # undecodable bytes of a name are lone surrogates in str
+    except UnicodeEncodeError:
         return ValueError(f"{shown(path)}: name is not valid UTF-8; expected a UTF-8 name (rename it)")
-    if path.is_file() or not path.is_symlink():
+    if not is_link or path.exists():
         return None
     try:
         path.stat()

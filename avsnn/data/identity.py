@@ -60,12 +60,13 @@ def content_hashes(root: str | os.PathLike, files, cache_dir: str | os.PathLike 
     started = time.time_ns()
     out, fresh = {}, {}
     for rel in files:
-        st = os.stat(root / rel)
+        path = os.path.join(root, rel)
+        st = os.stat(path)
         entry = known.get(rel)
         if isinstance(entry, list) and len(entry) == 3 and entry[:2] == [st.st_size, st.st_mtime_ns]:
             out[rel] = entry[2]
             continue
-        out[rel] = file_sha256(root / rel)
+        out[rel] = file_sha256(path)
         if st.st_mtime_ns < started - RACY_NS:
             fresh[rel] = [st.st_size, st.st_mtime_ns, out[rel]]
     if fresh:

@@ -171,27 +171,37 @@ def detect_layout(root: str | os.PathLike) -> tuple[Path, str]:
     raise ValueError(f"{root}: unrecognised dataset layout; expected {expected} (class folders inside), found {seen}")
 
 
+def _entries(folder: Path):
+    """``(path, is_dir, is_link)`` of ``folder``'s entries by name, dot-entries left out.
+
+    One ``stat`` per symbolic link only (the kind of other entries comes with the listing).
+    """
+    with os.scandir(folder) as it:
+        found = sorted((e.name, e.is_symlink(), e.is_dir(follow_symlinks=False)) for e in it if e.name[0] != ".")
+    for name, link, is_dir in found:
+        path = folder / name
+        yield path, path.is_dir() if link else is_dir, link
+
+
 def _list_side(side: Path, extensions, on_error, skipped, ignored):
     """``{class: {base: path}}`` for one modality folder."""
     out = {}
-    for cdir in sorted(side.iterdir()):
-        if cdir.name.startswith("."):
-            continue
-        if not cdir.is_dir():
+    for cdir, is_dir, link in _entries(side):
+        if not is_dir:
             ignored.append((cdir, "not a class folder"))
             continue
-        if (bad := bad_name_or_link(cdir)) is not None:
+        if (bad := bad_name_or_link(cdir, link)) is not None:
             raise_or_skip(on_error, skipped, cdir, bad)
             continue
         files = {}
-        for f in sorted(cdir.iterdir()):
-            if f.name.startswith(".") or f.is_dir():
-                continue
-            if f.suffix.lower() in extensions and (bad := bad_name_or_link(f)) is not None:
-                raise_or_skip(on_error, skipped, f, bad)
+        for f, is_dir, link in _entries(cdir):
+            if is_dir:
                 continue
             if f.suffix.lower() not in extensions:
                 ignored.append((f, f"unsupported extension (expected {'/'.join(extensions)})"))
+                continue
+            if (bad := bad_name_or_link(f, link)) is not None:
+                raise_or_skip(on_error, skipped, f, bad)
                 continue
             if f.stem in files:
                 raise_or_skip(on_error, skipped, f, ValueError(f"{f}: duplicate base name (also {files[f.stem].name})"))
@@ -315,6 +325,9 @@ def make_split(index: ReleaseIndex, train_frac: float = 0.7, seed: int = 0, grou
 
 def relative_path(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` in POSIX form (``path`` as it is when outside ``root``)."""
+    text, prefix = os.fspath(path), os.path.join(root, "")
+    if text.startswith(prefix):  # a path the scanner built under root (the fast way for large sets)
+        return text[len(prefix) :].replace(os.sep, "/")
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
