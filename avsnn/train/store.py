@@ -1,7 +1,7 @@
 """Content-addressed run store: ``<root>/<run key>/``.
 
 A run's folder is named by its **run key** (:func:`run_key`): a short hash of the canonical config
-(:meth:`RunConfig.canonical`), a fingerprint of the data it trains on (:func:`data_fingerprint`) and
+(:meth:`RunConfig.canonical`), a fingerprint of the content of the data it trains on (:func:`data_fingerprint`) and
 a fingerprint of the code that trains and evaluates (:func:`code_fingerprint`). Changed settings, an
 edited dataset or changed training code each lead to a new folder: a stale result is never served.
 A fusion config holds its unimodal configs and shares their data, so its key covers its sub-runs.
