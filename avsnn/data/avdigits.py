@@ -34,7 +34,8 @@ The noise and occlusion defaults (``DEFAULTS``) are set so that neither modality
 perfect, chosen with the logistic-regression probes of :mod:`avsnn.baseline`; ``onset_spread`` so
 that the default audio network can learn the words at all (see above).
 Generation is deterministic in ``seed`` (same seed and settings: byte-identical files)
-and takes seconds.
+and takes seconds. The metadata file records the content fingerprint of the files a run reads
+(:mod:`avsnn.data.identity`); a folder whose files no longer match it is not reused as it is.
 """
 
 from __future__ import annotations
