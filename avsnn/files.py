@@ -11,6 +11,7 @@ stays readable.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -55,7 +56,8 @@ def atomic_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        with contextlib.suppress(OSError):  # a file system without modes (vfat, some network mounts)
+            os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             writer(f)
             if durable:

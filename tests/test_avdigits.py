@@ -36,6 +36,14 @@ def file_hashes(folder):
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """The hash index of generated folders goes to a cache of this module's own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AVSNN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def avd(tmp_path_factory):
     return make_avdigits(tmp_path_factory.mktemp("avd") / "d", seed=0, per_class=PER_CLASS)

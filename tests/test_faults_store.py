@@ -355,7 +355,8 @@ def test_store_write_error_names_file_and_what_is_intact(tmp_path, monkeypatch):
         ["bench", "--device", "cuda", "--width", "4", "--data", "none"],
     ],
 )
-def test_cuda_without_a_gpu(tmp_path, capsys, argv):
+def test_cuda_without_a_gpu(tmp_path, capsys, argv, monkeypatch):
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))  # the run key reads the (generated) data
     _one_error_line(
         capsys, main(argv + (["--runs", str(tmp_path)] if argv[0] == "train" else [])), "CUDA is not available"
     )
