@@ -4,11 +4,14 @@ The content goes to a temporary file in the target's folder (``.<name>.*.tmp``),
 flushed (and fsync'ed, with ``durable=True``) and then moved over the target with
 :func:`os.replace` (atomic on POSIX and Windows); a durable write also fsyncs the folder. A
 process killed mid-write leaves the previous version of the file intact (plus, at worst, a stray
-temporary file that readers ignore).
+temporary file that readers ignore). The file gets the mode a plain ``open`` would give it
+(``0o666`` less the umask), not :func:`tempfile.mkstemp`'s ``0o600``, so a store shared by a group
+stays readable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -17,6 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 __all__ = ["atomic_write", "atomic_write_bytes", "check_output_file", "check_output_folder"]
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(path: Path) -> None:
@@ -47,6 +57,8 @@ def atomic_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        with contextlib.suppress(OSError):  # a file system without modes (vfat, some network mounts)
+            os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             writer(f)
             if durable:

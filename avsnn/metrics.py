@@ -73,10 +73,10 @@ def confusion_matrix(pred, labels, num_classes: int, normalize: bool = True) -> 
 
 
 def per_class_accuracy(pred, labels, num_classes: int) -> list:
-    """Recall per class (the confusion diagonal); NaN for classes absent from ``labels``."""
+    """Recall per class (the confusion diagonal); None (JSON ``null``) for classes absent from ``labels``."""
     m = confusion_counts(pred, labels, num_classes).double()
     rows = m.sum(1)
-    return [float(m[i, i] / rows[i]) if rows[i] > 0 else float("nan") for i in range(num_classes)]
+    return [float(m[i, i] / rows[i]) if rows[i] > 0 else None for i in range(num_classes)]
 
 
 # ---- feature discrimination (Eq. 23) --------------------------------------------------------

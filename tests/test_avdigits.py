@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -33,6 +34,14 @@ def file_hashes(folder):
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """The hash index of generated folders goes to a cache of this module's own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AVSNN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +169,8 @@ def test_cli_make_avdigits(tmp_path, capsys):
     assert len(scan_release(tmp_path / "d").samples) == 20
 
 
-def test_avdigits_by_name_is_generated_once_and_is_a_generated_dataset(tmp_path, monkeypatch):
-    """``data="avdigits"`` builds the default AV-Digits into the cache; the run identity names it."""
+def test_avdigits_by_name_is_generated_once_and_is_a_generated_dataset(tmp_path, monkeypatch, caplog):
+    """``data="avdigits"`` builds the default AV-Digits into the cache; the run identity hashes its files."""
     import avsnn.data.datasets as datasets_mod
     from avsnn.data import build_datasets
     from avsnn.train import make_config
@@ -175,4 +184,12 @@ def test_avdigits_by_name_is_generated_once_and_is_a_generated_dataset(tmp_path,
     tr, te = build_datasets("avdigits", modality="vision", cache_dir=tmp_path)
     assert made == [tmp_path] and len(tr) + len(te) == 30 and tr.classes == te.classes
     cfg = make_config("vision", "smoke", data="avdigits")
-    assert cfg.dataset == "avdigits" and data_fingerprint(cfg) == "avdigits"
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path))
+    fp = data_fingerprint(cfg)  # the content of the generated files, not the name
+    assert cfg.dataset == "avdigits" and len(fp) == 16 and fp != "avdigits" and made == [tmp_path] * 2
+    wav = min(tr.index.root.glob("audio/*/*.wav"))
+    good = wav.read_bytes()
+    wav.write_bytes(good[:-100])  # a damaged file of the generated set: found against its record, made again
+    with caplog.at_level(logging.WARNING, logger="avsnn.data"):
+        assert data_fingerprint(cfg) == fp
+    assert wav.read_bytes() == good and any("generating it again" in r.getMessage() for r in caplog.records)

@@ -62,6 +62,65 @@ def test_load_waveform_resamples_and_fits_length(tmp_path, sr, dur):
     assert abs(f - 1000.0) < 5
 
 
+def _tone_frequency(x: np.ndarray, sr: int) -> float:
+    """Frequency of a clean tone from the slope of its analytic signal's phase (ends dropped)."""
+    from scipy.signal import hilbert
+
+    phase = np.unwrap(np.angle(hilbert(x)))[200:-200]
+    return float(np.polyfit(np.arange(phase.size) / sr, phase, 1)[0] / (2 * np.pi))
+
+
+@pytest.mark.parametrize("sr", [44101, 16001, 15999, 192001, 8001])
+def test_odd_sample_rates_resample_with_a_bounded_kernel(tmp_path, sr, monkeypatch):
+    """An odd rate used to build a sinc kernel of its gcd-reduced ratio (44,101 Hz: 16,000 x 44,101 taps, 2.8 GB)."""
+    import torchaudio
+
+    from avsnn.data.audio import RESAMPLE_LIMIT, resample_factors
+
+    calls, real = [], torchaudio.functional.resample
+    monkeypatch.setattr(torchaudio.functional, "resample", lambda w, o, n: calls.append((o, n)) or real(w, o, n))
+    cfg, f0 = AudioConfig(), 1000.0
+    w = load_waveform(write_wav(tmp_path / "a.wav", tone(f0, sr, 1.0), sr, "f32"), cfg)
+    assert w.shape == (cfg.n_samples,)
+    assert all(max(o, n) <= RESAMPLE_LIMIT for o, n in calls)
+    up, down = resample_factors(sr, cfg.sample_rate)
+    assert max(up, down) <= RESAMPLE_LIMIT and abs(sr / cfg.sample_rate - up / down) * cfg.sample_rate / sr < 2e-4
+    # the approximation error: the tone plays at the approximated ratio, off by at most 2e-4 of its frequency
+    f = _tone_frequency(w[: cfg.n_samples - 200].numpy().astype(np.float64), cfg.sample_rate)
+    assert f == pytest.approx(f0 * cfg.sample_rate * up / (sr * down), abs=0.01)
+    assert abs(f - f0) / f0 < 2e-4
+
+
+def test_rates_of_common_files_are_resampled_exactly():
+    from avsnn.data.audio import resample_factors
+
+    for sr, want in [(44100, (441, 160)), (22050, (441, 320)), (48000, (3, 1)), (8000, (1, 2)), (16000, (1, 1))]:
+        assert resample_factors(sr, 16000) == want
+
+
+def test_a_rate_far_from_the_target_is_one_line(tmp_path):
+    p = write_wav(tmp_path / "slow.wav", np.zeros(10), 8, "i16")
+    with pytest.raises(ValueError, match=r"slow\.wav: sample rates 8 Hz and 16000 Hz differ more than 1000-fold"):
+        load_waveform(p)
+
+
+@pytest.mark.parametrize("peak", [40.0, 32767.0])
+def test_float_wav_far_beyond_full_scale_is_named(tmp_path, peak):
+    p = write_wav(tmp_path / "loud.wav", tone(440.0, 16000, 0.1, amp=peak), 16000, "f32")
+    with pytest.raises(ValueError, match=r"loud\.wav: float samples reach .*; expected values in \[-1, 1\]"):
+        read_wav(p)
+    ok = write_wav(tmp_path / "hot.wav", tone(440.0, 16000, 0.1, amp=1.5), 16000, "f32")  # mildly clipped: kept
+    assert abs(read_wav(ok)[0]).max() == pytest.approx(1.5, rel=1e-3)
+
+
+def test_inf_samples_are_counted_and_named(tmp_path):
+    x = tone(440.0, 16000, 0.1)
+    x[[3, 7]] = np.inf
+    p = write_wav(tmp_path / "inf.wav", x, 16000, "f32")
+    with pytest.raises(ValueError, match=r"inf\.wav: 2 of 1600 samples are NaN or inf; expected finite samples"):
+        read_wav(p)
+
+
 def test_audio_config_frames_and_key():
     cfg = AudioConfig()
     assert cfg.n_frames == 1 + 16000 // 128 == 126

@@ -24,6 +24,7 @@ from avsnn.data import (
     scan_release,
     write_manifest,
 )
+from avsnn.data.paired import manifest_text
 
 CFG = AudioConfig(duration_s=0.25)
 
@@ -228,3 +229,54 @@ def test_read_only_cache_for_the_embedded_set_is_one_line(tmp_path, read_only, c
     assert cli_main(["data", "make-embedded", "--out", str(ro / "e"), "--per-class", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(ro) in err and "not writable" in err
+
+
+# ---- issue #24: a split file saved by a spreadsheet ---------------------------------------------
+def test_split_csv_from_a_spreadsheet_is_read(release):
+    idx = scan_release(release)
+    split = make_split(idx, 0.5)
+    rows = [line.split(",") for line in manifest_text(idx, split).splitlines()]
+    text = "\r\n".join(",".join(r) for r in rows) + "\r\n" + ",,,,,\r\n"  # CRLF, a trailing blank row
+    (release / "split.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # UTF-8 byte-order mark
+    assert read_manifest(release / "split.csv", idx) == split
+    tr, te = build_datasets(str(release), modality="vision", cache_dir=release.parent / "cache")
+    assert sorted(tr.keys + te.keys) == sorted(split) and set(te.keys) == {k for k, v in split.items() if v == "test"}
+
+
+def test_split_csv_not_utf8_is_one_line(release):
+    (release / "split.csv").write_bytes("key,split\r\ncaf\u00e9,train\r\n".encode("cp1252"))
+    with pytest.raises(ValueError, match=r"split\.csv: manifest is not UTF-8 text .*; save it as CSV UTF-8$"):
+        read_manifest(release / "split.csv", scan_release(release))
+
+
+# ---- issue #24: symbolic link loops and names that are not UTF-8 --------------------------------
+def test_symlink_loop_and_broken_link_are_named_in_one_line(release, capsys, monkeypatch):
+    monkeypatch.setenv("AVSNN_CACHE", str(release.parent / "cache"))
+    os.symlink("..", release / "vision" / "cat" / "up")  # a folder loop: not a data file, never followed
+    os.symlink("self.png", release / "vision" / "cat" / "self.png")
+    os.symlink("gone.wav", release / "audio" / "dog" / "gone_link.wav")
+    with pytest.raises(ValueError, match=r"self\.png: symbolic link loop \(following it never reaches a file\)"):
+        scan_release(release)
+    idx = scan_release(release, on_error="skip")
+    assert len(idx.samples) == 8 and [p.name for p, _ in idx.skipped] == ["self.png", "gone_link.wav"]
+    assert cli_main(["data", "inspect", str(release)]) == 1
+    out = capsys.readouterr().out
+    assert "skipped bad files: 2" in out and "broken symbolic link to gone.wav; expected a file" in out
+    cfg = ["train", "--modality", "vision", "--data", str(release), "--profile", "smoke", "--quiet"]
+    assert cli_main([*cfg, "--runs", str(release.parent / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and len(err) < 250 and "self.png: symbolic link loop" in err, err
+
+
+def test_file_name_that_is_not_utf8_is_named_in_one_line(release, capsys, monkeypatch):
+    monkeypatch.setenv("AVSNN_CACHE", str(release.parent / "cache"))
+    bad = os.fsencode(release / "vision" / "cat") + b"/caf\xe9.png"
+    Path(os.fsdecode(bad)).write_bytes((release / "vision" / "cat" / "cat_000.png").read_bytes())
+    with pytest.raises(ValueError, match=r"cat/caf\\xe9\.png: name is not valid UTF-8; expected a UTF-8 name"):
+        scan_release(release)
+    assert cli_main(["data", "inspect", str(release)]) == 1
+    assert "caf\\xe9.png: name is not valid UTF-8" in capsys.readouterr().out
+    cfg = ["train", "--modality", "vision", "--data", str(release), "--profile", "smoke", "--quiet"]
+    assert cli_main([*cfg, "--runs", str(release.parent / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "caf\\xe9.png: name is not valid UTF-8" in err, err

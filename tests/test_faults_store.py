@@ -88,7 +88,10 @@ def test_config_hash_is_unchanged_for_the_same_settings():
 
 
 def test_dataset_path_spellings_give_one_config(tmp_path, monkeypatch):
-    (tmp_path / "emb").mkdir()
+    from fixtures import write_release_fixture
+
+    write_release_fixture(tmp_path / "emb", per_class=2)
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     cfgs = [make_config("vision", "smoke", d) for d in ("emb", "emb/", "./emb", str(tmp_path / "emb"))]
     assert {c.dataset for c in cfgs} == {str((tmp_path / "emb").resolve())}
@@ -178,7 +181,8 @@ def test_changed_constants_and_operators_change_the_run_key(tmp_path, monkeypatc
 def test_fusion_run_key_covers_its_inputs_data(release):
     cfg = make_config("fusion", "smoke", str(release))
     keys = [run_key(c) for c in (cfg, *cfg.sub_configs.values())]
-    (release / "vision" / "extra.txt").write_text("new file")
+    png = min((release / "vision").rglob("*.png"))
+    png.write_bytes(png.read_bytes() + b"\0")  # a data file of the vision input changes
     assert all(run_key(c) != k for c, k in zip((cfg, *cfg.sub_configs.values()), keys))
 
 
@@ -226,7 +230,7 @@ def test_non_finite_weights_stop_the_run(tmp_path):
 def test_done_records_size_and_sha256(tmp_path):
     run = _train(tiny_config(epochs=1), tmp_path)
     files = json.loads((run.path / "DONE").read_text())["files"]
-    assert set(files) == {"checkpoint.pt", "metrics.json", "config.json"}
+    assert set(files) == {"checkpoint.pt", "metrics.json", "config.json", "history.json"}
     assert files["checkpoint.pt"] == store_mod.file_record(run.path / "checkpoint.pt")
     assert RunStore(run.config, tmp_path).verify() == {}
 
@@ -259,6 +263,25 @@ def test_damaged_metrics_json_is_evaluated_again(tmp_path, capsys, monkeypatch):
     assert "metrics.json" in err and "evaluating it again" in err
     assert again.metrics["test_accuracy"] == metrics["test_accuracy"] and again.history == run.history
     assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha  # no epoch was trained again
+
+
+@pytest.mark.parametrize("damage", ["cut", "edited"])
+def test_damaged_history_json_of_a_finished_run_is_repaired(tmp_path, capsys, damage):
+    cfg = tiny_config(epochs=2)
+    run = _train(cfg, tmp_path)
+    history, ck_sha = run.history, store_mod.file_record(run.path / "checkpoint.pt")
+    h = run.path / "history.json"
+    if damage == "cut":
+        h.write_bytes(h.read_bytes()[:-20])
+    else:  # still valid JSON, other numbers: only the DONE record can tell
+        h.write_text(json.dumps([{**r, "test_margin": 0.5} for r in history], indent=2) + "\n")
+    assert set(RunStore(cfg, tmp_path).verify()) == {"history.json"}
+    capsys.readouterr()
+    again = _train(cfg, tmp_path)
+    err = capsys.readouterr().err
+    assert "history.json" in err and "evaluating it again" in err
+    assert again.history == history
+    assert store_mod.file_record(run.path / "checkpoint.pt") == ck_sha and RunStore(cfg, tmp_path).verify() == {}
 
 
 def test_damaged_config_json_is_named_and_repaired(tmp_path, capsys):
@@ -375,7 +398,8 @@ def test_store_write_error_names_file_and_what_is_intact(tmp_path, monkeypatch):
         ["bench", "--device", "cuda", "--width", "4", "--data", "none"],
     ],
 )
-def test_cuda_without_a_gpu(tmp_path, capsys, argv):
+def test_cuda_without_a_gpu(tmp_path, capsys, argv, monkeypatch):
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))  # the run key reads the (generated) data
     _one_error_line(
         capsys, main(argv + (["--runs", str(tmp_path)] if argv[0] == "train" else [])), "CUDA is not available"
     )
@@ -495,6 +519,22 @@ def test_unexpected_errors_keep_their_traceback(monkeypatch, capsys):
         run_command(Args())
 
 
+# ---- run-store files follow the umask ----------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_store_files_honour_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        run = _train(tiny_config(epochs=1), tmp_path)
+        written = files_mod.atomic_write_bytes(tmp_path / "x" / "f.bin", b"x")
+    finally:
+        os.umask(old)
+    for p in [
+        written,
+        *(run.path / n for n in ("config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE")),
+    ]:
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
+
+
 # ---- 5. C++ extension build folder ------------------------------------------------------------------
 def test_cpp_build_key_follows_the_interpreter(monkeypatch):
     from avsnn.core.kernels import cpp as fused
@@ -503,3 +543,40 @@ def test_cpp_build_key_follows_the_interpreter(monkeypatch):
     assert key == fused.cpp_build_key() and len(key) == 12
     monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")
     assert fused.cpp_build_key() != key
+
+
+# ---- a class missing from the test or validation part ------------------------------------------------
+def _data_without_class_2_in_test(cfg):
+    from test_train_helpers import TinyData
+
+    tr, te = TinyData(20, 1), TinyData(8, 2)
+    keep = te.labels != 2
+    te.images, te.labels, te.spectrograms = te.images[keep], te.labels[keep], te.spectrograms[keep]
+    te.keys = [k for k, m in zip(te.keys, keep.tolist()) if m]
+    return tr, te
+
+
+def test_a_class_absent_from_the_test_part_is_reported_and_stored_as_null(tmp_path, capsys):
+    run = train_or_load(
+        tiny_config(epochs=1), tmp_path, progress=False, model_fn=tiny_model, data_fn=_data_without_class_2_in_test
+    )
+    err = capsys.readouterr().err
+    assert "the test part has no sample of 1 class(es): c2 (20 in training)" in err
+    assert "null in per_class_accuracy" in err
+    text = (run.path / "metrics.json").read_text()
+    assert "NaN" not in text and json.loads(text)["per_class_accuracy"][2] is None
+
+
+def test_a_class_with_one_pair_is_absent_from_the_validation_part(tmp_path, capsys):
+    def one_pair_of_class_2(cfg):
+        tr, te = tiny_data(cfg)
+        keep = (tr.labels != 2) | (torch.arange(len(tr.labels)) == int((tr.labels == 2).nonzero()[0]))
+        tr.images, tr.labels, tr.spectrograms = tr.images[keep], tr.labels[keep], tr.spectrograms[keep]
+        tr.keys = [k for k, m in zip(tr.keys, keep.tolist()) if m]
+        return tr, te
+
+    train_or_load(
+        tiny_config(epochs=1, val_frac=0.25), tmp_path, progress=False, model_fn=tiny_model, data_fn=one_pair_of_class_2
+    )
+    err = capsys.readouterr().err
+    assert "the validation part has no sample of 1 class(es): c2 (1 in training)" in err

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linte
     from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
     from .cifar10 import read_cifar10
     from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
-    from .datasets import AVDataset, build_datasets, check_data_source
+    from .datasets import AVDataset, build_datasets, check_data_source, dataset_fingerprint, dataset_folder
     from .images import read_image
     from .paired import (
         DamagedManifestError,
@@ -50,6 +50,8 @@ _WHERE = {
     "AVDataset": ".datasets",
     "build_datasets": ".datasets",
     "check_data_source": ".datasets",
+    "dataset_fingerprint": ".datasets",
+    "dataset_folder": ".datasets",
     "read_image": ".images",
     "DamagedManifestError": ".paired",
     "ReleaseIndex": ".paired",
@@ -93,6 +95,8 @@ __all__ = [
     "build_datasets",
     "check_data_source",
     "default_cache_dir",
+    "dataset_folder",
+    "dataset_fingerprint",
     "read_cifar10",
     "read_urbansound8k_metadata",
     "urbansound8k_folds",

@@ -121,6 +121,31 @@ def verify_checked(path: str | os.PathLike) -> str | None:
     )
 
 
+def shown(path: Any) -> str:
+    r"""``path`` as printable text: bytes of a file name that are not UTF-8 become ``\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def bad_name_or_link(path: Path, is_link: bool) -> ValueError | None:
+    """Why the directory entry ``path`` cannot be data: a name that is not UTF-8, a broken or looping link.
+
+    ``is_link``: whether ``path`` is a symbolic link (only then is its target examined).
+    """
+    try:
+        path.name.encode("utf-8")  # undecodable bytes of a name are lone surrogates in str
+    except UnicodeEncodeError:
+        return ValueError(f"{shown(path)}: name is not valid UTF-8; expected a UTF-8 name (rename it)")
+    if not is_link or path.exists():
+        return None
+    try:
+        path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return ValueError(f"{shown(path)}: symbolic link loop (following it never reaches a file); expected a file")
+        return ValueError(f"{shown(path)}: broken symbolic link to {shown(os.readlink(path))}; expected a file")
+    return None
+
+
 def raise_or_skip(on_error: str, skipped: list, path: Any, error: Exception) -> None:
     """The data layer's one raise-or-skip policy for a bad file.
 
@@ -129,7 +154,7 @@ def raise_or_skip(on_error: str, skipped: list, path: Any, error: Exception) -> 
     """
     if on_error == "raise":
         raise error
-    skipped.append((Path(path), str(error).removeprefix(f"{path}: ")))
+    skipped.append((Path(path), str(error).removeprefix(f"{path}: ").removeprefix(f"{shown(path)}: ")))
 
 
 def load_or_skip(reader, path: Any, on_error: str, skipped: list):
@@ -144,6 +169,6 @@ def load_or_skip(reader, path: Any, on_error: str, skipped: list):
 def report_skipped(skipped: list, what: str) -> None:
     """Log a one-line count of skipped items (plus the first few) at WARNING level."""
     if skipped:
-        head = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+        head = "; ".join(f"{shown(p)}: {r}" for p, r in skipped[:3])
         more = f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else ""
         logger.warning("%s: skipped %d bad file(s): %s%s", what, len(skipped), head, more)

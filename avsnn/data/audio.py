@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,15 @@ def check_wav_data_size(path: str | os.PathLike) -> None:
             pos += 8 + csize + (csize & 1)
 
 
+#: largest float sample :func:`read_wav` accepts (12 dB over full scale); beyond it the file is mis-scaled
+FLOAT_PEAK_LIMIT = 4.0
+
+
 def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, int]:
     """Decode a WAV file to float32 in [-1, 1].
 
-    Handles 8-bit unsigned, 16/24/32-bit signed PCM and 32/64-bit float.
+    Handles 8-bit unsigned, 16/24/32-bit signed PCM and 32/64-bit float (finite, peak at most
+    :data:`FLOAT_PEAK_LIMIT`).
 
     Parameters
     ----------
@@ -82,7 +88,8 @@ def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, i
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        Empty, unreadable or cut-short file, zero-length clip, unsupported sample format, NaN/inf samples.
+        Empty, unreadable or cut-short file, zero-length clip, unsupported sample format, NaN/inf samples,
+        float samples beyond :data:`FLOAT_PEAK_LIMIT`.
     """
     path = Path(path)
     if not path.is_file():
@@ -112,8 +119,15 @@ def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, i
     elif data.dtype == np.int32:  # 32-bit, and 24-bit which scipy left-justifies into int32
         x = (data.astype(np.float64) / 2147483648.0).astype(np.float32)
     elif data.dtype in (np.float32, np.float64):
-        if not np.isfinite(data).all():
-            raise ValueError(f"{path}: contains NaN or inf samples")
+        bad = int(data.size - np.isfinite(data).sum())
+        if bad:
+            raise ValueError(f"{path}: {bad} of {data.size} samples are NaN or inf; expected finite samples")
+        peak = float(np.abs(data).max())
+        if peak > FLOAT_PEAK_LIMIT:
+            raise ValueError(
+                f"{path}: float samples reach {peak:.6g}; expected values in [-1, 1] "
+                f"(up to {FLOAT_PEAK_LIMIT:g} tolerated): integer-scaled samples stored as float?"
+            )
         x = data.astype(np.float32)
     else:
         raise ValueError(f"{path}: unsupported WAV sample type {data.dtype}")
@@ -123,18 +137,54 @@ def read_wav(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, i
     return x, int(sr)
 
 
+#: largest factor the resampler up- or down-samples by after reducing the rate ratio (see resample_factors)
+RESAMPLE_LIMIT = 1000
+
+
+def resample_factors(orig: int, new: int) -> tuple[int, int]:
+    """``(up, down)`` factors for resampling ``orig`` Hz to ``new`` Hz, both at most :data:`RESAMPLE_LIMIT`.
+
+    The polyphase sinc resampler (:func:`torchaudio.functional.resample`) builds a kernel of about
+    ``new * orig / gcd(orig, new)**2`` taps: 160 x 441 for 44,100 -> 16,000 Hz, but 16,000 x 44,101
+    (2.8 GB) for a file at 44,101 Hz. When the reduced ratio has a factor above the limit, the
+    closest ratio with factors up to the limit is used instead (:meth:`fractions.Fraction.limit_denominator`),
+    so the kernel stays below about ``RESAMPLE_LIMIT**2`` taps. The signal then plays at that ratio:
+    a tone's frequency is off by the ratio's relative error, below ``1 / (k * RESAMPLE_LIMIT)`` for the
+    smaller factor ``k`` (16,001 Hz: factors 1:1, 6e-5; 44,101 Hz: 328:119, 4e-6). Ratios of common
+    rates are exact.
+
+    Returns
+    -------
+    (orig_factor, new_factor) : tuple of int
+        Pass as ``orig_freq, new_freq`` to the resampler.
+    """
+    ratio = Fraction(new, orig)  # > 1: upsampling
+    if max(ratio.numerator, ratio.denominator) <= RESAMPLE_LIMIT:
+        return ratio.denominator, ratio.numerator
+    small = (1 / ratio if ratio > 1 else ratio).limit_denominator(RESAMPLE_LIMIT)
+    if small.numerator == 0:
+        raise ValueError(f"sample rates {orig} Hz and {new} Hz differ more than {RESAMPLE_LIMIT}-fold")
+    return (small.numerator, small.denominator) if ratio > 1 else (small.denominator, small.numerator)
+
+
 def load_waveform(path: str | os.PathLike, cfg: AudioConfig = AudioConfig()) -> torch.Tensor:
     """Mono waveform at ``cfg.sample_rate``, cropped from the start or zero-padded to ``cfg.n_samples``.
+
+    Resampled with the factors of :func:`resample_factors` (exact for common rates).
 
     Returns
     -------
     torch.Tensor, float32, shape ``[cfg.n_samples]``
     """
     x, sr = read_wav(path, mono=True)
+    try:
+        up_down = resample_factors(sr, cfg.sample_rate)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}; expected audio near {cfg.sample_rate} Hz") from None
     need = int(np.ceil(cfg.duration_s * sr)) + 64  # small margin so the resampler sees context
     wav = torch.from_numpy(x[0, :need].copy())
-    if sr != cfg.sample_rate:
-        wav = torchaudio.functional.resample(wav, sr, cfg.sample_rate)
+    if up_down[0] != up_down[1]:
+        wav = torchaudio.functional.resample(wav, *up_down)
     n = cfg.n_samples
     if wav.numel() >= n:
         return wav[:n].contiguous()

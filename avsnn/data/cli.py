@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..files import check_output_folder
-from ._util import load_or_skip
+from ._util import load_or_skip, shown
 from .avdigits import DEFAULTS as AV
 from .avdigits import make_avdigits
 from .paired import ReleaseIndex, scan_release
@@ -41,7 +41,7 @@ def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
 def _report(index: ReleaseIndex, unreadable: list) -> tuple[str, int]:
     """``(text, number of bad files)``: bad files are the skipped (duplicates) and the unreadable ones."""
     lines = [index.summary(), f"unreadable files: {len(unreadable)}"]
-    lines += [f"  {p}: {r}" for p, r in unreadable[:50]]
+    lines += [f"  {shown(p)}: {r}" for p, r in unreadable[:50]]
     if len(unreadable) > 50:
         lines.append(f"  ... {len(unreadable) - 50} more")
     n_bad = len(index.skipped) + len(unreadable)

@@ -14,6 +14,7 @@ from ..console import did_you_mean
 from ._util import check_on_error, load_or_skip, logger, report_skipped, resolve_cache_dir, stable_hash
 from .audio import AudioConfig, SpectrogramCache
 from .avdigits import ensure_avdigits
+from .identity import content_fingerprint
 from .images import IMAGE_SIZE, read_image, stored_side
 from .paired import (
     SHIPPED_SPLIT,
@@ -21,6 +22,7 @@ from .paired import (
     has_source_groups,
     load_or_create_manifest,
     read_manifest,
+    relative_path,
     scan_release,
 )
 from .synthetic import ensure_embedded, make_embedded
@@ -288,15 +290,8 @@ def build_datasets(
     check_data_source(data, root)
     cache = resolve_cache_dir(cache_dir)
     split = None
-    if data == "embedded":
-        opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
-        folder = make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
-        index = scan_release(folder, on_error=on_error)
-    else:
-        if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
-            data = str(ensure_avdigits(cache))
-        folder = Path(root) if data in NAMED_RELEASES else Path(data)
-        index = scan_release(folder, on_error=on_error)
+    index = scan_release(dataset_folder(data, root=root, seed=seed, per_class=per_class, cache_dir=cache), on_error)
+    if data != "embedded":
         if manifest is None and (index.root / SHIPPED_SPLIT).is_file():  # checked against all samples
             split = read_manifest(index.root / SHIPPED_SPLIT, index)
             logger.info("%s: using the split the data ships (train_frac, seed unused)", index.root / SHIPPED_SPLIT)
@@ -316,6 +311,66 @@ def build_datasets(
     normalizer = train.fit_normalizer() if modality != "vision" else None
     test = AVDataset(index, split, "test", normalizer=normalizer, **kw)
     return train, test
+
+
+def dataset_folder(
+    data: str,
+    *,
+    root: str | os.PathLike | None = None,
+    seed: int = 0,
+    per_class: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
+    """The folder :func:`build_datasets` reads for these arguments; a generated set is generated (once) first.
+
+    Raises
+    ------
+    ValueError
+        A root given where none is taken, or missing where one is needed.
+    FileNotFoundError
+        The dataset folder does not exist.
+    """
+    cache = resolve_cache_dir(cache_dir)
+    if data == "embedded":
+        opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
+        return make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
+    if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
+        if root is not None:
+            raise ValueError(
+                "data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
+                "and pass DIR as data)"
+            )
+        return ensure_avdigits(cache)
+    if data in NAMED_RELEASES:
+        if root is None:
+            raise ValueError(f"data={data!r} needs root= pointing at the dataset folder")
+        return Path(root)
+    if root is not None:
+        raise ValueError(f"give the dataset folder either as data or as root, not both (data={data!r})")
+    folder = Path(data)
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"{folder}: dataset folder not found; data must be 'embedded' or "
+            f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside"
+        )
+    return folder
+
+
+def dataset_fingerprint(
+    data: str, *, root: str | os.PathLike | None = None, seed: int = 0, per_class: int | None = None
+) -> str:
+    """Content fingerprint of the dataset :func:`build_datasets` reads for these arguments.
+
+    The :func:`avsnn.data.identity.content_fingerprint` of every paired image and audio file
+    :func:`scan_release` finds in the folder (all classes, before ``per_class``) and of the split file
+    the folder ships, with their hashes kept in the default cache. A generated set is checked against
+    the content recorded when it was generated (and generated again if it differs).
+    """
+    index = scan_release(dataset_folder(data, root=root, seed=seed, per_class=per_class))
+    files = [relative_path(p, index.root) for s in index.samples for p in (s.image_path, s.audio_path)]
+    if (index.root / SHIPPED_SPLIT).is_file():
+        files.append(SHIPPED_SPLIT)
+    return content_fingerprint(index.root, files)
 
 
 def _limit_per_class(index: ReleaseIndex, per_class: int) -> ReleaseIndex:

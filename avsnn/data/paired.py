@@ -26,12 +26,14 @@ from pathlib import Path
 
 from ._util import (
     CACHE_FIX,
+    bad_name_or_link,
     check_on_error,
     check_path,
     is_not_writable,
     logger,
     raise_or_skip,
     report_skipped,
+    shown,
     stable_hash,
     verify_checked,
     warn_not_writable,
@@ -76,7 +78,8 @@ class ReleaseIndex:
     class_mismatch : dict
         ``{"vision_only": [...], "audio_only": [...]}``: class folders present on one side only.
     skipped : list of (Path, str)
-        Bad data files left out (duplicate base names, with ``on_error="skip"``), with the reason.
+        Bad data files left out (duplicate base names, names that are not UTF-8, broken or looping
+        symbolic links; with ``on_error="skip"``), with the reason.
     ignored : list of (Path, str)
         Files that are not data (other extensions, files beside the class folders), with the reason.
     """
@@ -110,7 +113,7 @@ class ReleaseIndex:
         """Human-readable report for ``avsnn data inspect``."""
         img, aud = LAYOUTS[self.layout]
         lines = [
-            f"root:    {self.root}",
+            f"root:    {shown(self.root)}",
             f"layout:  {self.layout} ({img}/ + {aud}/)",
             f"classes: {len(self.classes)}, pairs: {len(self.samples)}",
         ]
@@ -125,12 +128,12 @@ class ReleaseIndex:
                 lines.append(f"class folders on the {side} side: {', '.join(names)}")
         for what, files in (("unpaired images", self.unpaired_images), ("unpaired audio", self.unpaired_audio)):
             lines.append(f"{what}: {len(files)}")
-            lines.extend(f"  {p}" for p in files[:10])
+            lines.extend(f"  {shown(p)}" for p in files[:10])
             if len(files) > 10:
                 lines.append(f"  ... {len(files) - 10} more")
         for what, files in (("ignored files (not data)", self.ignored), ("skipped bad files", self.skipped)):
             lines.append(f"{what}: {len(files)}")
-            lines.extend(f"  {p}: {r}" for p, r in files[:20])
+            lines.extend(f"  {shown(p)}: {r}" for p, r in files[:20])
             if len(files) > 20:
                 lines.append(f"  ... {len(files) - 20} more")
         return "\n".join(lines)
@@ -168,21 +171,37 @@ def detect_layout(root: str | os.PathLike) -> tuple[Path, str]:
     raise ValueError(f"{root}: unrecognised dataset layout; expected {expected} (class folders inside), found {seen}")
 
 
+def _entries(folder: Path):
+    """``(path, is_dir, is_link)`` of ``folder``'s entries by name, dot-entries left out.
+
+    One ``stat`` per symbolic link only (the kind of other entries comes with the listing).
+    """
+    with os.scandir(folder) as it:
+        found = sorted((e.name, e.is_symlink(), e.is_dir(follow_symlinks=False)) for e in it if e.name[0] != ".")
+    for name, link, is_dir in found:
+        path = folder / name
+        yield path, path.is_dir() if link else is_dir, link
+
+
 def _list_side(side: Path, extensions, on_error, skipped, ignored):
     """``{class: {base: path}}`` for one modality folder."""
     out = {}
-    for cdir in sorted(side.iterdir()):
-        if cdir.name.startswith("."):
-            continue
-        if not cdir.is_dir():
+    for cdir, is_dir, link in _entries(side):
+        if not is_dir:
             ignored.append((cdir, "not a class folder"))
             continue
+        if (bad := bad_name_or_link(cdir, link)) is not None:
+            raise_or_skip(on_error, skipped, cdir, bad)
+            continue
         files = {}
-        for f in sorted(cdir.iterdir()):
-            if f.name.startswith(".") or f.is_dir():
+        for f, is_dir, link in _entries(cdir):
+            if is_dir:
                 continue
             if f.suffix.lower() not in extensions:
                 ignored.append((f, f"unsupported extension (expected {'/'.join(extensions)})"))
+                continue
+            if (bad := bad_name_or_link(f, link)) is not None:
+                raise_or_skip(on_error, skipped, f, bad)
                 continue
             if f.stem in files:
                 raise_or_skip(on_error, skipped, f, ValueError(f"{f}: duplicate base name (also {files[f.stem].name})"))
@@ -196,7 +215,8 @@ def scan_release(root: str | os.PathLike, on_error: str = "raise") -> ReleaseInd
     """Index a paired release folder (see module docstring for layouts).
 
     Files are not opened here: empty or undecodable files are found when a dataset reads them (only the
-    modality it uses) or by :func:`avsnn.data.cli.inspect_release`. Duplicate base names are errors
+    modality it uses) or by :func:`avsnn.data.cli.inspect_release`. Duplicate base names, names that are
+    not UTF-8 and broken or looping symbolic links are errors
     (``on_error="raise"``) or skipped (``"skip"``); files with other extensions are ignored and listed.
     Unpaired files and classes found on one side only are reported in the index, not raised.
 
@@ -303,7 +323,11 @@ def make_split(index: ReleaseIndex, train_frac: float = 0.7, seed: int = 0, grou
     return {s.key: split[s.key] for s in index.samples}
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form (``path`` as it is when outside ``root``)."""
+    text, prefix = os.fspath(path), os.path.join(root, "")
+    if text.startswith(prefix):  # a path the scanner built under root (the fast way for large sets)
+        return text[len(prefix) :].replace(os.sep, "/")
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -323,8 +347,8 @@ def manifest_text(index: ReleaseIndex, split: dict) -> str:
                     s.class_name,
                     s.label,
                     split[s.key],
-                    _rel(s.image_path, index.root),
-                    _rel(s.audio_path, index.root),
+                    relative_path(s.image_path, index.root),
+                    relative_path(s.audio_path, index.root),
                 ]
             )
     return buf.getvalue()
@@ -361,38 +385,43 @@ def read_manifest(path: str | os.PathLike, index: ReleaseIndex) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest file not found")
     by_key = index.by_key()
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        missing = [c for c in ("key", "split") if c not in cols]
-        if missing:
-            raise ValueError(
-                f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}"
-            )
-        split, unknown = {}, []
-        for line, row in enumerate(reader, start=2):
-            key = row["key"]
-            if key not in by_key:
-                unknown.append(key)
-                continue
-            if row["split"] not in SPLITS:
-                raise ValueError(f"{path}:{line}: split must be 'train' or 'test', got {row['split']!r}")
-            if key in split:
-                raise ValueError(f"{path}:{line}: key {key!r} appears twice")
-            s = by_key[key]
-            if "class" in cols and row["class"] and row["class"] != s.class_name:
-                raise ValueError(f"{path}:{line}: class {row['class']!r} for {key!r}, data says {s.class_name!r}")
-            if "label" in cols and row["label"]:
-                try:
-                    label = int(row["label"])
-                except ValueError:
-                    raise ValueError(
-                        f"{path}:{line}: label must be an integer class index "
-                        f"(0..{len(index.classes) - 1}), got {row['label']!r}"
-                    ) from None
-                if label != s.label:
-                    raise ValueError(f"{path}:{line}: label {label} for {key!r}, data says {s.label}")
-            split[key] = row["split"]
+    try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column name
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}: manifest is not UTF-8 text ({e.reason} at byte {e.start}); save it as CSV UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = reader.fieldnames or []
+    missing = [c for c in ("key", "split") if c not in cols]
+    if missing:
+        raise ValueError(f"{path}: manifest lacks column(s) {missing}; expected header {','.join(MANIFEST_COLUMNS)}")
+    split, unknown = {}, []
+    for line, row in enumerate(reader, start=2):
+        if not any(isinstance(v, str) and v.strip() for v in row.values()):  # a blank row a spreadsheet adds
+            continue
+        key = row["key"]
+        if key not in by_key:
+            unknown.append(key)
+            continue
+        if row["split"] not in SPLITS:
+            raise ValueError(f"{path}:{line}: split must be 'train' or 'test', got {row['split']!r}")
+        if key in split:
+            raise ValueError(f"{path}:{line}: key {key!r} appears twice")
+        s = by_key[key]
+        if "class" in cols and row["class"] and row["class"] != s.class_name:
+            raise ValueError(f"{path}:{line}: class {row['class']!r} for {key!r}, data says {s.class_name!r}")
+        if "label" in cols and row["label"]:
+            try:
+                label = int(row["label"])
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{line}: label must be an integer class index "
+                    f"(0..{len(index.classes) - 1}), got {row['label']!r}"
+                ) from None
+            if label != s.label:
+                raise ValueError(f"{path}:{line}: label {label} for {key!r}, data says {s.label}")
+        split[key] = row["split"]
     if unknown:
         raise ValueError(
             f"{path}: {len(unknown)} manifest key(s) not in the dataset at {index.root}: "

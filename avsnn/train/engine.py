@@ -35,6 +35,8 @@ import contextlib
 import functools
 from typing import Callable, Optional
 
+import torch
+
 from avsnn.data.batching import ArrayData, as_array_data
 from avsnn.device import eval_batch_size, resolve_device
 from avsnn.isa import describe as describe_isa
@@ -86,6 +88,27 @@ def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, his
     if train.classes is not None:
         m["classes"] = list(train.classes)
     return m
+
+
+def report_absent_classes(train: ArrayData, parts: dict) -> None:
+    """One line per part of ``parts`` (``{name: ArrayData or None}``) that lacks a class of ``train``.
+
+    Such a class has no test accuracy (``per_class_accuracy`` holds ``null`` for it) or is not seen by
+    the model selection on the validation part.
+    """
+    names = train.classes or [str(c) for c in range(train.num_classes)]
+    for what, part in parts.items():
+        if part is None:
+            continue
+        absent = sorted(set(range(train.num_classes)) - set(part.labels.unique().tolist()))
+        if absent:
+            counts = torch.bincount(train.labels, minlength=train.num_classes)
+            shown = ", ".join(f"{names[c]} ({int(counts[c])} in training)" for c in absent)
+            effect = "null in per_class_accuracy" if what == "test" else "model selection does not see them"
+            report(
+                f"the {what} part has no sample of {len(absent)} class(es): {shown}; their {what} accuracy "
+                f"is not measured ({effect}); give each class more pairs"
+            )
 
 
 def train_or_load(
@@ -154,6 +177,8 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
         store.init()
     dist.barrier()
     train, val = split_validation(cfg, train)
+    if dist.is_main:
+        report_absent_classes(train, {"test": test, "validation": val})
     with deterministic(device):
         model = fit(
             cfg,
@@ -170,6 +195,7 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
         if dist.is_main:
             ck = store.load_checkpoint()
             history = ck["history"] if ck else []
+            store.write_history(history)  # also repairs a damaged one from the checkpoint
             metrics = _final_metrics(cfg, model, train, test, history, store.identity)
             if ck is not None and "best" in ck:
                 metrics.update(

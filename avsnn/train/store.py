@@ -1,7 +1,7 @@
 """Content-addressed run store: ``<root>/<run key>/``.
 
 A run's folder is named by its **run key** (:func:`run_key`): a short hash of the canonical config
-(:meth:`RunConfig.canonical`), a fingerprint of the data it trains on (:func:`data_fingerprint`) and
+(:meth:`RunConfig.canonical`), a fingerprint of the content of the data it trains on (:func:`data_fingerprint`) and
 a fingerprint of the code that trains and evaluates (:func:`code_fingerprint`). Changed settings, an
 edited dataset or changed training code each lead to a new folder: a stale result is never served.
 A fusion config holds its unimodal configs and shares their data, so its key covers its sub-runs.
@@ -14,7 +14,8 @@ Layout of one run folder::
     history.json        per-epoch loss / accuracy / lr / seconds
     metrics.json        final metrics (avsnn.metrics.evaluate) + the run identity
     DONE                training and evaluation finished: JSON record of the size and sha256 of
-                        checkpoint.pt, metrics.json and config.json, checked when the run is loaded
+                        checkpoint.pt, metrics.json, config.json and history.json, checked when the
+                        run is loaded
     features_<split>.pt  (unimodal runs used by fusion) frozen features, cached
 
 The root is the ``root`` argument, else ``$AVSNN_RUNS``, else ``./runs``.
@@ -40,7 +41,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from avsnn.data.datasets import GENERATED_DATASETS, NAMED_DATASETS
+from avsnn.data.datasets import GENERATED_DATASETS, NAMED_RELEASES, dataset_fingerprint
 from avsnn.files import atomic_write
 
 from .config import RunConfig
@@ -118,40 +119,28 @@ def code_fingerprint(length: int = 12) -> str:
     return h.hexdigest()[:length]
 
 
-def folder_fingerprint(folder: os.PathLike | str) -> str:
-    """sha256 of the sorted ``relative path, size, mtime_ns`` of a folder's files (no contents read).
-
-    Dot-files, dot-folders and ``__pycache__`` are skipped; a missing folder gives ``"missing"``.
-    """
-    if not Path(folder).is_dir():
-        return "missing"
-    return hashlib.sha256("\n".join(sorted(_file_rows(str(folder), ""))).encode()).hexdigest()[:16]
-
-
-def _file_rows(folder: str, prefix: str):
-    with os.scandir(folder) as entries:
-        for e in entries:
-            if e.name.startswith(".") or e.name == "__pycache__":
-                continue
-            if e.is_dir():
-                yield from _file_rows(e.path, f"{prefix}{e.name}/")
-            else:
-                st = e.stat()
-                yield f"{prefix}{e.name}\t{st.st_size}\t{st.st_mtime_ns}"
-
-
-def _data_folder(cfg: RunConfig) -> Optional[str]:
-    if cfg.dataset in GENERATED_DATASETS:  # generated from a seed by avsnn.data: covered by the code fingerprint
-        return None
-    return cfg.data_root if cfg.dataset in NAMED_DATASETS else cfg.dataset
-
-
 def data_fingerprint(cfg: RunConfig) -> str:
-    """The generated dataset's name, or a fingerprint of the dataset folder(s) of ``cfg`` and its fusion inputs."""
-    folders = sorted({f for c in (cfg, *cfg.sub_configs.values()) if (f := _data_folder(c)) is not None})
-    if not folders:
-        return cfg.dataset
-    return hashlib.sha256(json.dumps([[f, folder_fingerprint(f)] for f in folders]).encode()).hexdigest()[:16]
+    """Content fingerprint of the datasets of ``cfg`` (or of a fusion config's inputs).
+
+    :func:`avsnn.data.dataset_fingerprint` of each (generated sets too); a dataset folder that does
+    not exist gives ``"missing"`` (the run then fails when it loads its data).
+    """
+    specs = sorted(
+        {
+            (c.dataset, c.data_root, c.split_seed, c.per_class)
+            for c in (cfg, *cfg.sub_configs.values())
+            if c.modality != "fusion"
+        },
+        key=json.dumps,
+    )
+    prints = []
+    for data, root, seed, per_class in specs:
+        folder = root if data in NAMED_RELEASES else data
+        if data not in GENERATED_DATASETS and (folder is None or not Path(folder).exists()):
+            prints.append("missing")
+        else:
+            prints.append(dataset_fingerprint(data, root=root, seed=seed, per_class=per_class))
+    return hashlib.sha256(json.dumps([list(s) + [p] for s, p in zip(specs, prints)]).encode()).hexdigest()[:16]
 
 
 def run_identity(cfg: RunConfig) -> dict:
@@ -254,7 +243,7 @@ class RunStore:
 
     CONFIG, CHECKPOINT, HISTORY, METRICS, DONE = "config.json", "checkpoint.pt", "history.json", "metrics.json", "DONE"
     PREVIOUS = "checkpoint.prev.pt"
-    RECORDED = (CHECKPOINT, METRICS, CONFIG)  # size + sha256 recorded in DONE
+    RECORDED = (CHECKPOINT, METRICS, CONFIG, HISTORY)  # size + sha256 recorded in DONE
 
     def __init__(self, cfg: RunConfig, root: Optional[os.PathLike | str] = None, *, key: Optional[str] = None):
         self.config = cfg
