@@ -199,8 +199,8 @@ def test_lif_module_fused_equals_loop_with_learnable_params():
     torch.manual_seed(0)
     x = _inputs((4, 3, 2, 3, 3), seed=9)
     grads = []
-    for impl in ("loop", "fused"):
-        lif = LIF(beta=0.7, learn_beta=True, learn_threshold=True, reset="zero", impl=impl).double()
+    for backend in ("loop", "auto"):
+        lif = LIF(beta=0.7, learn_beta=True, learn_threshold=True, reset="zero", backend=backend).double()
         xi = x.clone().requires_grad_()
         s, m = lif(xi, return_mem=True)
         (s.sum() + m.sum()).backward()
