@@ -167,8 +167,8 @@ def test_twins_have_expected_neurons():
     assert sum(isinstance(m, LIF) for m in ann.modules()) == 0
     assert sum(isinstance(m, nn.ReLU) for m in ann.modules()) == n_lif
     loop = loop_twin(model)
-    assert all(m.impl == "loop" for m in loop.modules() if isinstance(m, LIF))
-    assert all(m.impl != "loop" for m in model.modules() if isinstance(m, LIF))
+    assert all(m.backend == "loop" for m in loop.modules() if isinstance(m, LIF))
+    assert all(m.backend == "auto" for m in model.modules() if isinstance(m, LIF))
     out = ann(torch.rand(2, 3, 32, 32))
     assert out.spikes.shape == (2, 2, 10)
 

@@ -117,7 +117,7 @@ def test_train_summary_labels_what_it_prints(tmp_path, monkeypatch):
         path=tmp_path / "5af43d4fc08b",
         metrics={"test_accuracy": 0.1667, "classes": list("abcdef"), "train_seconds": 12.34, "epochs": 6},
     )
-    monkeypatch.setattr(summary, "lif_backend", lambda device: "cpp")
+    monkeypatch.setattr(summary, "lif_backend", lambda device, requested: "cpp")
     text = summary.format_train_result(run, summary.TRAINED, device="cpu")
     lines = text.splitlines()
     assert lines[0].startswith(f"config hash    {cfg.hash()} (vision, profile smoke")
@@ -127,6 +127,11 @@ def test_train_summary_labels_what_it_prints(tmp_path, monkeypatch):
     assert lines[-1] == str(run.path)  # the folder alone on the last line, for scripts
     found = summary.format_train_result(run, summary.FOUND, device="cpu")
     assert "status         found finished in the run store" in found.splitlines()
+    run.metrics["lif_backend"] = "torch"  # the run's record names the backend that ran
+    assert (
+        "status         trained now on cpu, LIF backend torch"
+        in summary.format_train_result(run, summary.TRAINED, device="cpu").splitlines()
+    )
 
 
 def test_store_state_before_training(tmp_path):

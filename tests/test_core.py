@@ -1,6 +1,8 @@
 """The spiking core against the paper's equations and against snnTorch."""
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import snntorch
@@ -10,6 +12,7 @@ import torch
 
 import avsnn
 from avsnn import surrogate as sg
+from avsnn.core import lif as lif_module
 from avsnn.core.lif import lif_loop
 
 RESETS = ["subtract", "zero", "none"]
@@ -74,13 +77,36 @@ def test_lif_fires_at_threshold_exactly():
     assert lif(torch.ones(1, 1)).item() == 1.0  # Eq. 17 uses >=; snnTorch's > would not fire
 
 
+def _tie_claim(text: str, subject: str) -> bool:
+    """Whether the sentence about ``subject`` in ``text`` says a membrane exactly at V_th fires."""
+    subjects = r"snnTorch's `Leaky`|`avsnn` implements"
+    m = re.search(re.escape(subject) + rf"(?:(?!{subjects}).)*?exactly at \$V_{{th}}\$ (does not fire|fires)", text)
+    assert m, f"book/01_lif_neuron.md states no tie rule for {subject}"
+    return m.group(1) == "fires"
+
+
+@pytest.mark.parametrize("spike_grad", [None, snn_sg.atan(alpha=2.0)], ids=["default", "atan"])
+def test_chapter01_tie_rule_is_snntorchs_and_avsnns(spike_grad):
+    """Chapter 01's tie-rule sentences state what snnTorch and avsnn compute: snn.Leaky fires on
+    ``mem - threshold > 0`` (a membrane exactly at the threshold stays silent), avsnn on ``>=``."""
+    text = " ".join((Path(__file__).parents[1] / "book" / "01_lif_neuron.md").read_text().split())
+    kw = {} if spike_grad is None else {"spike_grad": spike_grad}
+    spk, mem = snntorch.Leaky(beta=0.0, threshold=1.0, **kw)(torch.ones(1), torch.zeros(1))
+    assert mem.item() == 1.0  # exactly at the threshold
+    assert _tie_claim(text, "snnTorch's `Leaky`") is bool(spk.item()) is False
+    ours = avsnn.LIF(beta=0.0, threshold=1.0)(torch.ones(1, 1)).item()
+    assert _tie_claim(text, "`avsnn` implements") is bool(ours) is True
+    tie_rule = " ".join(lif_module.__doc__.split())  # lif.py's Tie rule says the same
+    assert "we follow Eq. 17 (``>=``). snnTorch uses ``>``." in tie_rule
+
+
 @pytest.mark.parametrize("reset", RESETS)
-@pytest.mark.parametrize("impl", ["loop", "fused"])
-def test_lif_matches_snntorch_leaky(reset, impl):
+@pytest.mark.parametrize("backend", ["loop", "auto"])
+def test_lif_matches_snntorch_leaky(reset, backend):
     torch.manual_seed(0)
     T, shape = 12, (8, 16)
     current = (torch.randn(T, *shape, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
-    ours = avsnn.LIF(beta=0.8, threshold=1.0, reset=reset, surrogate=sg.atan(2.0), impl=impl).double()
+    ours = avsnn.LIF(beta=0.8, threshold=1.0, reset=reset, surrogate=sg.atan(2.0), backend=backend).double()
     spk, mem = ours(current, return_mem=True)
     # Away from ties: no membrane lies within 1e-9 of the threshold, so >= and > agree.
     assert (mem - 1.0).abs().min() > 1e-9
@@ -125,7 +151,7 @@ def test_lif_learnable_parameters_receive_gradients():
         (dict(beta=-0.1), "beta"),
         (dict(threshold=-1.0), "threshold"),
         (dict(reset="soft"), "reset"),
-        (dict(impl="cuda"), "impl"),
+        (dict(backend="cuda"), "backend"),
     ],
 )
 def test_lif_bad_arguments(kwargs, match):

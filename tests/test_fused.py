@@ -32,13 +32,20 @@ def fused_path(request, monkeypatch):
         if cpp.cpu_kernel() is None:
             pytest.skip(f"CPU kernel unavailable: {cpp.cpu_kernel_error()}")
         cpp_dtypes = (torch.float32, torch.float64)
-        monkeypatch.setattr(dispatch, "backend", lambda t: "cpp" if t.dtype in cpp_dtypes else "torch")
+        _force(monkeypatch, lambda t: "cpp" if t.dtype in cpp_dtypes else "torch")
     elif request.param == "torch_ops":
-        monkeypatch.setattr(dispatch, "backend", lambda t: "torch")
+        _force(monkeypatch, lambda t: "torch")
     else:
         assert dispatch.triton_kernels() is not None, dispatch._triton_state.get("error")
-        monkeypatch.setattr(dispatch, "backend", lambda t: "triton")
+        _force(monkeypatch, lambda t: "triton")
     return request.param
+
+
+def _force(monkeypatch, choose):
+    """Make every fused call run on ``choose(tensor)`` (per-neuron parameters still take the loop)."""
+    monkeypatch.setattr(
+        dispatch, "resolve_backend", lambda t, requested="auto", scalar=True: choose(t) if scalar else "loop"
+    )
 
 
 @pytest.mark.skipif(INTERPRETED, reason="this is the subprocess")
@@ -192,8 +199,8 @@ def test_lif_module_fused_equals_loop_with_learnable_params():
     torch.manual_seed(0)
     x = _inputs((4, 3, 2, 3, 3), seed=9)
     grads = []
-    for impl in ("loop", "fused"):
-        lif = LIF(beta=0.7, learn_beta=True, learn_threshold=True, reset="zero", impl=impl).double()
+    for backend in ("loop", "auto"):
+        lif = LIF(beta=0.7, learn_beta=True, learn_threshold=True, reset="zero", backend=backend).double()
         xi = x.clone().requires_grad_()
         s, m = lif(xi, return_mem=True)
         (s.sum() + m.sum()).backward()
@@ -244,24 +251,37 @@ def test_fused_keeps_channels_last_layout(reset):
 def test_backend_choice_on_cpu(monkeypatch):
     monkeypatch.undo()  # the real chooser, not the fixture's
     x = torch.zeros(2, 3)
-    assert dispatch.backend(x) == ("cpp" if cpp.cpu_kernel() is not None else "torch")
-    assert dispatch.backend(x.bfloat16()) == "torch"  # CPU bf16: torch ops
+    assert dispatch.resolve_backend(x) == ("cpp" if cpp.cpu_kernel() is not None else "torch")
+    assert dispatch.resolve_backend(x.bfloat16()) == "torch"  # CPU bf16: torch ops
 
 
-def test_triton_failure_falls_back_to_torch_ops(monkeypatch):
-    """A Triton launch that raises (say, a compiler too old for the kernels) warns and the torch-op
+class _BrokenTriton:
+    """Triton kernels whose every launch raises (say, a compiler too old for them)."""
+
+    def forward(self, *a, **k):
+        raise RuntimeError("CompilationError: pretend")
+
+    backward = forward
+
+
+def test_triton_failure_under_auto_falls_back_to_torch_ops(monkeypatch):
+    """Under ``auto`` a Triton launch that raises is reported once, with its reason, and the torch-op
     path gives the result instead: training goes on, with the same spikes and gradients."""
-
-    class Broken:
-        def forward(self, *a, **k):
-            raise RuntimeError("CompilationError: pretend")
-
-        backward = forward
-
     monkeypatch.setattr(dispatch, "_triton_state", {})
-    monkeypatch.setattr(dispatch, "triton_kernels", lambda: Broken())
-    monkeypatch.setattr(dispatch, "backend", lambda t: "triton")
+    monkeypatch.setattr(dispatch, "_fallbacks", {})
+    monkeypatch.setattr(dispatch, "triton_kernels", lambda: _BrokenTriton())
+    _force(monkeypatch, lambda t: "triton")
     x = _inputs((5, 3, 7), seed=12)
-    with pytest.warns(UserWarning, match="Triton kernels failed"):
+    with pytest.warns(dispatch.BackendFallback, match=r"triton unavailable \(launch failed: .*pretend"):
         _compare(x, "subtract", sg.atan(), True, True, True)
-    assert "pretend" in dispatch._triton_state["error"]
+    assert "pretend" in dispatch._triton_state["error"] and "pretend" in dispatch.fallbacks()["triton"]
+
+
+def test_triton_failure_of_an_explicit_choice_is_an_error(monkeypatch):
+    """``backend="triton"`` chosen explicitly is never swapped for torch ops: a failing launch raises."""
+    monkeypatch.setattr(dispatch, "_fallbacks", {})
+    monkeypatch.setattr(dispatch, "triton_kernels", lambda: _BrokenTriton())
+    _force(monkeypatch, lambda t: "triton")
+    with pytest.raises(dispatch.BackendUnavailable, match=r"backend='triton' launch failed: .*pretend"):
+        lif_fused(_inputs((5, 3, 7), seed=12), 0.9, 1.0, "subtract", sg.atan(), backend="triton")
+    assert dispatch.fallbacks() == {}

@@ -25,9 +25,10 @@ def cuda_path(request, monkeypatch):
     if request.param == "triton":
         if dispatch.triton_kernels() is None:
             pytest.skip(f"triton unavailable: {dispatch._triton_state.get('error')}")
-        assert dispatch.backend(torch.zeros(1, device="cuda")) == "triton"
+        assert dispatch.resolve_backend(torch.zeros(1, device="cuda")) == "triton"
+        assert dispatch.supported_backends("cuda", torch.bfloat16)[0] == "triton"
     else:
-        monkeypatch.setattr(dispatch, "backend", lambda t: "torch")
+        monkeypatch.setattr(dispatch, "resolve_backend", lambda t, requested="auto", scalar=True: "torch")
     return request.param
 
 
@@ -105,3 +106,18 @@ def test_cuda_training_step_runs_under_amp_and_channels_last():
     opt.step()
     assert torch.isfinite(loss)
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_cuda_explicit_backends():
+    """On CUDA, ``backend="triton"`` and ``"torch"`` run as named; ``"cpp"`` is a one-line error."""
+    from avsnn.core.kernels import BackendUnavailable
+
+    x = torch.rand(4, 8, 16, device="cuda") * 2
+    for name in ("triton", "torch", "loop"):
+        if name == "triton" and dispatch.triton_kernels() is None:
+            continue
+        lif = LIF(backend=name).cuda()
+        assert torch.equal(lif(x), lif_loop(x, 0.9, 1.0, "subtract", sg.atan())[0])
+        assert lif.last_backend == name and f"backend={name!r}" in repr(lif)
+    with pytest.raises(BackendUnavailable, match="backend='cpp' is unavailable .*CPU only"):
+        LIF(backend="cpp")(x)

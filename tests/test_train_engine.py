@@ -211,3 +211,28 @@ def test_second_trainer_waits_for_lock_then_loads(tmp_path, monkeypatch):
     th.join(600)
     assert events == ["blocked", "released", "acquired after release"]
     assert result["run"].trained_now and st.done
+
+
+def test_run_records_its_lif_backend(tmp_path):
+    """metrics.json names the LIF backend that ran, the one asked for and any fallback of auto;
+    an explicit backend that cannot run here stops training before the first epoch, in one line."""
+    from avsnn.core.kernels import BackendUnavailable
+    from avsnn.core.lif import set_backend
+
+    def model_fn(cfg, num_classes, input_dims=None):
+        return set_backend(tiny_model(cfg, num_classes, input_dims), cfg.lif_backend)
+
+    cfg = tiny_config(epochs=1, max_train_batches=1, lif_backend="torch")
+    run = train_or_load(cfg, tmp_path, progress=False, verbose=False, model_fn=model_fn, data_fn=tiny_data)
+    m = json.loads((run.path / "metrics.json").read_text())
+    assert m["lif_backend"] == "torch" and m["lif_backend_requested"] == "torch"
+    assert isinstance(m["lif_backend_fallbacks"], dict)
+    with pytest.raises(BackendUnavailable, match="backend='triton' is unavailable"):
+        train_or_load(
+            cfg.replace(lif_backend="triton", seed=7),
+            tmp_path,
+            progress=False,
+            verbose=False,
+            model_fn=model_fn,
+            data_fn=tiny_data,
+        )

@@ -11,7 +11,7 @@ weights, in the same process, interleaved step by step (so background load hits 
 ``snntorch`` :class:`SnnTorchStyleResNet`: the same layers, written the snnTorch way -- a Python
              loop over T, every stateless layer called per step on ``[B, ...]``, one
              ``snntorch.Leaky`` call per step and layer.
-``loop``     the avsnn model with ``LIF(impl="loop")`` (autograd records every step): what the
+``loop``     the avsnn model with ``LIF(backend="loop")`` (autograd records every step): what the
              fused LIF node buys.
 
 Reported (and written to ``--out`` as JSON): raw step times, ``spiking_over_ann`` (avsnn / ann),
@@ -22,7 +22,9 @@ autograd-saved bytes of a single LIF layer (fused vs loop), a LIF forward+backwa
 benchmark, the data pipeline against the training steps it feeds (:func:`data_loading`), with
 ``--breakdown`` the CPU time of a step by category (:func:`time_breakdown`) and with ``--trace``
 the top operations of a ``torch.profiler`` trace. ``--channels-last`` and ``--amp`` (bf16
-autocast) run all four networks that way. GPU paths (``--device cuda``) use
+autocast) run all four networks that way; ``--lif-backend`` picks the avsnn network's LIF backend
+(:data:`avsnn.core.kernels.BACKENDS`, default ``auto``), and the record states the one that ran
+(``lif_backend``), the one asked for and any fallback of ``auto`` with its reason. GPU paths (``--device cuda``) use
 ``torch.cuda.synchronize`` around each timed step; ``scripts/gpu_check.sh`` runs them.
 
 Modules: :mod:`~avsnn.bench.baselines` (the networks compared), :mod:`~avsnn.bench.timing`

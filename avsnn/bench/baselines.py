@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 # The benchmark's only imports of avsnn.core: the other bench modules take these names from here.
-from ..core.kernels import backend
-from ..core.lif import LIF
+from ..core.kernels import fallbacks, resolve_backend
+from ..core.lif import LIF, set_backend, used_backends
 from ..core.loss import mse_count_loss
 from ..models.layers import SeqToANN
 from ..models.output import ModelOutput
@@ -27,6 +27,9 @@ __all__ = [
     "loop_twin",
     "SnnTorchStyleResNet",
     "lif_backend",
+    "fallbacks",
+    "set_backend",
+    "used_backends",
     "LIF",
     "mse_count_loss",
 ]
@@ -34,11 +37,7 @@ __all__ = [
 
 def loop_twin(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` whose LIF layers use the reference per-step autograd loop."""
-    twin = copy.deepcopy(model)
-    for m in twin.modules():
-        if isinstance(m, LIF):
-            m.impl = "loop"
-    return twin
+    return set_backend(copy.deepcopy(model), "loop")
 
 
 def _static(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -146,7 +145,10 @@ def build_networks(model: nn.Module) -> dict:
     return {name: make(model) for name, make in _MAKERS.items()}
 
 
-def lif_backend(x: torch.Tensor, amp: bool) -> str:
-    """The fused-LIF backend that runs on ``x``'s device (bf16 under ``amp``)."""
+def lif_backend(x: torch.Tensor, amp: bool, requested: str = "auto") -> str:
+    """The LIF backend ``requested`` resolves to on ``x``'s device (bf16 under ``amp``).
+
+    An explicit backend that cannot run there raises :class:`~avsnn.core.kernels.BackendUnavailable`.
+    """
     dtype = torch.bfloat16 if amp else x.dtype
-    return backend(torch.empty(0, device=x.device, dtype=dtype))
+    return resolve_backend(torch.empty(0, device=x.device, dtype=dtype), requested)

@@ -28,6 +28,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
     p.add_argument("--channels-last", action="store_true", help="networks and input in channels-last format")
     p.add_argument("--amp", action="store_true", help="forward passes under bfloat16 autocast")
+    p.add_argument(
+        "--lif-backend", default="auto", help="the avsnn network's LIF backend: auto, cpp, triton, torch or loop"
+    )
     p.add_argument("--data", default="embedded", help="dataset for the data-loading figure ('none' to skip)")
     p.add_argument(
         "--trace",
@@ -72,6 +75,7 @@ def cmd_bench(args) -> dict:
         channels_last=args.channels_last,
         amp=args.amp,
         breakdown=args.breakdown,
+        lif_backend=args.lif_backend,
     )
     print(format_table(res))
     if args.out:

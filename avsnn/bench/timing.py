@@ -17,7 +17,8 @@ import torch
 
 from ..device import keep_freed_memory, resolve_device, use_channels_last
 from ..models import L2ActSpikeNet
-from .baselines import LIF, build_networks, lif_backend, mse_count_loss
+from .baselines import LIF, build_networks, fallbacks, mse_count_loss, set_backend, used_backends
+from .baselines import lif_backend as backend_for
 from .breakdown import time_breakdown, trace_top
 from .loading import data_loading
 
@@ -86,13 +87,13 @@ def _median_ms(ts):
     return statistics.median(ts) * 1e3
 
 
-def _lif_micro(shape, device, reps: int) -> dict:
-    """Forward+backward of one LIF layer (fused vs loop) and its autograd-saved bytes."""
+def _lif_micro(shape, device, reps: int, backend: str = "auto") -> dict:
+    """Forward+backward of one LIF layer (``backend`` vs loop) and its autograd-saved bytes."""
     g = torch.Generator(device="cpu").manual_seed(0)
     x0 = (torch.randn(shape, generator=g) * 0.8 + 0.3).to(device)
     gs = torch.randn(shape, generator=g).to(device)
     res = {"shape": list(shape)}
-    lifs = {"fused": LIF(impl="fused").to(device), "loop": LIF(impl="loop").to(device)}
+    lifs = {"fused": LIF(backend=backend).to(device), "loop": LIF(backend="loop").to(device)}
     times = {k: [] for k in lifs}
     for i in range(reps + 2):
         for k, lif in lifs.items():
@@ -108,6 +109,7 @@ def _lif_micro(shape, device, reps: int) -> dict:
         res[f"{k}_ms"] = _median_ms(times[k])
         res[f"{k}_saved_bytes"] = saved_tensor_bytes(lambda: lif(x), exclude=(x,))
     res["loop_over_fused"] = res["loop_ms"] / res["fused_ms"]
+    res["lif_backend"] = lifs["fused"].last_backend
     return res
 
 
@@ -127,11 +129,13 @@ def run_bench(
     channels_last: bool = False,
     amp: bool = False,
     breakdown: bool = False,
+    lif_backend: str = "auto",
 ) -> dict:
     """Time a training step of L2ActSpikeNet against its ANN floor, the snnTorch idiom and the loop LIF.
 
     ``channels_last`` puts every network and the input in channels-last memory format; ``amp`` runs
     the forward passes under bfloat16 autocast (both as the training loop does on CUDA).
+    ``lif_backend``: the avsnn network's LIF backend (an unavailable explicit one fails first).
     ``breakdown`` adds the CPU time by category (:func:`~avsnn.bench.time_breakdown`), ``trace`` the
     top ``torch.profiler`` ops of the avsnn step (printed too when ``verbose``); both run after the
     timing. Returns a JSON-ready dict (see :mod:`avsnn.bench`); times in milliseconds, memory in MB.
@@ -141,9 +145,11 @@ def run_bench(
     channels_last = use_channels_last(channels_last, dev)  # explicit on CPU: probed first, fails fast
     malloc_tuned = keep_freed_memory() if dev.type == "cpu" else False
     torch.manual_seed(seed)
-    models = build_networks(L2ActSpikeNet(num_classes=10, width=width, timesteps=timesteps).to(dev))
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, 3, 32, 32, generator=g).to(dev)
+    backend_check = backend_for(x, amp, lif_backend)  # an unavailable explicit backend: fail before timing
+    net = set_backend(L2ActSpikeNet(num_classes=10, width=width, timesteps=timesteps), lif_backend)
+    models = build_networks(net.to(dev))
     y = torch.randint(0, 10, (batch,), generator=g).to(dev)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -201,7 +207,9 @@ def run_bench(
             "channels_last": channels_last,
             "amp_bf16": amp,
         },
-        "lif_backend": lif_backend(x, amp),
+        "lif_backend": used_backends(models["avsnn"]) or backend_check,  # what ran the timed LIF scans
+        "lif_backend_requested": lif_backend,
+        "lif_backend_fallbacks": fallbacks(),  # {backend: reason} of each fallback of "auto"
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
@@ -230,7 +238,7 @@ def run_bench(
         "saved_bytes": {"step": saved},
     }
     if lif_micro:
-        micro = _lif_micro((timesteps, batch, width, 32, 32), dev, reps=max(3, steps))
+        micro = _lif_micro((timesteps, batch, width, 32, 32), dev, reps=max(3, steps), backend=lif_backend)
         result["lif_fwd_bwd"] = micro
         result["saved_bytes"]["lif_layer"] = {
             "shape": micro["shape"],

@@ -26,10 +26,14 @@ neuron run on all ``T*B`` samples at once and only this layer scans over ``T``.
 The state lives inside the call (no hidden ``mem`` attribute), so identical calls
 give identical results and nested models need no reset.
 
-Two interchangeable implementations compute the same function:
-``impl="loop"`` is the readable reference :func:`lif_loop` (one autograd node per step);
-``impl="fused"`` runs the whole scan as one autograd node with a hand-written
-backward (:mod:`avsnn.core.kernels`). ``impl="auto"`` (default) picks the fused one.
+**Backends.** ``backend=`` names the code that runs the scan, all computing the same
+function: ``"loop"`` is the readable reference :func:`lif_loop` (one autograd node per
+step); ``"cpp"`` (CPU), ``"triton"`` (CUDA) and ``"torch"`` (any device) run the whole
+scan as one autograd node with a hand-written backward (:mod:`avsnn.core.kernels`).
+``"auto"`` (default) takes the first of :func:`supported_backends` for the input's device
+and dtype and reports once when it has to fall back; an explicit backend that cannot run
+raises :class:`~avsnn.core.kernels.BackendUnavailable`. The environment switches
+``AVSNN_FUSED_CPP=0`` and ``AVSNN_FUSED_TRITON=0`` turn a kernel off (for ``auto`` too).
 """
 
 from __future__ import annotations
@@ -38,11 +42,9 @@ import torch
 from torch import nn
 
 from . import surrogate as sg
-from .kernels import RESETS, lif_fused, lif_loop
+from .kernels import BACKENDS, RESETS, lif_fused, lif_loop, resolve_backend, supported_backends
 
-__all__ = ["IMPLS", "LIF", "RESETS", "lif_loop"]
-
-IMPLS = ("auto", "loop", "fused")
+__all__ = ["BACKENDS", "LIF", "RESETS", "lif_loop", "set_backend", "supported_backends", "used_backends"]
 
 
 def _check_unit_interval(name: str, value: float) -> None:
@@ -61,7 +63,8 @@ class LIF(nn.Module):
     surrogate : a :class:`avsnn.surrogate.Surrogate` (default ``atan(alpha=2)``).
     learn_beta, learn_threshold : make beta / threshold trainable scalars.
         A learnt beta is clamped to ``[0, 1]`` in the forward pass, as in snnTorch.
-    impl : ``"auto"``/``"fused"`` (one autograd node) or ``"loop"`` (reference).
+    backend : ``"auto"`` (default), ``"cpp"``, ``"triton"``, ``"torch"`` or ``"loop"`` (see the
+        module docstring). The one that ran last is :attr:`last_backend`.
     """
 
     def __init__(
@@ -72,7 +75,7 @@ class LIF(nn.Module):
         surrogate: sg.Surrogate | None = None,
         learn_beta: bool = False,
         learn_threshold: bool = False,
-        impl: str = "auto",
+        backend: str = "auto",
     ):
         super().__init__()
         _check_unit_interval("beta", beta)
@@ -80,12 +83,13 @@ class LIF(nn.Module):
             raise ValueError(f"LIF threshold must be > 0, got {threshold}")
         if reset not in RESETS:
             raise ValueError(f"LIF reset must be one of {RESETS}, got {reset!r}")
-        if impl not in IMPLS:
-            raise ValueError(f"LIF impl must be one of {IMPLS}, got {impl!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"LIF backend must be one of {BACKENDS}, got {backend!r}")
         surrogate = sg.atan() if surrogate is None else surrogate
         if not isinstance(surrogate, sg.Surrogate):
             raise TypeError(f"LIF surrogate must be an avsnn.surrogate.Surrogate, got {type(surrogate).__name__}")
-        self.reset, self.surrogate, self.impl = reset, surrogate, impl
+        self.reset, self.surrogate, self.backend = reset, surrogate, backend
+        self.last_backend: str | None = None  # the concrete backend of the latest call
         beta_t = torch.tensor(float(beta))
         thr_t = torch.tensor(float(threshold))
         if learn_beta:
@@ -101,7 +105,7 @@ class LIF(nn.Module):
         """The neuron's parameters shown by ``repr``."""
         return (
             f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, "
-            f"reset={self.reset!r}, surrogate={self.surrogate.name}"
+            f"reset={self.reset!r}, surrogate={self.surrogate.name}, backend={self.backend!r}"
         )
 
     def forward(self, current: torch.Tensor, return_mem: bool = False):
@@ -112,8 +116,25 @@ class LIF(nn.Module):
             )
         beta = self.beta.clamp(0, 1)
         threshold = self.threshold
-        if self.impl == "loop":
-            spikes, mem = lif_loop(current, beta, threshold, self.reset, self.surrogate)
-        else:
-            spikes, mem = lif_fused(current, beta, threshold, self.reset, self.surrogate)
+        spikes, mem = lif_fused(current, beta, threshold, self.reset, self.surrogate, self.backend)
+        self.last_backend = resolve_backend(current, self.backend)  # after the call: a fallback in it counts
         return (spikes, mem) if return_mem else spikes
+
+
+def set_backend(model: nn.Module, backend: str) -> nn.Module:
+    """Set ``backend`` on every :class:`LIF` layer of ``model`` (in place); returns ``model``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"LIF backend must be one of {BACKENDS}, got {backend!r}")
+    for m in model.modules():
+        if isinstance(m, LIF):
+            m.backend = backend
+    return model
+
+
+def used_backends(model: nn.Module) -> str | None:
+    """The concrete backends that ran ``model``'s LIF layers last (``"cpp"``, ``"cpp+torch"`` ...).
+
+    ``None`` when no LIF layer has run (or the model has none, e.g. the ANN twin).
+    """
+    names = sorted({m.last_backend for m in model.modules() if isinstance(m, LIF) and m.last_backend})
+    return "+".join(names) or None

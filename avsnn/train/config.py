@@ -7,11 +7,12 @@ settings always map to the same trained model.
 
 Fields that do not change the result are left out of the hash (:data:`COSMETIC`):
 ``profile`` (the name of the preset the config came from), ``progress`` (progress
-bars), ``device`` (where it runs: a model trained on a GPU is reused on a CPU) and
-``channels_last`` (a memory layout for the convolutions, computing the same function up to float
-rounding). ``channels_last=None`` (auto) uses it on CUDA only: on CPU an explicit ``True`` is an
-opt-in, checked first by :func:`avsnn.device.use_channels_last`, because a channels-last 1x1
-strided convolution backward hangs in some torch/oneDNN builds on AVX2-only CPUs.
+bars), ``device`` (where it runs: a model trained on a GPU is reused on a CPU),
+``lif_backend`` (the code that runs the LIF scans, :data:`avsnn.core.kernels.BACKENDS`) and
+``channels_last`` (a memory layout for the convolutions); the last two compute the same
+function up to float rounding. ``channels_last=None`` (auto) uses it on CUDA only: on CPU an
+explicit ``True`` is an opt-in, checked first by :func:`avsnn.device.use_channels_last`, because
+a channels-last 1x1 strided convolution backward hangs in some torch/oneDNN builds on AVX2-only CPUs.
 
 A folder ``dataset`` (and ``data_root``) is stored as an absolute path, so ``emb``, ``emb/``, ``./emb``
 and ``/abs/emb`` name the same run; ``"embedded"`` and the release names stay as given. The run store
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from avsnn.console import did_you_mean
+from avsnn.core.kernels import BACKENDS as LIF_BACKENDS
 from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
 from avsnn.data.datasets import NAMED_DATASETS
@@ -52,14 +54,14 @@ from avsnn.models.resnet import VISION_BLOCKS
 
 from .profiles import MODALITIES  # there, so that the command line's choices import no torch
 
-# Allowed values of the fields the model, data and device layers implement are imported from
-# there (HEADS, SURROGATES, DEVICES, the variants); the other training-level ones are defined here.
+# Allowed values of the fields the core, model, data and device layers implement are imported from
+# there (HEADS, SURROGATES, LIF_BACKENDS, DEVICES, the variants); the other training-level ones are defined here.
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FUSION_INPUTS = ("both", "vision", "audio")
 VARIANTS = {"vision": VISION_BLOCKS, "audio": AUDIO_VARIANTS, "fusion": ("smlp",)}
 #: ``variant="auto"``: the first of each list, the paper's network (the constructors' default)
 DEFAULT_VARIANT = {modality: variants[0] for modality, variants in VARIANTS.items()}
-COSMETIC = ("profile", "progress", "device", "channels_last")
+COSMETIC = ("profile", "progress", "device", "channels_last", "lif_backend")
 SCHEDULES = ("step", "cosine")
 NEURONS = ("lif", "relu")
 #: other tools' names for some fields: the hint of an unknown key (:func:`check_key`)
@@ -165,6 +167,7 @@ class RunConfig:
     # cosmetic (not hashed)
     device: str = "auto"
     channels_last: Optional[bool] = None  # channels-last convs; None: on CUDA, off on CPU (see above)
+    lif_backend: str = "auto"  # LIF scan backend: "auto", "cpp", "triton", "torch" or "loop"
     profile: str = "custom"
     progress: bool = True
 
@@ -310,6 +313,7 @@ def _validate(c: RunConfig) -> None:
     _expect("surrogate", c.surrogate, SURROGATES)
     _expect("optimizer", c.optimizer, OPTIMIZERS)
     _expect("device", c.device, DEVICES)
+    _expect("lif_backend", c.lif_backend, LIF_BACKENDS)
     _expect("fusion_inputs", c.fusion_inputs, FUSION_INPUTS)
     _expect("schedule", c.schedule, SCHEDULES)
     _expect("neuron", c.neuron, NEURONS)

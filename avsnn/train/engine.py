@@ -37,6 +37,8 @@ from typing import Callable, Optional
 
 import torch
 
+from avsnn.core.kernels import fallbacks as lif_fallbacks
+from avsnn.core.lif import used_backends
 from avsnn.data.batching import ArrayData, as_array_data
 from avsnn.device import eval_batch_size, resolve_device
 from avsnn.isa import describe as describe_isa
@@ -84,6 +86,9 @@ def _final_metrics(cfg: RunConfig, model, train: ArrayData, test: ArrayData, his
         "train_seconds": float(sum(h["seconds"] for h in history)),
         "cpu_isa": describe_isa(),  # the instruction set CPU numbers were computed with (avsnn.isa)
         **m,
+        "lif_backend": used_backends(model),  # what ran the LIF scans of the evaluation (None: no LIF)
+        "lif_backend_requested": cfg.lif_backend,
+        "lif_backend_fallbacks": lif_fallbacks(),  # {backend: reason} of each fallback of "auto" so far
     }
     if train.classes is not None:
         m["classes"] = list(train.classes)

@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 
 from avsnn.core import surrogate as sg
+from avsnn.core.lif import set_backend
 from avsnn.data import build_datasets
 from avsnn.data.batching import ArrayData, subset, validation_split
 from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet, ann_twin
@@ -55,7 +56,7 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
         raise ValueError("a fusion model needs input_dims")
     else:
         net = SMLP(dict(input_dims), hidden=tuple(cfg.hidden), project_dim=cfg.project_dim, **common)
-    return ann_twin(net, copy_model=False) if cfg.neuron == "relu" else net
+    return ann_twin(net, copy_model=False) if cfg.neuron == "relu" else set_backend(net, cfg.lif_backend)
 
 
 def load_datasets(cfg: RunConfig):

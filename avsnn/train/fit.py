@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from avsnn.core.kernels import resolve_backend
 from avsnn.core.loss import mse_count_loss
 from avsnn.data.batching import ArrayData
 from avsnn.device import eval_batch_size, keep_freed_memory, resolve_device, use_channels_last
@@ -200,6 +201,10 @@ class _Training:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = dist.wrap(self.model) if dist.wrap is not None else self.model
         self.amp = cfg.amp and device.type == "cuda"
+        if cfg.neuron == "lif":  # an unavailable explicit backend fails here, before the first epoch
+            resolve_backend(
+                torch.empty(0, device=device, dtype=torch.bfloat16 if self.amp else torch.float32), cfg.lif_backend
+            )
 
     def train_epoch(self, epoch: int, progress: bool) -> dict:
         """One seeded pass over the training part; the epoch's record (loss, train accuracy, lr, seconds)."""

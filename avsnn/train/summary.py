@@ -54,13 +54,13 @@ def store_state(store: RunStore) -> tuple[str, str]:
     return TRAINED, ""
 
 
-def lif_backend(device: str) -> str:
-    """The LIF scan backend a float32 network uses on ``device`` (``cpp``, ``triton`` or ``torch``)."""
+def lif_backend(device: str, requested: str = "auto") -> str:
+    """The LIF scan backend a float32 network asking for ``requested`` runs on ``device`` (``cpp`` ...)."""
     import torch
 
-    from avsnn.core.kernels import backend
+    from avsnn.core.kernels import resolve_backend
 
-    return backend(torch.empty(1, device=device))
+    return resolve_backend(torch.empty(1, device=device), requested)
 
 
 def format_train_result(run, state: str, detail: str = "", device: Optional[str] = None) -> str:
@@ -73,7 +73,7 @@ def format_train_result(run, state: str, detail: str = "", device: Optional[str]
     sep = m.get("separability", {}).get("test", {})
     how = f"{state} ({detail})" if detail else state
     if device is not None and state != FOUND:
-        how += f" on {device}, LIF backend {lif_backend(device)}"
+        how += f" on {device}, LIF backend {m.get('lif_backend') or lif_backend(device, cfg.lif_backend)}"
     lines = [
         f"config hash    {cfg.hash()} ({cfg.modality}, profile {cfg.profile}, data {cfg.dataset})",
         f"run key        {run.path.name}",

@@ -27,7 +27,8 @@ One file per backend, one dispatcher:
 * :mod:`.torch_ops` -- the scan in torch ops (any device and dtype);
 * :mod:`.cpp` -- the CPU C++ kernel (source ``lif_scan.cpp``), built on first use;
 * :mod:`.triton` -- the CUDA Triton kernels (imported only when needed);
-* :mod:`.dispatch` -- :func:`backend` picks one per call; :func:`lif_fused` is the public function.
+* :mod:`.dispatch` -- the backend names (:data:`BACKENDS`, :func:`supported_backends`), the choice
+  per call (:func:`resolve_backend`) and :func:`lif_fused`, the public function.
 
 Spikes equal the reference loop's bit for bit (same arithmetic order, no FMA contraction) and the
 membrane and gradients agree to rounding (``tests/test_fused.py``).
@@ -35,7 +36,27 @@ membrane and gradients agree to rounding (``tests/test_fused.py``).
 
 from .codes import RESETS, SURROGATES
 from .cpp import cpu_kernel
-from .dispatch import backend, lif_fused
+from .dispatch import (
+    BACKENDS,
+    BackendFallback,
+    BackendUnavailable,
+    fallbacks,
+    lif_fused,
+    resolve_backend,
+    supported_backends,
+)
 from .reference import lif_loop
 
-__all__ = ["RESETS", "SURROGATES", "backend", "cpu_kernel", "lif_fused", "lif_loop"]
+__all__ = [
+    "BACKENDS",
+    "RESETS",
+    "SURROGATES",
+    "BackendFallback",
+    "BackendUnavailable",
+    "cpu_kernel",
+    "fallbacks",
+    "lif_fused",
+    "lif_loop",
+    "resolve_backend",
+    "supported_backends",
+]

@@ -7,8 +7,8 @@ reduced per chunk in float64 and skipped (with the reads of ``V[t-1]``) when bot
 float32 and float64 only.
 
 Built with ``torch.utils.cpp_extension`` (a C++ compiler and ninja; cached in
-``~/.cache/torch_extensions``). ``AVSNN_FUSED_CPP=0`` disables it; a failed build warns once and the
-dispatcher uses the torch ops instead.
+``~/.cache/torch_extensions``). ``AVSNN_FUSED_CPP=0`` disables it; after a failed build
+:func:`cpu_kernel_error` says why, and the dispatcher (:mod:`.dispatch`) reports it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import os
 import sys
 import sysconfig
 import threading
-import warnings
 from pathlib import Path
 
 import torch
@@ -107,9 +106,8 @@ def cpu_kernel():
             else:
                 try:
                     module = _build()
-                except Exception as e:  # no compiler / ninja / headers: keep working on the torch path
-                    error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
-                    warnings.warn(f"avsnn fused LIF: CPU kernel unavailable, using torch ops ({error})")
+                except Exception as e:  # no compiler / ninja / headers: the dispatcher reports it
+                    error = f"build failed: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
             _state["module"], _state["error"] = module, error
         return _state["module"]
 

@@ -1,13 +1,22 @@
-"""One dispatcher for the fused LIF scan: picks a backend per call and wraps it as one autograd node.
+"""One dispatcher for the fused LIF scan: resolves a backend per call and wraps it as one autograd node.
 
-Backends (each a module with the same ``forward`` / ``backward`` on ``[T, N]`` buffers):
+Backends, chosen by name (the LIF's ``backend=``, the config's ``lif_backend``):
 
 * ``"cpp"`` -- CPU, float32/float64: the C++ kernel (:mod:`.cpp`); ``AVSNN_FUSED_CPP=0`` disables it.
-* ``"triton"`` -- CUDA, float16/bfloat16/float32/float64, when Triton is installed (:mod:`.triton`);
-  ``AVSNN_FUSED_TRITON=0`` disables it, and a launch that raises warns once and falls back to torch ops.
-* ``"torch"`` -- everything else: plain torch ops (:mod:`.torch_ops`).
+* ``"triton"`` -- CUDA, float16/bfloat16/float32/float64, fewer than ``2**31`` elements, when Triton
+  is installed (:mod:`.triton`); ``AVSNN_FUSED_TRITON=0`` disables it.
+* ``"torch"`` -- any device and dtype: plain torch ops (:mod:`.torch_ops`).
+* ``"loop"`` -- any device and dtype: the reference per-step loop (:func:`.reference.lif_loop`, one
+  autograd node per step), the only one for per-neuron (non-scalar) beta or threshold.
+* ``"auto"`` -- the first of :func:`supported_backends`: ``cpp`` on CPU (float32/float64), ``triton``
+  on CUDA, else ``torch``. When the preferred one is unavailable (disabled by its environment
+  switch, a failed build, no Triton, a Triton launch that raised) ``auto`` uses ``torch`` and says so
+  once per backend and reason (a :class:`BackendFallback` warning, listed by :func:`fallbacks`).
 
-All three work on a ``[T, N]`` view of the neurons in *memory order*: time outermost, the ``N``
+An explicit backend that cannot run a call raises :class:`BackendUnavailable` (one line naming it
+and why) and is never swapped for another. All compute the same function (``tests/test_fused.py``).
+
+The fused ones work on a ``[T, N]`` view of the neurons in *memory order*: time outermost, the ``N``
 neurons of one step dense in any order. A contiguous tensor, a channels-last one (the batch axis,
 split into T and B, stays outermost) and a current broadcast over T (stride 0) all have such a
 view, so outputs and gradients keep the input's layout; anything else is copied once.
@@ -16,6 +25,7 @@ view, so outputs and gradients keep the input's layout; anything else is copied 
 from __future__ import annotations
 
 import warnings
+from typing import Optional
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -26,18 +36,34 @@ from . import cpp, torch_ops
 from .codes import RESETS
 from .reference import lif_loop
 
+#: the names ``backend=`` accepts: ``"auto"`` and the concrete backends
+BACKENDS = ("auto", "cpp", "triton", "torch", "loop")
+_CPP_DTYPES = (torch.float32, torch.float64)
+_TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
 _triton_state: dict = {}
+_fallbacks: dict = {}  # backend -> the reason "auto" did not use it (reported once)
+
+
+class BackendUnavailable(RuntimeError):
+    """An explicitly chosen LIF backend cannot run here (a user's choice, reported in one line)."""
+
+
+class BackendFallback(UserWarning):
+    """``backend="auto"`` runs on another backend than the one it prefers (the message says why)."""
 
 
 def triton_kernels():
-    """The Triton backend module :mod:`.triton`, or ``None``.
+    """The Triton backend module :mod:`.triton`, or ``None`` (the reason: :func:`unavailable`).
 
     ``None`` when it is not installed, ``AVSNN_FUSED_TRITON=0``, or a launch failed. Imported on first
     use: importing ``triton`` is slow and optional.
     """
     if "module" not in _triton_state:
         module = None
-        if env_switch("AVSNN_FUSED_TRITON"):
+        if not env_switch("AVSNN_FUSED_TRITON"):
+            _triton_state["error"] = "disabled by AVSNN_FUSED_TRITON=0"
+        else:
             try:
                 from . import triton as module
             except Exception as e:  # no triton: the torch-op path serves CUDA too
@@ -46,41 +72,104 @@ def triton_kernels():
     return _triton_state["module"]
 
 
-def _triton_failed(error: Exception) -> None:
-    """A Triton launch raised (e.g. a compiler too old for the kernels): warn once, use torch ops."""
-    msg = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
-    _triton_state.update(module=None, error=msg)
-    warnings.warn(f"avsnn fused LIF: Triton kernels failed, using torch ops from now on ({msg})")
+def _first_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
 
 
-def backend(t: torch.Tensor) -> str:
-    """Which backend runs the scan for tensors like ``t``.
+def unavailable(name: str, device, dtype: torch.dtype = torch.float32, numel: int = 0) -> Optional[str]:
+    """Why backend ``name`` cannot run the scan of ``dtype`` tensors on ``device``; ``None`` if it can.
 
-    ``"cpp"`` (CPU kernel), ``"triton"`` (CUDA) or ``"torch"`` (torch ops: any device and dtype).
+    ``numel``: elements of the tensor (Triton indexes with 32-bit offsets). Checking ``"cpp"`` builds
+    the CPU kernel and checking ``"triton"`` imports Triton, on first use.
     """
-    if t.device.type == "cpu":
-        if t.dtype in (torch.float32, torch.float64) and cpp.cpu_kernel() is not None:
-            return "cpp"
-    elif (
-        t.is_cuda
-        and t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-        and t.numel() < 2**31
-        and triton_kernels() is not None
-    ):
+    device = torch.device(device)
+    if name in ("torch", "loop"):
+        return None
+    if name == "cpp":
+        if device.type != "cpu":
+            return f"it runs on CPU only, not {device.type}"
+        if dtype not in _CPP_DTYPES:
+            return f"it supports float32 and float64 only, not {dtype}"
+        if cpp.cpu_kernel() is None:
+            return cpp.cpu_kernel_error()
+        return None
+    if name == "triton":
+        if device.type != "cuda":
+            return f"it runs on CUDA only, not {device.type}"
+        if dtype not in _TRITON_DTYPES:
+            return f"it supports float16, bfloat16, float32 and float64 only, not {dtype}"
+        if numel >= 2**31:
+            return f"a tensor of {numel} elements needs 64-bit offsets (limit 2**31)"
+        if triton_kernels() is None:
+            return _triton_state.get("error")
+        return None
+    raise ValueError(f"LIF backend must be one of {BACKENDS}, got {name!r}")
+
+
+def _preferred(device: torch.device, dtype: torch.dtype) -> str:
+    """The backend ``auto`` tries first for ``dtype`` tensors on ``device``."""
+    if device.type == "cpu" and dtype in _CPP_DTYPES:
+        return "cpp"
+    if device.type == "cuda" and dtype in _TRITON_DTYPES:
         return "triton"
     return "torch"
 
 
-def _call(how: str, direction: str, *args):
+def supported_backends(device, dtype: torch.dtype = torch.float32) -> tuple[str, ...]:
+    """The concrete backends that can run the LIF scan of ``dtype`` tensors on ``device``.
+
+    In the order ``"auto"`` prefers them: ``auto`` takes the first.
+    """
+    return tuple(name for name in BACKENDS[1:] if unavailable(name, device, dtype) is None)
+
+
+def fallbacks() -> dict:
+    """``{backend: reason}`` of each backend ``"auto"`` preferred but could not use in this process."""
+    return dict(_fallbacks)
+
+
+def _fall_back(name: str, reason: str) -> str:
+    """Record and report (once per backend and reason) that ``auto`` runs ``torch`` instead of ``name``."""
+    if _fallbacks.get(name) != reason:
+        _fallbacks[name] = reason
+        warnings.warn(f"avsnn LIF backend auto: {name} unavailable ({reason}); using torch", BackendFallback)
+    return "torch"
+
+
+def resolve_backend(t: torch.Tensor, requested: str = "auto", scalar: bool = True) -> str:
+    """The concrete backend that runs the scan for tensors like ``t`` when ``requested`` is asked for.
+
+    ``scalar``: beta and threshold are single numbers (per-neuron ones need ``"loop"``). An explicit
+    backend that cannot run raises :class:`BackendUnavailable`; ``"auto"`` reports a fallback once.
+    """
+    if requested == "auto":
+        if not scalar:
+            return "loop"
+        name = _preferred(t.device, t.dtype)
+        reason = unavailable(name, t.device, t.dtype, t.numel())
+        return name if reason is None else _fall_back(name, reason)
+    reason = "per-neuron beta/threshold need backend 'loop'" if not scalar and requested != "loop" else None
+    reason = reason or unavailable(requested, t.device, t.dtype, t.numel())
+    if reason is not None:
+        raise BackendUnavailable(f"LIF backend={requested!r} is unavailable for {t.dtype} on {t.device}: {reason}")
+    return requested
+
+
+def _call(how: str, auto: bool, direction: str, *args):
     """Run ``direction`` (``"forward"`` or ``"backward"``) of backend ``how``.
 
-    A failing Triton launch falls back to the torch ops, which give the same result.
+    A Triton launch that raises is a :class:`BackendUnavailable` error when Triton was chosen; under
+    ``auto`` it is reported once and the torch ops (the same function) run from then on.
     """
     if how == "triton":
         try:
             return getattr(triton_kernels(), direction)(*args)
         except Exception as e:
-            _triton_failed(e)
+            msg = f"launch failed: {_first_line(e)}"
+            if not auto:
+                raise BackendUnavailable(f"LIF backend='triton' {msg}") from e
+            _triton_state.update(module=None, error=msg)
+            how = _fall_back("triton", msg)
     return getattr(cpp if how == "cpp" else torch_ops, direction)(*args)
 
 
@@ -135,16 +224,16 @@ class _FusedLIF(torch.autograd.Function):
     """The whole scan as one node; only the membrane is saved (spikes are recomputed from it)."""
 
     @staticmethod
-    def forward(ctx, current, beta, thr, reset, surrogate):
+    def forward(ctx, current, beta, thr, reset, surrogate, how, auto):
         inp = _rows(current)
         if inp is None:
             current = current.contiguous()
             inp = current.view(current.shape[0], -1)
         spikes, mem = _like(current), _like(current)
         if inp.shape[1]:
-            _call(backend(current), "forward", inp, _flat(spikes), _flat(mem), beta, thr, reset)
+            _call(how, auto, "forward", inp, _flat(spikes), _flat(mem), beta, thr, reset)
         ctx.save_for_backward(mem, beta, thr)
-        ctx.reset, ctx.surrogate = reset, surrogate
+        ctx.reset, ctx.surrogate, ctx.how, ctx.auto = reset, surrogate, how, auto
         ctx.set_materialize_grads(False)  # an unused membrane output gets no zero-filled gradient
         return spikes, mem
 
@@ -154,11 +243,12 @@ class _FusedLIF(torch.autograd.Function):
         mem, beta, thr = ctx.saved_tensors
         need_beta, need_thr = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         if g_spikes is None and g_mem is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None, None
         g_cur = torch.empty_like(mem)
         if mem[0].numel():
             sums = _call(
-                backend(mem),
+                ctx.how,
+                ctx.auto,
                 "backward",
                 _flat(mem),
                 _flat(g_cur),
@@ -180,6 +270,8 @@ class _FusedLIF(torch.autograd.Function):
             sums[1].reshape(thr.shape) if need_thr else None,
             None,
             None,
+            None,
+            None,
         )
 
 
@@ -189,19 +281,22 @@ def lif_fused(
     threshold: torch.Tensor,
     reset: str,
     surrogate: Surrogate,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused LIF scan, the same function as :func:`.reference.lif_loop` (Eqs. 1 and 17).
+    """The LIF scan (Eqs. 1 and 17) on ``backend``, the same function as :func:`.reference.lif_loop`.
 
     Returns ``(spikes, membrane)``, both ``[T, B, ...]`` in ``current``'s layout (contiguous or
     channels-last stay so).
 
-    ``beta`` and ``threshold`` are scalars (Python numbers or one-element tensors, learnable or not).
-    Tensors with more than one element (per-neuron parameters) fall back to the reference loop.
+    ``beta`` and ``threshold`` are scalars (Python numbers or one-element tensors, learnable or not)
+    or, with ``backend`` ``"loop"`` or ``"auto"``, per-neuron tensors (run by the reference loop).
+    ``backend``: one of :data:`BACKENDS` (see the module docstring).
     """
     if reset not in RESETS:
         raise ValueError(f"LIF reset must be one of {RESETS}, got {reset!r}")
     beta = torch.as_tensor(beta, dtype=current.dtype, device=current.device)
     threshold = torch.as_tensor(threshold, dtype=current.dtype, device=current.device)
-    if beta.numel() != 1 or threshold.numel() != 1:
+    how = resolve_backend(current, backend, scalar=beta.numel() == 1 and threshold.numel() == 1)
+    if how == "loop":
         return lif_loop(current, beta, threshold, reset, surrogate)
-    return _FusedLIF.apply(current, beta.reshape(()), threshold.reshape(()), reset, surrogate)
+    return _FusedLIF.apply(current, beta.reshape(()), threshold.reshape(()), reset, surrogate, how, backend == "auto")
