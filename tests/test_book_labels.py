@@ -10,10 +10,9 @@ import pytest
 BOOK = Path(__file__).resolve().parent.parent / "book"
 CHAPTERS = sorted(BOOK.glob("*.md"))
 CODE_WIDTH = 88
+
+
 #: chapters whose prose another change rewrites; their typed chapter numbers go with it
-TYPED_NUMBERS_PENDING = {"intro.md", "12_recipe.md"}
-
-
 def _split(path: Path) -> tuple[str, list[str]]:
     """``(prose, code lines)`` of a MyST notebook chapter."""
     prose, code, in_code = [], [], False
@@ -69,8 +68,6 @@ def test_every_reference_names_an_existing_label():
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapters_are_referred_to_by_label(path):
-    if path.name in TYPED_NUMBERS_PENDING:
-        pytest.skip("its prose changes elsewhere")
     typed = re.findall(r"\bchapters? \d+\w*", _split(path)[0])
     assert not typed, f"{path.name}: typed chapter numbers {typed}; use {{ref}}`ch-...`"
 
