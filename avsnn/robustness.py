@@ -32,7 +32,7 @@ from .data.batching import ArrayData
 from .evidence import compare, summarize
 from .metrics import accuracy, predict, run_model
 from .report import markdown_table
-from .train import make_config, train_or_load
+from .train import load_finished, make_config
 from .train.store import atomic_write_json, read_json_file, report
 
 MODALITIES = ("vision", "audio")
@@ -221,7 +221,7 @@ def sweep(data: str, profile: str, seeds: Sequence[int], conds: Sequence[Conditi
     rows = []
     for seed in seeds:
         configs = fusion_configs(data, profile, int(seed))
-        l2, vanilla = (train_or_load(c, progress=False, verbose=False) for c in configs)
+        l2, vanilla = (load_finished(c) for c in configs)
         rows += evaluate_cached(l2, vanilla, conds, int(seed))
     return rows
 

@@ -38,7 +38,7 @@ from .metrics import accuracy, run_model
 from .paper import TABLE_I, TABLE_II, TABLE_III
 from .report import markdown_table
 from .robustness import decision_predictions
-from .train import RunStore, make_config, train_or_load
+from .train import RunStore, load_finished, make_config, train_or_load
 
 
 @dataclass
@@ -57,10 +57,16 @@ class Arm:
             self.runs = [train_or_load(c, verbose=verbose) for c in self.configs]
         return self
 
+    def load(self) -> "Arm":
+        """Read every seed's finished run from the store; never trains (an unfinished one is a ``LookupError``)."""
+        if not self.runs:
+            self.runs = [load_finished(c) for c in self.configs]
+        return self
+
     @property
     def accuracies(self) -> list:
-        """Per-seed test accuracies (fractions) of the kept (best-validation) models."""
-        return [r.metrics["test_accuracy"] for r in self.train().runs]
+        """Per-seed test accuracies (fractions) of the kept (best-validation) models (read, never trained)."""
+        return [r.metrics["test_accuracy"] for r in self.load().runs]
 
     @property
     def summary(self) -> Summary:
@@ -137,7 +143,7 @@ def decision_fusion_arm(vision: Arm, audio: Arm) -> list:
     """Per-seed decision-level fusion accuracies of two arms trained on the same seeds."""
     if vision.seeds != audio.seeds:
         raise ValueError(f"decision_fusion_arm: seeds differ ({vision.seeds} vs {audio.seeds})")
-    return [decision_fusion(v, a) for v, a in zip(vision.train().runs, audio.train().runs)]
+    return [decision_fusion(v, a) for v, a in zip(vision.load().runs, audio.load().runs)]
 
 
 def probe_accuracies(data: str, profile: str) -> dict:
@@ -257,7 +263,7 @@ def headline_claims(
         return arm(modality, modality, profile, data, seeds, **kw)
 
     def ratios(a):
-        return [feature_discrimination(r, "test").separability["ratio"] for r in a.train().runs]
+        return [feature_discrimination(r, "test").separability["ratio"] for r in a.load().runs]
 
     v, a = uni("vision"), uni("audio")
     vf, af = uni("vision", head="fc"), uni("audio", head="fc")
@@ -314,7 +320,7 @@ def margin_curves(a: Arm) -> dict:
     the margin after the first epoch and at the kept (best-validation, else last) epoch, per seed.
     """
     curves, first, kept, split = [], [], [], None
-    for run in a.train().runs:
+    for run in a.load().runs:
         hist = run.history
         split = "val" if any("val_margin" in h for h in hist) else "test"
         curve = [(h["epoch"], h[f"{split}_margin"]) for h in hist if f"{split}_margin" in h]

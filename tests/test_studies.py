@@ -98,3 +98,13 @@ def test_claims_table_carries_each_verdict():
 def test_seeds_table_lists_every_seed_and_the_probe():
     table = studies.seeds_table({"net": [0.5, 0.6]}, {"probe": 0.55})
     assert "55.0 ± 7.1" in table and "50.0, 60.0" in table and "| probe | 55.0 |" in table
+
+
+def test_reading_an_arm_never_trains(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVSNN_RUNS", str(tmp_path / "runs"))
+    a = studies.arm("L2", "vision", "smoke", "embedded", [0])
+    with pytest.raises(LookupError, match="no finished vision run .* train it first"):
+        a.accuracies
+    with pytest.raises(LookupError, match="train it first"):
+        studies.margin_curves(a)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

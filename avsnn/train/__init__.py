@@ -17,7 +17,7 @@ from avsnn.lazy import lazy_exports
 if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linter
     from .cli import add_train_parser
     from .config import RunConfig
-    from .engine import fusion_data, train_or_load
+    from .engine import fusion_data, load_finished, train_or_load
     from .factories import build_model, load_datasets, split_validation
     from .features import unimodal_features
     from .fit import TrainingDiverged
@@ -31,6 +31,7 @@ _WHERE = {
     "RunConfig": ".config",
     "fusion_data": ".engine",
     "train_or_load": ".engine",
+    "load_finished": ".engine",
     "build_model": ".factories",
     "load_datasets": ".factories",
     "split_validation": ".factories",
@@ -49,6 +50,7 @@ __all__ = [
     "make_config",
     "PROFILES",
     "train_or_load",
+    "load_finished",
     "Run",
     "TrainingDiverged",
     "build_model",

@@ -176,6 +176,21 @@ def train_or_load(
         return _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist)
 
 
+def load_finished(cfg: RunConfig, store_root=None) -> Run:
+    """The finished run of ``cfg`` from the run store; reading a result never trains.
+
+    A run that is not finished (never trained, or interrupted) is a :class:`LookupError` naming its
+    folder; train it first (``avsnn train``, :func:`train_or_load` or ``studies.train_all``).
+    """
+    store = RunStore(cfg, store_root)
+    if not store.done:
+        raise LookupError(
+            f"{store.path}: no finished {cfg.modality} run for this config (seed {cfg.seed}) in the run store; "
+            "train it first (`avsnn train`, train_or_load or studies.train_all)"
+        )
+    return train_or_load(cfg, store.root, progress=False, verbose=False)
+
+
 def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verbose, on_epoch_end, dist) -> Run:
     """Train (or resume) ``run`` under the store's lock, write its metrics and mark it done."""
     if dist.is_main:
