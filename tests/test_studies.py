@@ -104,7 +104,7 @@ def test_reading_an_arm_never_trains(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_RUNS", str(tmp_path / "runs"))
     a = studies.arm("L2", "vision", "smoke", "embedded", [0])
     with pytest.raises(LookupError, match="no finished vision run .* train it first"):
-        a.accuracies
+        _ = a.accuracies
     with pytest.raises(LookupError, match="train it first"):
         studies.margin_curves(a)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
