@@ -99,3 +99,15 @@ def test_robustness_chapter_defaults_are_the_intro_claim_s():
     assert tuple(params["snr_db"]) == robustness.SNR_DB
     assert tuple(params["image_noise"]) == robustness.IMAGE_NOISE
     assert tuple(params["occlusion"]) == robustness.OCCLUSION
+
+
+@pytest.mark.parametrize("chapter", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "book").glob("*.md")))
+def test_papermill_reads_every_parameter_of_every_chapter(chapter):
+    """Plain papermill (`papermill -p name value`) sees each parameter the chapter declares, as `chapter run` does."""
+    from papermill.translators import PythonTranslator
+
+    nb = read_chapter(Path(__file__).resolve().parents[1] / "book" / chapter)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        pytest.skip("no parameters")
+    assert {p.name for p in PythonTranslator.inspect(cells[0])} == set(chapter_parameters(nb))
