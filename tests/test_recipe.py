@@ -12,7 +12,7 @@ from torch import nn
 from avsnn.core.lif import LIF
 from avsnn.data.batching import ArrayData, validation_split
 from avsnn.metrics import angular_concentration, run_model
-from avsnn.models import InputNorm, ModelOutput, ann_twin
+from avsnn.models import ImageNorm, InputNorm, ModelOutput, ann_twin
 from avsnn.studies import Arm, margin_curves
 from avsnn.train import build_model, split_validation, train_or_load
 from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
@@ -84,6 +84,7 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "patience": 3,
         "warmup_epochs": 1,
         "schedule": "cosine",
+        "image_norm": "image",
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
@@ -99,6 +100,7 @@ def test_canonical_drops_recipe_fields_only_while_off():
         ("schedule=linear", "schedule"),
         ("neuron=tanh", "neuron"),
         ("warmup_epochs=-1", "warmup_epochs"),
+        ("image_norm=channel", "image_norm"),
     ],
 )
 def test_bad_recipe_values_name_the_field(override, message):
@@ -309,6 +311,29 @@ def test_input_norm_per_mel_band():
     y = norm(x)
     torch.testing.assert_close(y.mean((0, 1, 3)), torch.zeros(4), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.std((0, 1, 3)), torch.ones(4), atol=1e-5, rtol=0)
+
+
+def test_image_norm_removes_each_images_colour_and_contrast_scale_but_keeps_its_shape():
+    g = torch.Generator().manual_seed(0)
+    shape = torch.rand(6, 1, 8, 8, generator=g)
+    colours = torch.rand(6, 3, 1, 1, generator=g)
+    x = colours + shape * torch.tensor([0.5, 0.2, -0.3]).view(1, 3, 1, 1)  # a glyph in each channel, own contrast
+    y = ImageNorm()(x)
+    torch.testing.assert_close(y.mean((2, 3)), torch.zeros(6, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.pow(2).mean((1, 2, 3)), torch.ones(6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ImageNorm()(3.0 * x + torch.rand(6, 3, 1, 1, generator=g)), y, atol=1e-5, rtol=0)
+    ratio = y[:, 0].std((1, 2)) / y[:, 1].std((1, 2))  # the channels keep their relative contrast
+    torch.testing.assert_close(ratio, torch.full((6,), 2.5), atol=1e-4, rtol=0)
+    assert torch.isfinite(ImageNorm()(torch.ones(2, 3, 4, 4))).all()  # a flat image
+
+
+def test_image_norm_is_the_vision_models_input_normalisation_and_needs_no_fit():
+    cfg = make_config("vision", "smoke", overrides=["image_norm=image"])
+    model = build_model(cfg, 10)
+    assert isinstance(model.input_norm, ImageNorm) and not list(model.input_norm.buffers())
+    assert isinstance(build_model(cfg.replace(neuron="relu"), 10).input_norm, ImageNorm)
+    assert isinstance(build_model(cfg.replace(image_norm="dataset"), 10).input_norm, InputNorm)
+    assert isinstance(build_model(cfg.replace(input_norm=False), 10).input_norm, nn.Identity)
 
 
 # ---- schedule -------------------------------------------------------------------------------------
