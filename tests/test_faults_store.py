@@ -80,7 +80,9 @@ def test_config_hash_is_unchanged_for_the_same_settings():
     assert old_default.hash() == "a91d205905cf"
     # the default vision profile as of the cosine schedule over 12 epochs (#16); its settings before
     # that change keep their hash
-    assert make_config("vision", "default").hash() == "b348477d56e2"
+    assert make_config("vision", "default", overrides={"image_norm": "dataset"}).hash() == "b348477d56e2"
+    # the default vision profile as of per-image input normalisation (#30)
+    assert make_config("vision", "default").hash() == "4ee28b143b7b"
     assert make_config("vision", "default", overrides={"epochs": 8, "schedule": "step"}).hash() == "64b11f04db49"
     from test_recipe import OLD_SMOKE  # the smoke profile's settings before it learned (#17)
 
