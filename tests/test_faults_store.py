@@ -67,6 +67,7 @@ def test_config_hash_is_unchanged_for_the_same_settings():
         "default",
         overrides={
             "input_norm": False,
+            "image_norm": "dataset",
             "zero_init_residual": False,
             "val_frac": 0.0,
             "patience": None,
