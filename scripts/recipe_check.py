@@ -43,11 +43,13 @@ def _commit() -> str:
         return "unknown"
 
 
-def check(data: str, profile: str, seeds, modalities=("vision", "audio"), fusion: bool = True, **overrides) -> dict:
+def check(
+    data: str, profile: str, seeds, modalities=("vision", "audio"), fusion: bool = True, workers=None, **overrides
+) -> dict:
     """Train (or read) the arms of one dataset and decide its claims.
 
     ``overrides`` go to every config (``make_config``'s overrides: data keys such as ``per_class``);
-    with one modality or ``fusion=False`` the fusion arm is left out.
+    with one modality or ``fusion=False`` the fusion arm is left out; ``workers``: as :func:`avsnn.studies.train_all`.
     Returns ``{"rows": table rows, "claims": [Claim], "record": JSON-able per-seed results}``.
     """
     arms = {}
@@ -55,7 +57,7 @@ def check(data: str, profile: str, seeds, modalities=("vision", "audio"), fusion
         arms[(m, "snn")] = studies.arm(f"{m} L2 SNN", m, profile, data, seeds, **overrides)
         arms[(m, "twin")] = studies.arm(f"{m} ANN twin", m, profile, data, seeds, neuron="relu", **overrides)
     fused = studies.arm("SMLP fusion", "fusion", profile, data, seeds, **overrides) if fusion else None
-    studies.train_all([*arms.values(), *([fused] if fused else [])])
+    studies.train_all([*arms.values(), *([fused] if fused else [])], workers=workers)
     probes = {
         m: r["test_accuracy"]
         for m, r in run_baseline(data, "both" if len(modalities) == 2 else modalities[0], profile, overrides).items()

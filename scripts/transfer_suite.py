@@ -57,6 +57,7 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--modalities", nargs="+", default=["vision", "audio"], choices=["vision", "audio"])
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "transfer_results")
     args = p.parse_args(argv)
     names = args.sets or [n for n in TRANSFER_SETS if n not in HELD_BACK] + list(HELD_BACK)
@@ -68,7 +69,7 @@ def main(argv=None) -> None:
     for name in names:
         folder = ensure_transfer(name)
         print(f"== {name}: {folder}", flush=True)
-        result = check(str(folder), args.profile, args.seeds, tuple(args.modalities), fusion, **overrides)
+        result = check(str(folder), args.profile, args.seeds, tuple(args.modalities), fusion, args.workers, **overrides)
         rows += _rows(name, TRANSFER_SETS[name], result)
         claims += [c.__class__(f"{name}: {c.claim}", c.paper, c.result) for c in result["claims"]]
         record["sets"][name] = {**result["record"], "held_back": name in HELD_BACK}
