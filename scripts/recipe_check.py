@@ -24,11 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsnn import studies  # noqa: E402
+from avsnn.baseline import run_baseline  # noqa: E402
 from avsnn.evidence import summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
 
 TWIN_SHARE = 0.90  # the issue's bar: the SNN reaches at least this share of its twin's accuracy
+PROBE_NAMES = {"vision": "raw pixels", "audio": "log-mel statistics"}
+COLUMNS = ["modality", "L2 SNN", "ANN twin", "SNN / twin (%)", "linear probe"]
 
 
 def _commit() -> str:
@@ -40,6 +43,60 @@ def _commit() -> str:
         return "unknown"
 
 
+def check(
+    data: str, profile: str, seeds, modalities=("vision", "audio"), fusion: bool = True, workers=None, **overrides
+) -> dict:
+    """Train (or read) the arms of one dataset and decide its claims.
+
+    ``overrides`` go to every config (``make_config``'s overrides: data keys such as ``per_class``);
+    with one modality or ``fusion=False`` the fusion arm is left out; ``workers``: as :func:`avsnn.studies.train_all`.
+    Returns ``{"rows": table rows, "claims": [Claim], "record": JSON-able per-seed results}``.
+    """
+    arms = {}
+    for m in modalities:
+        arms[(m, "snn")] = studies.arm(f"{m} L2 SNN", m, profile, data, seeds, **overrides)
+        arms[(m, "twin")] = studies.arm(f"{m} ANN twin", m, profile, data, seeds, neuron="relu", **overrides)
+    fused = studies.arm("SMLP fusion", "fusion", profile, data, seeds, **overrides) if fusion else None
+    studies.train_all([*arms.values(), *([fused] if fused else [])], workers=workers)
+    probes = {
+        m: r["test_accuracy"]
+        for m, r in run_baseline(data, "both" if len(modalities) == 2 else modalities[0], profile, overrides).items()
+    }
+
+    rows, claims, record = [], [], {"data": data, "profile": profile, "seeds": list(seeds), "overrides": overrides}
+    for m in modalities:
+        snn, twin = arms[(m, "snn")], arms[(m, "twin")]
+        share = summarize([s / t for s, t in zip(snn.accuracies, twin.accuracies)])
+        rows.append(
+            (
+                m,
+                snn.summary.format(),
+                twin.summary.format(),
+                f"{share.format()} (lowest seed {100 * min(share.values):.1f})",
+                f"{100 * probes[m]:.1f} ({PROBE_NAMES[m]})",
+            )
+        )
+        claims.append(studies.claim(f"the L2 SNN beats the linear probe ({m})", snn, [probes[m]]))
+        claims.append(
+            studies.claim(f"the L2 SNN reaches {100 * TWIN_SHARE:.0f} % of its twin ({m})", share.values, [TWIN_SHARE])
+        )
+        record[m] = {
+            "snn": snn.accuracies,
+            "twin": twin.accuracies,
+            "share": list(share.values),
+            "probe": probes[m],
+            "snn_epochs": [len(r.history) for r in snn.runs],
+            "snn_still_rising": [bool(r.metrics.get("still_rising")) for r in snn.runs],
+        }
+    if fused is not None:
+        better = max(modalities, key=lambda m: arms[(m, "snn")].summary.mean)
+        claims.append(studies.claim(f"SMLP fusion beats the better modality ({better})", fused, arms[(better, "snn")]))
+        record["fusion"] = fused.accuracies
+        record["better_modality"] = better
+    record["verdicts"] = {c.claim: c.verdict for c in claims}
+    return {"rows": rows, "claims": claims, "record": record, "fused": fused}
+
+
 def main(argv=None) -> None:
     """Train (or read) the arms, decide the must-show's claims, write the tables."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -49,48 +106,19 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
 
-    arms = {}
-    for m in ("vision", "audio"):
-        arms[(m, "snn")] = studies.arm(f"{m} L2 SNN", m, args.profile, args.data, args.seeds)
-        arms[(m, "twin")] = studies.arm(f"{m} ANN twin", m, args.profile, args.data, args.seeds, neuron="relu")
-    fused = studies.arm("SMLP fusion", "fusion", args.profile, args.data, args.seeds)
-    studies.train_all([*arms.values(), fused])
-    probes = studies.probe_accuracies(args.data, args.profile)
-
-    rows, claims, record = [], [], {"data": args.data, "profile": args.profile, "seeds": args.seeds}
-    for m, probe_name in (("vision", "raw pixels"), ("audio", "log-mel statistics")):
-        snn, twin = arms[(m, "snn")], arms[(m, "twin")]
-        share = summarize([s / t for s, t in zip(snn.accuracies, twin.accuracies)])
-        rows.append(
-            (
-                m,
-                snn.summary.format(),
-                twin.summary.format(),
-                f"{share.format()} (lowest seed {100 * min(share.values):.1f})",
-                f"{100 * probes[m]:.1f} ({probe_name})",
-            )
-        )
-        claims.append(studies.claim(f"the L2 SNN beats the linear probe ({m})", snn, [probes[m]]))
-        claims.append(
-            studies.claim(f"the L2 SNN reaches {100 * TWIN_SHARE:.0f} % of its twin ({m})", share.values, [TWIN_SHARE])
-        )
-        record[m] = {"snn": snn.accuracies, "twin": twin.accuracies, "share": list(share.values), "probe": probes[m]}
-    better = max(("vision", "audio"), key=lambda m: arms[(m, "snn")].summary.mean)
-    claims.append(studies.claim(f"SMLP fusion beats the better modality ({better})", fused, arms[(better, "snn")]))
-    record["fusion"] = fused.accuracies
-
+    result = check(args.data, args.profile, args.seeds)
+    fused, claims, record = result["fused"], result["claims"], result["record"]
     per_seed = ", ".join(f"{100 * a:.1f}" for a in fused.accuracies)
     text = "\n\n".join(
         [
             f"Recipe check on `{args.data}`, profile `{args.profile}`, seeds {args.seeds}, code at {_commit()} "
             "(`scripts/recipe_check.py`). Test accuracy (%), mean ± sd over seeds.",
-            markdown_table(rows, ["modality", "L2 SNN", "ANN twin", "SNN / twin (%)", "linear probe"]),
+            markdown_table(result["rows"], COLUMNS),
             f"SMLP fusion: {fused.summary.format()} (per seed {per_seed}).",
             studies.claims_table(claims),
         ]
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    record["verdicts"] = {c.claim: c.verdict for c in claims}
     atomic_write_bytes(args.out / "results.json", json.dumps(record, indent=1).encode())
     atomic_write_bytes(args.out / "results.md", (text + "\n").encode())
     print(text)

@@ -67,6 +67,7 @@ def test_config_hash_is_unchanged_for_the_same_settings():
         "default",
         overrides={
             "input_norm": False,
+            "image_norm": "dataset",
             "zero_init_residual": False,
             "val_frac": 0.0,
             "patience": None,
@@ -80,8 +81,11 @@ def test_config_hash_is_unchanged_for_the_same_settings():
     assert old_default.hash() == "a91d205905cf"
     # the default vision profile as of the cosine schedule over 12 epochs (#16); its settings before
     # that change keep their hash
-    assert make_config("vision", "default").hash() == "b348477d56e2"
-    assert make_config("vision", "default", overrides={"epochs": 8, "schedule": "step"}).hash() == "64b11f04db49"
+    assert make_config("vision", "default", overrides={"image_norm": "dataset"}).hash() == "b348477d56e2"
+    # the default vision profile as of per-image input normalisation (#30)
+    assert make_config("vision", "default").hash() == "4ee28b143b7b"
+    old = {"epochs": 8, "schedule": "step", "image_norm": "dataset"}
+    assert make_config("vision", "default", overrides=old).hash() == "64b11f04db49"
     from test_recipe import OLD_SMOKE  # the smoke profile's settings before it learned (#17)
 
     assert make_config("fusion", "smoke", overrides=OLD_SMOKE["fusion"]).hash() == "03e60a45c0e1"

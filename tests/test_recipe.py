@@ -12,11 +12,11 @@ from torch import nn
 from avsnn.core.lif import LIF
 from avsnn.data.batching import ArrayData, validation_split
 from avsnn.metrics import angular_concentration, run_model
-from avsnn.models import InputNorm, ModelOutput, ann_twin
+from avsnn.models import ImageNorm, InputNorm, ModelOutput, ann_twin
 from avsnn.studies import Arm, margin_curves
 from avsnn.train import build_model, split_validation, train_or_load
 from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
-from avsnn.train.fit import lr_factor
+from avsnn.train.fit import has_learned, lr_factor, should_stop, still_rising
 from avsnn.train.profiles import make_config
 
 # Hashes printed by the code before the recipe fields existed (commit 30b1512): they must not move.
@@ -84,6 +84,7 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "patience": 3,
         "warmup_epochs": 1,
         "schedule": "cosine",
+        "image_norm": "image",
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
@@ -99,6 +100,7 @@ def test_canonical_drops_recipe_fields_only_while_off():
         ("schedule=linear", "schedule"),
         ("neuron=tanh", "neuron"),
         ("warmup_epochs=-1", "warmup_epochs"),
+        ("image_norm=channel", "image_norm"),
     ],
 )
 def test_bad_recipe_values_name_the_field(override, message):
@@ -201,6 +203,57 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert len(run.history) == run.metrics["best_epoch"] + 2 < 30
 
 
+def _curve(*val):
+    return [{"epoch": e + 1, "val_accuracy": v} for e, v in enumerate(val)]
+
+
+def test_early_stopping_waits_until_the_run_has_learned():
+    cfg = _engine_cfg(epochs=30, patience=3)
+    flat = _curve(0.10, 0.12, 0.11, 0.10, 0.12, 0.11, 0.09, 0.12)  # 10 classes: chance, no learning yet
+    assert not has_learned(0.18, 10) and has_learned(0.19, 10) and has_learned(0.28, 5) and not has_learned(0.27, 5)
+    assert not any(should_stop(cfg, flat[:n], 10) for n in range(1, len(flat) + 1))
+    late = _curve(0.10, 0.11, 0.10, 0.10, 0.35, 0.34, 0.30, 0.33)  # learns at epoch 5, then 3 epochs without gain
+    assert [should_stop(cfg, late[:n], 10) for n in range(4, 9)] == [False, False, False, False, True]
+    assert should_stop(cfg, _curve(0.5, 0.4, 0.4, 0.4), 10)  # learned at once: the usual patience
+    assert not should_stop(cfg.replace(patience=None), late, 10)
+
+
+def test_a_run_at_its_cap_with_validation_still_rising_is_flagged():
+    cfg = _engine_cfg(epochs=4, patience=3)
+    assert still_rising(cfg, _curve(0.2, 0.3, 0.4, 0.5))
+    assert not still_rising(cfg, _curve(0.2, 0.3, 0.5, 0.5))  # best (earliest) before the last epoch
+    assert not still_rising(cfg, _curve(0.2, 0.3, 0.4))  # stopped before the cap
+    assert not still_rising(cfg, [{"epoch": e, "loss": 1.0} for e in range(1, 5)])  # not validated
+
+
+def test_the_still_rising_flag_reaches_the_metrics_and_a_printed_line(tmp_path, capsys):
+    data = _separable()
+
+    def broken_at_first(c, n, d):
+        m = Tiny(4, n)
+        m.broken = True  # epoch 1 validates at chance (all ties: class 0)
+        return m
+
+    def mend(epoch, model):
+        model.broken = False
+
+    cfg = _engine_cfg(epochs=2, patience=3)
+    run = train_or_load(
+        cfg, tmp_path / "a", model_fn=broken_at_first, data_fn=lambda c: (data, data), on_epoch_end=mend
+    )
+    assert run.history[1]["val_accuracy"] > run.history[0]["val_accuracy"]
+    assert run.metrics["still_rising"] is True
+    assert "validation accuracy still rising at the epoch cap (2" in capsys.readouterr().err
+    run = train_or_load(
+        cfg,
+        tmp_path / "b",
+        model_fn=lambda c, n, d: Tiny(4, n),
+        data_fn=lambda c: (data, data),
+        on_epoch_end=_break_after(1),
+    )
+    assert run.metrics["still_rising"] is False and "still rising" not in capsys.readouterr().err
+
+
 def test_every_epoch_records_the_validation_margin_and_margin_curves_reads_the_kept_one(tmp_path):
     data = _separable()
     cfg = _engine_cfg(epochs=4)
@@ -258,6 +311,29 @@ def test_input_norm_per_mel_band():
     y = norm(x)
     torch.testing.assert_close(y.mean((0, 1, 3)), torch.zeros(4), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.std((0, 1, 3)), torch.ones(4), atol=1e-5, rtol=0)
+
+
+def test_image_norm_removes_each_images_colour_and_contrast_scale_but_keeps_its_shape():
+    g = torch.Generator().manual_seed(0)
+    shape = torch.rand(6, 1, 8, 8, generator=g)
+    colours = torch.rand(6, 3, 1, 1, generator=g)
+    x = colours + shape * torch.tensor([0.5, 0.2, -0.3]).view(1, 3, 1, 1)  # a glyph in each channel, own contrast
+    y = ImageNorm()(x)
+    torch.testing.assert_close(y.mean((2, 3)), torch.zeros(6, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.pow(2).mean((1, 2, 3)), torch.ones(6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ImageNorm()(3.0 * x + torch.rand(6, 3, 1, 1, generator=g)), y, atol=1e-5, rtol=0)
+    ratio = y[:, 0].std((1, 2)) / y[:, 1].std((1, 2))  # the channels keep their relative contrast
+    torch.testing.assert_close(ratio, torch.full((6,), 2.5), atol=1e-4, rtol=0)
+    assert torch.isfinite(ImageNorm()(torch.ones(2, 3, 4, 4))).all()  # a flat image
+
+
+def test_image_norm_is_the_vision_models_input_normalisation_and_needs_no_fit():
+    cfg = make_config("vision", "smoke", overrides=["image_norm=image"])
+    model = build_model(cfg, 10)
+    assert isinstance(model.input_norm, ImageNorm) and not list(model.input_norm.buffers())
+    assert isinstance(build_model(cfg.replace(neuron="relu"), 10).input_norm, ImageNorm)
+    assert isinstance(build_model(cfg.replace(image_norm="dataset"), 10).input_norm, InputNorm)
+    assert isinstance(build_model(cfg.replace(input_norm=False), 10).input_norm, nn.Identity)
 
 
 # ---- schedule -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from .audio import AUDIO_VARIANTS, PAPER_AUDIO_CONFIG, ConvBNLIFPool, SpikingAud
 from .counting import ModelProfile, count_parameters, profile
 from .fusion import SMLP, SpikingLinearLayer, smlp_baseline
 from .heads import HEADS, SpikingHead
-from .layers import InputNorm, SeqToANN, repeat_over_time
+from .layers import ImageNorm, InputNorm, SeqToANN, repeat_over_time
 from .output import ModelOutput
 from .resnet import VISION_BLOCKS, ActAfterAddBlock, L2ActSpikeNet, LIFAfterBNBlock, LIFBeforeAddBlock, SpikingStem
 from .twin import ann_twin, replace_lifs
@@ -20,6 +20,7 @@ from .twin import ann_twin, replace_lifs
 __all__ = [
     "ModelOutput",
     "SeqToANN",
+    "ImageNorm",
     "InputNorm",
     "repeat_over_time",
     "ann_twin",

@@ -72,6 +72,24 @@ class InputNorm(nn.Module):
         return (x - self.mean) / self.std
 
 
+class ImageNorm(nn.Module):
+    """Each image standardised on its own: minus its per-channel mean, over its std (one per image, all channels).
+
+    Removes what is constant over an image (its colour and brightness) and scales its contrast to 1, so the
+    first spiking layer's current varies with the image's shapes; the channels keep their relative contrast.
+    Nothing to fit: statistics of the image itself, the same at training and test time.
+    """
+
+    def __init__(self, eps: float = 1e-3):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``(x - mean over H, W) / std over C, H, W`` per image."""
+        centred = x - x.mean((2, 3), keepdim=True)
+        return centred / centred.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp_min(self.eps)
+
+
 def repeat_over_time(x: torch.Tensor, timesteps: int) -> torch.Tensor:
     """Direct input encoding: the static ``[B, ...]`` tensor is the input current at every step.
 

@@ -58,10 +58,12 @@ from torch import nn
 from ..core import surrogate as sg
 from ..core.lif import LIF
 from .heads import SpikingHead, check_head
-from .layers import InputNorm, SeqToANN, check_timesteps, make_lif, repeat_over_time
+from .layers import ImageNorm, InputNorm, SeqToANN, check_timesteps, make_lif, repeat_over_time
 from .output import ModelOutput
 
 VISION_BLOCKS = ("act_after_add", "lif_after_bn", "lif_before_add")
+#: how ``input_norm`` normalises images: per channel with training statistics, or each image on its own (ImageNorm)
+IMAGE_NORMS = ("dataset", "image")
 
 NeuronFactory = Callable[[], LIF]
 
@@ -193,6 +195,7 @@ class L2ActSpikeNet(nn.Module):
         in_channels: int = 3,
         zero_init_residual: bool = False,
         input_norm: bool = False,
+        image_norm: str = "dataset",
     ):
         super().__init__()
         if block not in VISION_BLOCKS:
@@ -206,8 +209,15 @@ class L2ActSpikeNet(nn.Module):
         self._neuron: NeuronFactory = partial(make_lif, beta, threshold, surrogate)  # picklable
         self._block_cls = BLOCK_CLASSES[block]
 
-        # per-channel input normalisation (training statistics, set by InputNorm.fit); identity if off
-        self.input_norm = InputNorm((in_channels, 1, 1), dims=(0,)) if input_norm else nn.Identity()
+        if image_norm not in IMAGE_NORMS:
+            raise ValueError(f"image_norm must be one of {IMAGE_NORMS}, got {image_norm!r}")
+        # input normalisation: per channel with training statistics (set by InputNorm.fit) or per image; identity if off
+        if not input_norm:
+            self.input_norm = nn.Identity()
+        elif image_norm == "image":
+            self.input_norm = ImageNorm()
+        else:
+            self.input_norm = InputNorm((in_channels, 1, 1), dims=(0,))
         self.stem = SpikingStem(in_channels, width, block == "lif_after_bn", self._neuron)
         self._in_planes = width
         self.layer1 = self._make_stage(width, blocks=2, stride=1)

@@ -50,7 +50,7 @@ from avsnn.data.datasets import NAMED_DATASETS
 from avsnn.device import DEVICES
 from avsnn.models.audio import AUDIO_VARIANTS
 from avsnn.models.heads import HEADS
-from avsnn.models.resnet import VISION_BLOCKS
+from avsnn.models.resnet import IMAGE_NORMS, VISION_BLOCKS
 
 from .profiles import MODALITIES  # there, so that the command line's choices import no torch
 
@@ -81,6 +81,7 @@ KEY_ALIASES = {
 READ_BY = {
     "width": ("vision",),
     "zero_init_residual": ("vision",),
+    "image_norm": ("vision",),
     "input_norm": ("vision", "audio"),
     "audio_channels": ("audio",),
     "dropout": ("audio",),
@@ -91,6 +92,7 @@ READ_BY = {
 RECIPE_OFF = {
     "input_norm": False,
     "zero_init_residual": False,
+    "image_norm": "dataset",
     "neuron": "lif",
     "val_frac": 0.0,
     "patience": None,
@@ -129,6 +131,8 @@ class RunConfig:
     audio_channels: tuple[int, ...] = (16, 32, 64)
     dropout: float = 0.5
     input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
+    # vision, with input_norm: "dataset" (per-channel training statistics) or "image" (each image's own, IMAGE_NORMS)
+    image_norm: str = "dataset"
     zero_init_residual: bool = False  # vision: last BN of each residual branch starts at 0 (block = identity path)
     neuron: str = "lif"  # "relu": the ANN twin (ReLU for every LIF, cross-entropy on the logits)
     # audio front end: the fields of avsnn.data.AudioConfig, with its defaults
@@ -317,6 +321,7 @@ def _validate(c: RunConfig) -> None:
     _expect("fusion_inputs", c.fusion_inputs, FUSION_INPUTS)
     _expect("schedule", c.schedule, SCHEDULES)
     _expect("neuron", c.neuron, NEURONS)
+    _expect("image_norm", c.image_norm, IMAGE_NORMS)
     if not 0.0 <= c.val_frac < 1.0:
         raise ValueError(f"val_frac must lie in [0, 1), got {c.val_frac!r}")
     if c.patience is not None and (c.patience < 1 or c.val_frac == 0):

@@ -40,6 +40,7 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
             block=cfg.variant,
             zero_init_residual=cfg.zero_init_residual,
             input_norm=cfg.input_norm,
+            image_norm=cfg.image_norm,
             **common,
         )
     elif cfg.modality == "audio":

@@ -12,7 +12,9 @@ Recipe (each part off unless its config field is set, :data:`avsnn.train.config.
   in the checkpoint, so a loaded run normalises the same way.
 * ``val_frac`` -- the model is validated after every epoch and the weights of the best validation
   accuracy (earliest on ties) are the run's model. ``patience``: stop when that many epochs
-  passed without a better one (``epochs`` is then the maximum).
+  passed without a better one, counted once validation is clearly above chance (:func:`should_stop`;
+  ``epochs`` is then the maximum). A run that reaches ``epochs`` with its best validation accuracy in
+  the last epoch is *still rising* (:func:`still_rising`): its metrics say so and a line is printed.
 * ``warmup_epochs`` / ``schedule`` -- the learning rate rises linearly per step over the
   warm-up, then follows the milestones (``"step"``) or a cosine to 0 at ``epochs``
   (``"cosine"``). With neither, the per-epoch ``MultiStepLR`` of the first runs is used unchanged.
@@ -44,7 +46,7 @@ from .config import RunConfig
 from .seeding import epoch_seed, rng_state, seed_everything
 from .store import RunStore
 
-__all__ = ["TrainingDiverged", "DistContext", "fit", "lr_factor", "checkpoint_state"]
+__all__ = ["TrainingDiverged", "DistContext", "fit", "lr_factor", "checkpoint_state", "should_stop", "still_rising"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -132,9 +134,33 @@ def best_so_far(history: list) -> tuple[int, float]:
     return best
 
 
-def should_stop(cfg: RunConfig, history: list) -> bool:
-    """Early stopping: ``cfg.patience`` epochs passed without a better validation accuracy."""
-    return cfg.patience is not None and bool(history) and history[-1]["epoch"] - best_so_far(history)[0] >= cfg.patience
+#: validation accuracy that counts as learning: chance plus this share of the way from chance to 100 %
+LEARNED_MARGIN = 0.1
+
+
+def has_learned(val_accuracy: float, num_classes: int) -> bool:
+    """Whether ``val_accuracy`` is clearly above chance: at least ``1/K + LEARNED_MARGIN * (1 - 1/K)``."""
+    chance = 1.0 / max(num_classes, 1)
+    return val_accuracy >= chance + LEARNED_MARGIN * (1.0 - chance)
+
+
+def should_stop(cfg: RunConfig, history: list, num_classes: int) -> bool:
+    """Early stopping: ``cfg.patience`` epochs passed without a better validation accuracy, once it learned.
+
+    Patience counts only from the first epoch whose validation accuracy is clearly above chance
+    (:func:`has_learned`): a run that has not learned yet goes on to ``cfg.epochs`` (a slow start is
+    not a plateau).
+    """
+    if cfg.patience is None or not history:
+        return False
+    best_epoch, best_acc = best_so_far(history)
+    return has_learned(best_acc, num_classes) and history[-1]["epoch"] - best_epoch >= cfg.patience
+
+
+def still_rising(cfg: RunConfig, history: list) -> bool:
+    """Whether a validated run ran to its epoch cap with its best validation accuracy in the last epoch."""
+    validated = [h for h in history if "val_accuracy" in h]
+    return len(validated) > 1 and history[-1]["epoch"] >= cfg.epochs and best_so_far(history)[0] == history[-1]["epoch"]
 
 
 def checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_dims, best=None) -> dict:
@@ -363,7 +389,7 @@ def fit(
     if t.resumed is not None and verbose and dist.is_main:
         print(f"resuming {store.path} after epoch {t.start}/{cfg.epochs}", flush=True)
     for epoch in range(t.start, cfg.epochs):
-        if should_stop(cfg, t.history):
+        if should_stop(cfg, t.history, t.num_classes):
             break
         rec = t.train_epoch(epoch, progress)
         t.evaluate(rec, val, test)

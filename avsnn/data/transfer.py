@@ -1,0 +1,511 @@
+"""A family of small audio-visual sets of different character, for testing whether a recipe transfers.
+
+Each set is named in :data:`TRANSFER_SETS` and written in the paired release layout
+(``vision/<class>/<id>.png``, ``audio/<class>/<id>.wav``), so ``avsnn train --data FOLDER`` and
+:func:`avsnn.data.build_datasets` read it like any other folder. :func:`ensure_transfer` generates a
+set once into the cache (``<cache>/transfer-<name>-<hash>``); the same name, seed and settings give
+byte-identical files.
+
+What a set varies (:class:`TransferSpec`):
+
+Images
+    Glyphs: the class's digit or letter rendered with PIL's scalable default font
+    (``ImageFont.load_default(size=...)``), or scikit-learn's handwritten digit scans. Per sample:
+    rotation, scale, position, the polarity and colours (light on dark, dark on light, random
+    foreground and background colours, each in grey or RGB), a natural-image-like background (1/f
+    "pink" noise texture, coloured), distractor strokes, Gaussian pixel noise; the image side (16, 32,
+    64 px) and grey vs RGB are per set.
+Audio
+    Per class a sound: ``"tones"`` (a harmonic tone at the class's pitch), ``"chirps"`` (a sweep
+    whose start, end and direction are the class's), ``"bursts"`` (noise bursts in the class's band
+    at the class's rate), ``"mixed"`` (the three kinds in turn over the classes) or ``"speech"``
+    (the class's word spoken by eSpeak NG voices, :mod:`avsnn.data.espeak`). Per sample: pitch and
+    timing jitter, a clip length drawn from the set's range (the loader pads or crops), and pink
+    noise at an SNR drawn from the set's range.
+
+:data:`HELD_BACK` names the sets kept out of every choice of the training recipe: they are only
+ever run with a recipe already fixed (``scripts/transfer_suite.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from scipy.io import wavfile
+from scipy.signal import resample_poly
+
+from ._util import logger, resolve_cache_dir, stable_hash
+
+GENERATOR_NAME = "avsnn.data.transfer"
+GENERATOR_VERSION = 1  # bump when the output for a given name and seed changes
+META_FILE = "transfer.json"
+SAMPLE_RATE = 16000
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I and O (too like 1 and 0)
+GLYPHS = ("digits", "letters", "handwritten")
+COLOURS = ("light_on_dark", "dark_on_light", "random")
+SOUNDS = ("tones", "chirps", "bursts", "mixed", "speech")
+SPEECH_VOICES = ("en", "en-GB-x-rp", "en-US", "en-GB-scotland", "en-029")
+SUPERSAMPLE = 4  # glyphs are drawn at this multiple of the image side, then reduced (antialiasing)
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """The settings of one transfer set (see the module docstring)."""
+
+    glyphs: str = "digits"
+    classes: int = 10
+    per_class: int = 200
+    side: int = 32
+    rgb: bool = True
+    colours: str = "random"
+    rotation_deg: float = 0.0  # uniform in [-r, r]
+    scale: tuple = (0.8, 1.0)  # glyph height / image side
+    shift: float = 0.1  # centre offset, uniform in [-s, s] of the side
+    strokes: int = 0  # distractor strokes per image (0..strokes)
+    texture: float = 0.0  # weight of the 1/f background texture (0: flat background)
+    pixel_noise: float = 0.05  # std, pixel values in [0, 1]
+    sound: str = "tones"
+    snr_db: tuple = (10.0, 20.0)  # uniform per clip
+    clip_s: tuple = (1.0, 1.0)  # clip length, uniform per clip
+
+    def check(self) -> "TransferSpec":
+        """Return the spec if every setting is valid, else raise ``ValueError`` naming the setting."""
+        if self.glyphs not in GLYPHS:
+            raise ValueError(f"glyphs must be one of {GLYPHS}, got {self.glyphs!r}")
+        most = {"digits": 10, "handwritten": 10, "letters": len(LETTERS)}[self.glyphs]
+        if not 2 <= self.classes <= most:
+            raise ValueError(f"classes must be in [2, {most}] for glyphs={self.glyphs!r}, got {self.classes!r}")
+        if self.sound == "speech" and self.glyphs != "letters" and self.classes > len(WORDS):
+            raise ValueError(f"speech of digits has at most {len(WORDS)} classes, got {self.classes}")
+        if self.per_class < 2:
+            raise ValueError(f"per_class must be >= 2, got {self.per_class!r}")
+        if self.side not in (16, 32, 64):
+            raise ValueError(f"side must be 16, 32 or 64, got {self.side!r}")
+        if self.colours not in COLOURS:
+            raise ValueError(f"colours must be one of {COLOURS}, got {self.colours!r}")
+        if self.sound not in SOUNDS:
+            raise ValueError(f"sound must be one of {SOUNDS}, got {self.sound!r}")
+        if not 0 < self.clip_s[0] <= self.clip_s[1]:
+            raise ValueError(f"clip_s must be (low, high) seconds with 0 < low <= high, got {self.clip_s!r}")
+        return self
+
+
+#: the named sets; those in :data:`HELD_BACK` were never used while choosing the recipe
+TRANSFER_SETS: dict[str, TransferSpec] = {
+    "mono-digits": TransferSpec(
+        glyphs="digits", rgb=False, colours="light_on_dark", rotation_deg=10, sound="tones", snr_db=(10, 20)
+    ),
+    "inverted-letters": TransferSpec(
+        glyphs="letters",
+        classes=20,
+        per_class=100,
+        side=16,
+        rgb=False,
+        colours="dark_on_light",
+        rotation_deg=10,
+        sound="chirps",
+        snr_db=(5, 15),
+    ),  # fmt: skip
+    "colour-clutter": TransferSpec(
+        glyphs="digits",
+        colours="random",
+        rotation_deg=20,
+        scale=(0.7, 0.95),
+        shift=0.08,
+        strokes=2,
+        pixel_noise=0.06,
+        sound="speech",
+        snr_db=(0, 15),
+        clip_s=(0.8, 1.2),
+    ),  # fmt: skip
+    "textured-digits": TransferSpec(
+        glyphs="digits",
+        colours="random",
+        rotation_deg=15,
+        texture=0.5,
+        pixel_noise=0.05,
+        sound="mixed",
+        snr_db=(0, 10),
+    ),  # fmt: skip
+    "large-sparse": TransferSpec(
+        glyphs="letters",
+        classes=5,
+        per_class=300,
+        side=64,
+        colours="light_on_dark",
+        scale=(0.3, 0.6),
+        shift=0.25,
+        pixel_noise=0.1,
+        sound="bursts",
+        snr_db=(0, 10),
+        clip_s=(1.0, 1.5),
+    ),  # fmt: skip
+    "few-shot": TransferSpec(
+        glyphs="digits",
+        per_class=50,
+        colours="random",
+        rotation_deg=20,
+        strokes=2,
+        sound="tones",
+        snr_db=(0, 10),
+    ),  # fmt: skip
+    "many-grey": TransferSpec(
+        glyphs="handwritten",
+        classes=5,
+        per_class=1000,
+        side=16,
+        rgb=False,
+        colours="light_on_dark",
+        rotation_deg=15,
+        pixel_noise=0.1,
+        sound="chirps",
+        snr_db=(-5, 5),
+        clip_s=(0.5, 1.0),
+    ),  # fmt: skip
+    # held back: never used while choosing the recipe
+    "hb-handwritten-colour": TransferSpec(
+        glyphs="handwritten",
+        colours="random",
+        rotation_deg=25,
+        scale=(0.6, 0.9),
+        strokes=3,
+        pixel_noise=0.08,
+        sound="speech",
+        snr_db=(0, 15),
+        clip_s=(0.8, 1.2),
+    ),  # fmt: skip
+    "hb-texture-letters": TransferSpec(
+        glyphs="letters",
+        classes=15,
+        per_class=150,
+        colours="random",
+        rotation_deg=20,
+        texture=0.6,
+        strokes=2,
+        sound="mixed",
+        snr_db=(0, 5),
+    ),  # fmt: skip
+    "hb-grey-speech": TransferSpec(
+        glyphs="digits",
+        classes=8,
+        per_class=150,
+        side=16,
+        rgb=False,
+        colours="dark_on_light",
+        rotation_deg=30,
+        strokes=2,
+        texture=0.3,
+        pixel_noise=0.1,
+        sound="speech",
+        snr_db=(0, 10),
+        clip_s=(0.6, 1.0),
+    ),  # fmt: skip
+}
+HELD_BACK = ("hb-handwritten-colour", "hb-texture-letters", "hb-grey-speech")
+
+
+def transfer_spec(name: str, **overrides) -> TransferSpec:
+    """The spec of set ``name`` with ``overrides`` (e.g. ``per_class=30``), checked."""
+    if name not in TRANSFER_SETS:
+        raise ValueError(f"unknown transfer set {name!r}; expected one of {sorted(TRANSFER_SETS)}")
+    unknown = sorted(set(overrides) - set(TransferSpec.__dataclass_fields__))
+    if unknown:
+        raise ValueError(
+            f"unknown transfer set setting(s) {unknown}; expected some of {sorted(asdict(TransferSpec()))}"
+        )
+    return replace(TRANSFER_SETS[name], **overrides).check()
+
+
+def class_names(spec: TransferSpec) -> list[str]:
+    """Folder names (sorted order = label order): ``"03_C"``, ``"07_seven"``."""
+    if spec.glyphs == "letters":
+        return [f"{k:02d}_{LETTERS[k]}" for k in range(spec.classes)]
+    return [f"{k:02d}_{WORDS[k]}" for k in range(spec.classes)]
+
+
+# ---- images ----------------------------------------------------------------------------------------
+def _pink_field(rng: np.random.Generator, side: int, channels: int) -> np.ndarray:
+    """``[side, side, channels]`` 1/f noise in [0, 1] (a natural-image-like amplitude spectrum)."""
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(side), np.fft.fftfreq(side), indexing="ij"))
+    f[0, 0] = 1.0
+    spec = (rng.standard_normal((channels, side, side)) + 1j * rng.standard_normal((channels, side, side))) / f
+    x = np.fft.ifft2(spec).real
+    x = (x - x.min(axis=(1, 2), keepdims=True)) / np.ptp(x, axis=(1, 2), keepdims=True).clip(1e-9)
+    return x.transpose(1, 2, 0)
+
+
+def _glyph_mask(spec: TransferSpec, label: int, rng: np.random.Generator, scans) -> np.ndarray:
+    """``[side, side]`` coverage in [0, 1] of the class's glyph, rotated, scaled and shifted."""
+    big = spec.side * SUPERSAMPLE
+    height = rng.uniform(*spec.scale) * big
+    if spec.glyphs == "handwritten":
+        pool = scans[label]
+        scan = Image.fromarray(np.uint8(pool[rng.integers(len(pool))] * 255 / 16), "L")
+        glyph = scan.resize((max(1, int(height)),) * 2, Image.Resampling.BILINEAR)
+    else:
+        char = LETTERS[label] if spec.glyphs == "letters" else str(label)
+        font = ImageFont.load_default(size=max(4, int(height)))
+        left, top, right, bottom = font.getbbox(char)
+        glyph = Image.new("L", (right - left + 2, bottom - top + 2), 0)
+        ImageDraw.Draw(glyph).text((1 - left, 1 - top), char, fill=255, font=font)
+    glyph = glyph.rotate(rng.uniform(-spec.rotation_deg, spec.rotation_deg), Image.Resampling.BILINEAR, expand=True)
+    canvas = Image.new("L", (big, big), 0)
+    cx, cy = (0.5 + rng.uniform(-spec.shift, spec.shift, 2)) * big
+    canvas.paste(glyph, (int(cx - glyph.width / 2), int(cy - glyph.height / 2)), glyph)
+    return np.asarray(canvas.resize((spec.side, spec.side), Image.Resampling.BOX), dtype=np.float64) / 255.0
+
+
+def _stroke_mask(spec: TransferSpec, rng: np.random.Generator) -> np.ndarray:
+    """``[side, side]`` coverage of 0..``spec.strokes`` random line and arc strokes."""
+    big = spec.side * SUPERSAMPLE
+    canvas = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(rng.integers(0, spec.strokes + 1)):
+        pts = rng.uniform(0, big, 4)
+        width = int(rng.uniform(0.04, 0.09) * big)
+        if rng.random() < 0.5:
+            draw.line(list(pts), fill=255, width=width)
+        else:
+            box = [min(pts[0], pts[2]), min(pts[1], pts[3]), max(pts[0], pts[2]) + 1, max(pts[1], pts[3]) + 1]
+            draw.arc(box, *sorted(rng.uniform(0, 360, 2)), fill=255, width=width)
+    return np.asarray(canvas.resize((spec.side, spec.side), Image.Resampling.BOX), dtype=np.float64) / 255.0
+
+
+def _colour_pair(spec: TransferSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(foreground, background) colours, ``[3]`` each in [0, 1], with a contrast of at least 0.25."""
+    channels = 3 if spec.rgb else 1
+    if spec.colours == "random":
+        while True:
+            fg, bg = rng.uniform(0, 1, channels), rng.uniform(0, 1, channels)
+            if np.abs(fg - bg).max() >= 0.25 and abs(fg.mean() - bg.mean()) >= 0.1:
+                break
+    else:
+        light, dark = rng.uniform(0.7, 1.0, channels), rng.uniform(0.0, 0.3, channels)
+        fg, bg = (light, dark) if spec.colours == "light_on_dark" else (dark, light)
+    return np.resize(fg, 3), np.resize(bg, 3)
+
+
+def make_image(spec: TransferSpec, label: int, rng: np.random.Generator, scans=None) -> np.ndarray:
+    """One image of class ``label``: uint8 ``[side, side, 3]`` (grey sets repeat the channel)."""
+    glyph = _glyph_mask(spec, label, rng, scans)
+    fg, bg = _colour_pair(spec, rng)
+    background = np.broadcast_to(bg, (spec.side, spec.side, 3)).copy()
+    if spec.texture > 0:
+        tex = _pink_field(rng, spec.side, 3 if spec.rgb else 1)
+        background = (1 - spec.texture) * background + spec.texture * np.resize(tex, background.shape)
+    img = background * (1 - glyph[..., None]) + fg * glyph[..., None]
+    if spec.strokes:
+        stroke = _stroke_mask(spec, rng)[..., None]
+        img = img * (1 - stroke) + np.resize(rng.uniform(0, 1, 3 if spec.rgb else 1), 3) * stroke
+    noise = rng.normal(0.0, spec.pixel_noise, (spec.side, spec.side, 3 if spec.rgb else 1))
+    img = np.clip(img + noise, 0.0, 1.0)
+    return np.round(img * 255.0).astype(np.uint8)
+
+
+# ---- audio -----------------------------------------------------------------------------------------
+def _pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec[1:] /= np.sqrt(np.arange(1, spec.size))
+    spec[0] = 0.0
+    x = np.fft.irfft(spec, n=n)
+    return x / np.sqrt(np.mean(x**2))
+
+
+def _kind(spec: TransferSpec, label: int) -> str:
+    return ("tones", "chirps", "bursts")[label % 3] if spec.sound == "mixed" else spec.sound
+
+
+def _class_sound(spec: TransferSpec, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The class's synthetic sound (tones, chirps or bursts), ``n`` samples, per-sample jitter, unit RMS."""
+    t = np.arange(n) / SAMPLE_RATE
+    kind = _kind(spec, label)
+    slot = label // 3 if spec.sound == "mixed" else label  # position of the class among those of its kind
+    count = max(1, -(-spec.classes // 3)) if spec.sound == "mixed" else spec.classes
+    pos = slot / max(count - 1, 1)  # in [0, 1]
+    jitter = 2 ** rng.normal(0.0, 0.25 / max(count, 1))
+    length = rng.uniform(0.5, 0.9) * n
+    onset = rng.uniform(0, n - length)
+    env = np.clip(np.minimum(np.arange(n) - onset, onset + length - np.arange(n)) / (0.02 * SAMPLE_RATE), 0, 1)
+    if kind == "tones":
+        f0 = 150.0 * 2 ** (4.0 * pos) * jitter
+        sig = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
+    elif kind == "chirps":
+        lo, hi = 300.0 * 2 ** (2.0 * (pos % 0.5) * 2), 3000.0 * jitter
+        fa, fb = (lo, hi) if slot % 2 == 0 else (hi, lo)
+        rel = np.clip((np.arange(n) - onset) / length, 0, 1)
+        freq = fa * (fb / fa) ** rel * jitter
+        sig = np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE)
+    else:
+        centre, rate = 400.0 * 2 ** (3.0 * pos) * jitter, 3.0 + 2.0 * (slot % 3) + rng.uniform(-0.5, 0.5)
+        noise = np.fft.rfft(rng.standard_normal(n))
+        freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        noise *= np.exp(-0.5 * (np.log2(np.maximum(freqs, 1.0) / centre) / 0.3) ** 2)
+        sig = np.fft.irfft(noise, n=n) * (0.5 + 0.5 * np.cos(2 * np.pi * rate * t)) ** 4
+    sig = sig * env
+    return sig / np.sqrt(np.mean(sig**2) + 1e-12)
+
+
+def _speech_requests(spec: TransferSpec, labels: list, seed: list) -> list:
+    words = [LETTERS[k] for k in range(spec.classes)] if spec.glyphs == "letters" else list(WORDS)
+    out = []
+    for i, label in enumerate(labels):
+        r = np.random.default_rng([*seed, 5, i])
+        out.append(
+            {
+                "text": words[label],
+                "voice": SPEECH_VOICES[r.integers(len(SPEECH_VOICES))],
+                "rate": int(r.integers(120, 240)),
+                "pitch": int(r.integers(20, 80)),
+            }
+        )
+    return out
+
+
+def _place(sig: np.ndarray, rng: np.random.Generator, spec: TransferSpec) -> np.ndarray:
+    """The sound in a clip of the drawn length at a random onset, plus pink noise at the drawn SNR; int16."""
+    n = int(round(rng.uniform(*spec.clip_s) * SAMPLE_RATE))
+    sig = sig[:n]
+    out = np.zeros(n)
+    onset = rng.integers(0, n - sig.size + 1)
+    level = 0.1 * 10 ** (rng.uniform(-6.0, 0.0) / 20)
+    active = sig[np.abs(sig) > 0.05 * np.abs(sig).max()] if np.abs(sig).max() > 0 else sig
+    out[onset : onset + sig.size] = sig * level / np.sqrt(np.mean(active**2) + 1e-12)
+    out += _pink_noise(rng, n) * level * 10 ** (-rng.uniform(*spec.snr_db) / 20)
+    return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def _speech_clip(clip: np.ndarray, rate_in: int) -> np.ndarray:
+    g = gcd(int(rate_in), SAMPLE_RATE)
+    x = resample_poly(clip.astype(np.float64) / 32768.0, SAMPLE_RATE // g, int(rate_in) // g)
+    loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max()) if x.size and np.abs(x).max() > 0 else []
+    if len(loud) == 0:
+        raise ValueError("eSpeak NG returned a silent utterance")
+    return x[loud[0] : loud[-1] + 1]
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+def _write(tmp: Path, name: str, spec: TransferSpec, seed: int) -> None:
+    names = class_names(spec)
+    tag = int(stable_hash(name, 8), 16)  # sets differ even at the same seed
+    labels = [k for k in range(spec.classes) for _ in range(spec.per_class)]
+    scans = None
+    if spec.glyphs == "handwritten":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        scans = {k: digits.images[digits.target == k] for k in range(spec.classes)}
+    speech = None
+    if spec.sound == "speech":
+        from .espeak import synthesize
+
+        clips, rate = synthesize(_speech_requests(spec, labels, [seed, tag]), seed=seed)
+        speech = [_speech_clip(c, rate) for c in clips]
+    for i, label in enumerate(labels):
+        sid = f"{i % spec.per_class:05d}"
+        vdir, adir = tmp / "vision" / names[label], tmp / "audio" / names[label]
+        vdir.mkdir(parents=True, exist_ok=True)
+        adir.mkdir(parents=True, exist_ok=True)
+        img = make_image(spec, label, np.random.default_rng([seed, tag, 3, i]), scans)
+        mode_img = Image.fromarray(img, "RGB") if spec.rgb else Image.fromarray(img[..., 0], "L")
+        mode_img.save(vdir / f"{sid}.png", format="PNG", compress_level=6)
+        rng = np.random.default_rng([seed, tag, 4, i])
+        n = int(round(spec.clip_s[1] * SAMPLE_RATE))
+        sig = speech[i] if speech is not None else _class_sound(spec, label, n, rng)
+        wavfile.write(adir / f"{sid}.wav", SAMPLE_RATE, _place(sig, rng, spec))
+    meta = {
+        "generator": GENERATOR_NAME,
+        "version": GENERATOR_VERSION,
+        "name": name,
+        "seed": seed,
+        "spec": _spec_record(spec),
+        "held_back": name in HELD_BACK,
+        "classes": names,
+    }
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _spec_record(spec: TransferSpec) -> dict:
+    return json.loads(json.dumps(asdict(spec)))  # tuples as lists, as read back
+
+
+def _is_complete(out: Path, name: str, spec: TransferSpec, seed: int) -> bool:
+    try:
+        meta = json.loads((out / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        meta.get("generator") == GENERATOR_NAME
+        and meta.get("version") == GENERATOR_VERSION
+        and meta.get("name") == name
+        and meta.get("seed") == seed
+        and meta.get("spec") == _spec_record(spec)
+    )
+
+
+def make_transfer(out: str | os.PathLike, name: str, seed: int = 0, **overrides) -> Path:
+    """Generate transfer set ``name`` (settings overridden by ``overrides``) at ``out``; return ``out``.
+
+    Files go into a hidden sibling folder renamed to ``out`` at the end (the metadata file last), so an
+    interrupted run never leaves a folder that looks complete; an ``out`` that already holds this set with
+    the same settings and seed is returned untouched, anything else in ``out`` is replaced.
+
+    Parameters
+    ----------
+    out : path-like
+        Destination folder.
+    name : str
+        A key of :data:`TRANSFER_SETS`.
+    seed : int
+        Same name, seed and settings give byte-identical files.
+    **overrides
+        :class:`TransferSpec` fields to change (e.g. ``per_class=30`` for a quick run).
+
+    Raises
+    ------
+    ValueError
+        Unknown set or setting, or a bad value (one line naming it).
+    EspeakError
+        A speech set, and eSpeak NG cannot be used.
+    """
+    out = Path(out).expanduser()
+    spec = transfer_spec(name, **overrides)
+    seed = int(seed)
+    if _is_complete(out, name, spec, seed):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    t0 = time.perf_counter()
+    try:
+        _write(tmp, name, spec, seed)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("generated transfer set %s at %s in %.1fs", name, out, time.perf_counter() - t0)
+    return out
+
+
+def ensure_transfer(name: str, cache_dir: str | os.PathLike | None = None, seed: int = 0, **overrides) -> Path:
+    """Generate (once) and return set ``name`` in ``<cache_dir>/transfer-<name>-<hash of settings>``.
+
+    ``cache_dir`` defaults to ``$AVSNN_CACHE`` or ``~/.cache/avsnn``; ``overrides`` as :func:`make_transfer`.
+    """
+    spec = transfer_spec(name, **overrides)
+    key = stable_hash([GENERATOR_VERSION, name, int(seed), _spec_record(spec)], 12)
+    return make_transfer(resolve_cache_dir(cache_dir) / f"transfer-{name}-{key}", name, seed, **overrides)
