@@ -7,8 +7,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from avsnn.files import atomic_write_bytes
 
@@ -172,3 +174,24 @@ def report_skipped(skipped: list, what: str) -> None:
         head = "; ".join(f"{shown(p)}: {r}" for p, r in skipped[:3])
         more = f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else ""
         logger.warning("%s: skipped %d bad file(s): %s%s", what, len(skipped), head, more)
+
+
+def publish_folder(out: Path, write: Callable[[Path], None]) -> None:
+    """Write a generated dataset folder atomically: ``write`` fills a hidden sibling, which then replaces ``out``.
+
+    A process killed mid-write leaves ``out`` as it was (plus, at worst, a hidden ``.partial`` folder).
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        write(tmp)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-import uuid
 from math import gcd
 from pathlib import Path
 
@@ -52,7 +50,7 @@ import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
-from ._util import logger, resolve_cache_dir, shown, stable_hash
+from ._util import logger, publish_folder, resolve_cache_dir, shown, stable_hash
 from .audio_config import AudioConfig
 from .espeak import synthesize, voice_variants, wheel_paths
 from .identity import content_fingerprint, file_sha256, fingerprint_of
@@ -131,13 +129,25 @@ def degrade_image(scan: np.ndarray, rng: np.random.Generator, image_noise: float
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def _pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     """Unit-RMS noise with a 1/f power spectrum."""
     spec = np.fft.rfft(rng.standard_normal(n))
     spec[1:] /= np.sqrt(np.arange(1, spec.size))
     spec[0] = 0.0
     x = np.fft.irfft(spec, n=n)
     return x / np.sqrt(np.mean(x**2))
+
+
+def trimmed_speech(clip: np.ndarray, rate_in: int, rate: int) -> np.ndarray:
+    """An int16 eSpeak utterance at ``rate_in`` as float samples at ``rate``, leading and trailing silence cut."""
+    from scipy.signal import resample_poly  # (1 s to import: here, so that `avsnn data --help` is fast)
+
+    g = gcd(int(rate_in), rate)
+    x = resample_poly(clip.astype(np.float64) / 32768.0, rate // g, int(rate_in) // g)
+    loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max()) if x.size and np.abs(x).max() > 0 else []
+    if len(loud) == 0:
+        raise ValueError("eSpeak NG returned a silent utterance")
+    return x[loud[0] : loud[-1] + 1]
 
 
 def degrade_speech(
@@ -154,19 +164,12 @@ def degrade_speech(
     share of the time the clip leaves free) and level, and pink noise is added so that speech power
     (over the spoken part) / noise power is ``snr_db``.
     """
-    from scipy.signal import resample_poly  # (1 s to import: here, so that `avsnn data --help` is fast)
-
-    g = gcd(int(rate_in), cfg.sample_rate)
-    x = resample_poly(clip.astype(np.float64) / 32768.0, cfg.sample_rate // g, int(rate_in) // g)
-    loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max()) if x.size and np.abs(x).max() > 0 else []
-    if len(loud) == 0:
-        raise ValueError("eSpeak NG returned a silent utterance")
-    x = x[loud[0] : loud[-1] + 1][: cfg.n_samples]
+    x = trimmed_speech(clip, rate_in, cfg.sample_rate)[: cfg.n_samples]
     speech_rms = 0.1 * 10 ** (rng.uniform(*LEVEL_DB) / 20)
     onset = rng.integers(0, int(onset_spread * (cfg.n_samples - x.size)) + 1)
     out = np.zeros(cfg.n_samples)
     out[onset : onset + x.size] = x * (speech_rms / np.sqrt(np.mean(x**2)))
-    out += _pink_noise(rng, cfg.n_samples) * (speech_rms * 10 ** (-snr_db / 20))
+    out += pink_noise(rng, cfg.n_samples) * (speech_rms * 10 ** (-snr_db / 20))
     return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
 
 
@@ -357,21 +360,8 @@ def make_avdigits(
         )
     if out.is_dir() and any(out.iterdir()):
         logger.warning("%s: AV-Digits folder is not usable (%s): generating it again", out, why)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
-    try:
-        _write(tmp, settings)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    publish_folder(out, lambda tmp: _write(tmp, settings))
     logger.info("generated AV-Digits %s in %.1fs", out, time.perf_counter() - t0)
     return out
 

@@ -326,34 +326,18 @@ def dataset_folder(
     Raises
     ------
     ValueError
-        A root given where none is taken, or missing where one is needed.
+        A root given where none is taken, or missing where one is needed (:func:`check_data_source`).
     FileNotFoundError
-        The dataset folder does not exist.
+        The dataset folder does not exist (:func:`check_data_source`).
     """
+    check_data_source(data, root)
     cache = resolve_cache_dir(cache_dir)
     if data == "embedded":
         opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
         return make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
     if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
-        if root is not None:
-            raise ValueError(
-                "data='avdigits' takes no root (write one with `avsnn data make-avdigits --out DIR` "
-                "and pass DIR as data)"
-            )
         return ensure_avdigits(cache)
-    if data in NAMED_RELEASES:
-        if root is None:
-            raise ValueError(f"data={data!r} needs root= pointing at the dataset folder")
-        return Path(root)
-    if root is not None:
-        raise ValueError(f"give the dataset folder either as data or as root, not both (data={data!r})")
-    folder = Path(data)
-    if not folder.exists():
-        raise FileNotFoundError(
-            f"{folder}: dataset folder not found; data must be 'embedded' or "
-            f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside"
-        )
-    return folder
+    return Path(root) if data in NAMED_RELEASES else Path(data)
 
 
 def dataset_fingerprint(

@@ -31,19 +31,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, replace
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
-from ._util import logger, resolve_cache_dir, stable_hash
+from ._util import logger, publish_folder, resolve_cache_dir, stable_hash
+from .avdigits import pink_noise, trimmed_speech
 
 GENERATOR_NAME = "avsnn.data.transfer"
 GENERATOR_VERSION = 1  # bump when the output for a given name and seed changes
@@ -313,14 +310,6 @@ def make_image(spec: TransferSpec, label: int, rng: np.random.Generator, scans=N
 
 
 # ---- audio -----------------------------------------------------------------------------------------
-def _pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    spec[1:] /= np.sqrt(np.arange(1, spec.size))
-    spec[0] = 0.0
-    x = np.fft.irfft(spec, n=n)
-    return x / np.sqrt(np.mean(x**2))
-
-
 def _kind(spec: TransferSpec, label: int) -> str:
     return ("tones", "chirps", "bursts")[label % 3] if spec.sound == "mixed" else spec.sound
 
@@ -380,17 +369,8 @@ def _place(sig: np.ndarray, rng: np.random.Generator, spec: TransferSpec) -> np.
     level = 0.1 * 10 ** (rng.uniform(-6.0, 0.0) / 20)
     active = sig[np.abs(sig) > 0.05 * np.abs(sig).max()] if np.abs(sig).max() > 0 else sig
     out[onset : onset + sig.size] = sig * level / np.sqrt(np.mean(active**2) + 1e-12)
-    out += _pink_noise(rng, n) * level * 10 ** (-rng.uniform(*spec.snr_db) / 20)
+    out += pink_noise(rng, n) * level * 10 ** (-rng.uniform(*spec.snr_db) / 20)
     return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
-
-
-def _speech_clip(clip: np.ndarray, rate_in: int) -> np.ndarray:
-    g = gcd(int(rate_in), SAMPLE_RATE)
-    x = resample_poly(clip.astype(np.float64) / 32768.0, SAMPLE_RATE // g, int(rate_in) // g)
-    loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max()) if x.size and np.abs(x).max() > 0 else []
-    if len(loud) == 0:
-        raise ValueError("eSpeak NG returned a silent utterance")
-    return x[loud[0] : loud[-1] + 1]
 
 
 # ---- writing ---------------------------------------------------------------------------------------
@@ -409,7 +389,7 @@ def _write(tmp: Path, name: str, spec: TransferSpec, seed: int) -> None:
         from .espeak import synthesize
 
         clips, rate = synthesize(_speech_requests(spec, labels, [seed, tag]), seed=seed)
-        speech = [_speech_clip(c, rate) for c in clips]
+        speech = [trimmed_speech(c, rate, SAMPLE_RATE) for c in clips]
     for i, label in enumerate(labels):
         sid = f"{i % spec.per_class:05d}"
         vdir, adir = tmp / "vision" / names[label], tmp / "audio" / names[label]
@@ -482,21 +462,8 @@ def make_transfer(out: str | os.PathLike, name: str, seed: int = 0, **overrides)
     seed = int(seed)
     if _is_complete(out, name, spec, seed):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
-    try:
-        _write(tmp, name, spec, seed)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    publish_folder(out, lambda tmp: _write(tmp, name, spec, seed))
     logger.info("generated transfer set %s at %s in %.1fs", name, out, time.perf_counter() - t0)
     return out
 
