@@ -14,7 +14,7 @@ from torch import nn
 
 from ..core import surrogate as sg
 from ..core.l2 import L2Classifier
-from .layers import SeqToANN, make_lif
+from .layers import NeuronFactory, SeqToANN, neuron_factory
 from .output import ModelOutput
 
 HEADS = ("l2", "fc")
@@ -28,7 +28,10 @@ def check_head(head: str) -> str:
 
 
 class SpikingHead(nn.Module):
-    """Classifier + output LIF layer; ``forward(features [T, B, d]) -> ModelOutput``."""
+    """Classifier + output LIF layer; ``forward(features [T, B, d]) -> ModelOutput``.
+
+    The output layer is ``neuron()`` when a factory is given, else a LIF with ``beta``, ``threshold``, ``surrogate``.
+    """
 
     def __init__(
         self,
@@ -38,6 +41,7 @@ class SpikingHead(nn.Module):
         beta: float = 0.9,
         threshold: float = 1.0,
         surrogate: sg.Surrogate | None = None,
+        neuron: NeuronFactory | None = None,
     ):
         super().__init__()
         self.head = check_head(head)
@@ -51,7 +55,7 @@ class SpikingHead(nn.Module):
             self.classifier = L2Classifier(in_features, num_classes)
         else:
             self.classifier = SeqToANN(nn.Linear(in_features, num_classes))
-        self.output_lif = make_lif(beta, threshold, surrogate)
+        self.output_lif = neuron_factory(neuron, beta, threshold, surrogate)()
 
     def extra_repr(self) -> str:
         """The head kind shown by ``repr``."""

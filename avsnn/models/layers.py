@@ -7,6 +7,9 @@ scan over ``T``. :class:`SeqToANN` does the flatten / unflatten around them.
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -98,9 +101,37 @@ def repeat_over_time(x: torch.Tensor, timesteps: int) -> torch.Tensor:
     return x.unsqueeze(0).expand(timesteps, *x.shape)
 
 
+#: Makes one spiking layer per call: a fresh LIF-like module, ``[T, B, ...]`` currents in, spikes out.
+NeuronFactory = Callable[[], nn.Module]
+
+
 def make_lif(beta: float, threshold: float, surrogate: sg.Surrogate | None) -> LIF:
     """One LIF layer with the network's shared neuron settings."""
     return LIF(beta=beta, threshold=threshold, surrogate=surrogate)
+
+
+def neuron_factory(
+    neuron: NeuronFactory | None, beta: float, threshold: float, surrogate: sg.Surrogate | None
+) -> NeuronFactory:
+    """The factory a network builds its spiking layers with.
+
+    Parameters
+    ----------
+    neuron : callable or None
+        A factory given by the caller, returned as it is; ``None`` for the default.
+    beta, threshold, surrogate
+        The settings of the default, :func:`make_lif` bound to them (a ``functools.partial``, so picklable).
+
+    Returns
+    -------
+    callable
+        A zero-argument factory of LIF-like modules.
+    """
+    if neuron is None:
+        return partial(make_lif, beta, threshold, surrogate)
+    if not callable(neuron):
+        raise ValueError(f"neuron must be a callable returning a LIF-like module, got {neuron!r}")
+    return neuron
 
 
 def check_timesteps(timesteps: int) -> int:
