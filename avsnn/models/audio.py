@@ -25,7 +25,6 @@ three pools ``64 ch x 8 mel x 53 frames = 27136`` needs 64 mel bins (given) and
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Sequence
 
 import torch
@@ -33,7 +32,7 @@ from torch import nn
 
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
-from .layers import InputNorm, SeqToANN, check_timesteps, make_lif, repeat_over_time
+from .layers import InputNorm, NeuronFactory, SeqToANN, check_timesteps, neuron_factory, repeat_over_time
 from .output import ModelOutput
 
 AUDIO_VARIANTS = ("full", "no_dropout", "no_third_block", "no_pooling")
@@ -50,7 +49,7 @@ PAPER_AUDIO_CONFIG = dict(n_mels=64, n_frames=424, channels=(16, 32, 64))
 class ConvBNLIFPool(nn.Module):
     """One Conv-BN-LIF-Pool block: conv3x3 (pad 1) -> BN -> LIF -> MaxPool2d(2) (or no pool)."""
 
-    def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron):
+    def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron: NeuronFactory):
         super().__init__()
         self.conv_bn = SeqToANN(
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out_channels)
@@ -71,7 +70,11 @@ class ConvBNLIFPool(nn.Module):
 
 
 class SpikingAudioNet(nn.Module):
-    """Spiking audio network (Fig. 4): ``forward(x [B, 1, n_mels, n_frames]) -> ModelOutput``."""
+    """Spiking audio network (Fig. 4): ``forward(x [B, 1, n_mels, n_frames]) -> ModelOutput``.
+
+    ``neuron`` is a zero-argument factory of LIF-like modules for every spiking layer, the head's output
+    layer included; default a LIF with ``beta``, ``threshold`` and ``surrogate`` (default ``fast_sigmoid(5)``).
+    """
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class SpikingAudioNet(nn.Module):
         threshold: float = 1.0,
         surrogate: sg.Surrogate | None = None,
         input_norm: bool = False,
+        neuron: NeuronFactory | None = None,
     ):
         super().__init__()
         if variant not in AUDIO_VARIANTS:
@@ -100,7 +104,7 @@ class SpikingAudioNet(nn.Module):
         self.timesteps = check_timesteps(timesteps)
         self.n_mels, self.n_frames, self.channels, self.variant = n_mels, n_frames, channels, variant
         surrogate = sg.fast_sigmoid(5.0) if surrogate is None else surrogate
-        neuron = partial(make_lif, beta, threshold, surrogate)
+        neuron = neuron_factory(neuron, beta, threshold, surrogate)
 
         # per-mel-band input normalisation (training statistics, set by InputNorm.fit); identity if off
         self.input_norm = InputNorm((1, n_mels, 1), dims=(1,)) if input_norm else nn.Identity()
@@ -120,7 +124,7 @@ class SpikingAudioNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.dropout = SeqToANN(nn.Dropout(dropout)) if variant != "no_dropout" else nn.Identity()
         self._feature_dim = in_ch * h * w
-        self.head = SpikingHead(self._feature_dim, num_classes, head, beta, threshold, surrogate)
+        self.head = SpikingHead(self._feature_dim, num_classes, head, beta, threshold, surrogate, neuron=neuron)
 
     @property
     def feature_dim(self) -> int:

@@ -32,7 +32,6 @@ Single-modality baselines are this class with one input (:func:`smlp_baseline`).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Mapping, Sequence
 
 import torch
@@ -40,14 +39,14 @@ from torch import nn
 
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
-from .layers import SeqToANN, check_timesteps, make_lif, repeat_over_time
+from .layers import NeuronFactory, SeqToANN, check_timesteps, neuron_factory, repeat_over_time
 from .output import ModelOutput
 
 
 class SpikingLinearLayer(nn.Module):
     """One hidden SMLP layer: Linear -> BatchNorm1d -> LIF."""
 
-    def __init__(self, in_features: int, out_features: int, neuron):
+    def __init__(self, in_features: int, out_features: int, neuron: NeuronFactory):
         super().__init__()
         self.fc_bn = SeqToANN(nn.Linear(in_features, out_features), nn.BatchNorm1d(out_features))
         self.lif = neuron()
@@ -60,7 +59,11 @@ class SpikingLinearLayer(nn.Module):
 
 
 class SMLP(nn.Module):
-    """Spiking MLP fusion network (Fig. 5): ``forward({modality: [B, d_m]}) -> ModelOutput``."""
+    """Spiking MLP fusion network (Fig. 5): ``forward({modality: [B, d_m]}) -> ModelOutput``.
+
+    ``neuron`` is a zero-argument factory of LIF-like modules for every spiking layer, the head's output
+    layer included; default a LIF with ``beta``, ``threshold`` and ``surrogate`` (default ``atan(2)``).
+    """
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class SMLP(nn.Module):
         threshold: float = 1.0,
         surrogate: sg.Surrogate | None = None,
         head: str = "fc",
+        neuron: NeuronFactory | None = None,
     ):
         super().__init__()
         if not isinstance(input_dims, Mapping) or len(input_dims) == 0:
@@ -92,7 +96,7 @@ class SMLP(nn.Module):
         self.input_dims = dict(input_dims)
         self.modalities = tuple(input_dims)
         surrogate = sg.atan(2.0) if surrogate is None else surrogate
-        neuron = partial(make_lif, beta, threshold, surrogate)
+        neuron = neuron_factory(neuron, beta, threshold, surrogate)
 
         self.projections = nn.ModuleDict(
             {name: nn.Linear(dim, project_dim) if project_dim else nn.Identity() for name, dim in input_dims.items()}
@@ -106,7 +110,7 @@ class SMLP(nn.Module):
             width = h
         self.hidden = nn.ModuleList(layers)
         self.feature_dim = width
-        self.head = SpikingHead(width, num_classes, head, beta, threshold, surrogate)
+        self.head = SpikingHead(width, num_classes, head, beta, threshold, surrogate, neuron=neuron)
 
     def _check_inputs(self, features: Mapping[str, torch.Tensor]) -> None:
         if not isinstance(features, Mapping) or set(features) != set(self.modalities):

@@ -94,13 +94,14 @@ def projection_shortcut(in_planes: int, planes: int, stride: int, norm_layer: No
 
 
 class SpikingBasicBlock(nn.Module):
-    """Base of the spiking basic blocks: conv1, LIF1 and norm1, conv2, norm2, shortcut, output neuron(s).
+    """Base of the spiking basic blocks: the layers they share (conv1, lif1, bn1, conv2, bn2, shortcut).
 
     The residual branch is ``conv1 -> LIF1 -> bn1 -> conv2 -> bn2`` (``lif_after_bn=False``) or
     ``conv1 -> bn1 -> LIF1 -> conv2 -> bn2`` (``lif_after_bn=True``); the base's forward adds the
     shortcut and fires ``lif_out`` on the sum. Variants set :attr:`lif_after_bn` and override
     :meth:`forward` and :meth:`_build_output` where they differ. Submodules are registered in
     forward order (their names and order are the state-dict keys of every stored checkpoint).
+    ``forward(x [T, B, in_planes, H, W]) -> [T, B, planes, H / stride, W / stride]``.
 
     Parameters
     ----------
@@ -112,8 +113,6 @@ class SpikingBasicBlock(nn.Module):
         Zero-argument factory of LIF-like modules, called once per spiking layer.
     norm_layer : callable, optional
         ``norm_layer(channels) -> nn.Module`` for every normalisation (default ``nn.BatchNorm2d``).
-
-    ``forward(x [T, B, in_planes, H, W]) -> [T, B, planes, H / stride, W / stride]``.
     """
 
     #: LIF1 after bn1 (``True``) or before it; the stem of the network follows the same order
@@ -363,15 +362,15 @@ class L2ActSpikeNet(nn.Module):
 
 
 def l2_actspikenet(**kwargs) -> L2ActSpikeNet:
-    """The paper's L2-ActSpikeNet: ResNet18 of ActAfterAddition blocks, L2 head; ``kwargs`` as :class:`L2ActSpikeNet`."""
+    """The paper's L2-ActSpikeNet: ResNet18 of ActAfterAddition blocks (``kwargs``: :class:`L2ActSpikeNet`'s)."""
     return L2ActSpikeNet(block="act_after_add", layers=(2, 2, 2, 2), **kwargs)
 
 
 def lif_after_bn_resnet18(**kwargs) -> L2ActSpikeNet:
-    """The LIFafterBN ablation (Table III): ResNet18 of :class:`LIFAfterBNBlock`; ``kwargs`` as :class:`L2ActSpikeNet`."""
+    """The LIFafterBN ablation (Table III): ResNet18 of LIFAfterBN blocks (``kwargs``: :class:`L2ActSpikeNet`'s)."""
     return L2ActSpikeNet(block="lif_after_bn", layers=(2, 2, 2, 2), **kwargs)
 
 
 def lif_before_add_resnet18(**kwargs) -> L2ActSpikeNet:
-    """The LIFbeforeADD ablation (Table III): ResNet18 of :class:`LIFBeforeAddBlock`; ``kwargs`` as :class:`L2ActSpikeNet`."""
+    """The LIFbeforeADD ablation (Table III): ResNet18 of LIFBeforeAdd blocks (``kwargs``: :class:`L2ActSpikeNet`'s)."""
     return L2ActSpikeNet(block="lif_before_add", layers=(2, 2, 2, 2), **kwargs)
