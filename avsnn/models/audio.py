@@ -72,8 +72,9 @@ class ConvBNLIFPool(nn.Module):
 class SpikingAudioNet(nn.Module):
     """Spiking audio network (Fig. 4): ``forward(x [B, 1, n_mels, n_frames]) -> ModelOutput``.
 
-    ``neuron`` is a zero-argument factory of LIF-like modules for every spiking layer, the head's output
-    layer included; default a LIF with ``beta``, ``threshold`` and ``surrogate`` (default ``fast_sigmoid(5)``).
+    Every spiking layer, the head's output layer included, is made by ``neuron`` (default: a LIF with
+    ``beta``, ``threshold``, ``surrogate``, see :func:`~avsnn.models.layers.neuron_factory`). Surrogate
+    default: ``fast_sigmoid(5)``.
     """
 
     def __init__(

@@ -61,8 +61,9 @@ class SpikingLinearLayer(nn.Module):
 class SMLP(nn.Module):
     """Spiking MLP fusion network (Fig. 5): ``forward({modality: [B, d_m]}) -> ModelOutput``.
 
-    ``neuron`` is a zero-argument factory of LIF-like modules for every spiking layer, the head's output
-    layer included; default a LIF with ``beta``, ``threshold`` and ``surrogate`` (default ``atan(2)``).
+    Every spiking layer, the head's output layer included, is made by ``neuron`` (default: a LIF with
+    ``beta``, ``threshold``, ``surrogate``, see :func:`~avsnn.models.layers.neuron_factory`). Surrogate
+    default: ``atan(2)``.
     """
 
     def __init__(
