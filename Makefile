@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export AVSNN_RUNS ?= $(CURDIR)/runs
-export AVSNN_CACHE ?= $(CURDIR)/.cache/avsnn
+# The data cache is the library's default (avsnn/data/_util.py: $AVSNN_CACHE, else this checkout's
+# .cache/avsnn), not set here, so `make book` and commands typed by hand share it; read from there.
+CACHE_DIR = $(PY_BOOT) -c "import avsnn.data._util as u; print(u.$(1)() or '')"
 export PYTHONHASHSEED := 0
 # The CPU instruction-set pin (avsnn/isa.py): ATen, oneDNN and MKL capped at AVX2, so every x86-64 host
 # computes the same numbers; exported to every process make starts (notebook kernels included).
@@ -17,7 +19,7 @@ GOLDENS := tests/goldens
 # The browser that checks the built pages (make book-check); empty where none is installed.
 CHROMIUM ?= $(firstword $(shell command -v chromium 2>/dev/null) $(wildcard /usr/bin/chromium))
 
-.PHONY: book book-check isa lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
+.PHONY: book book-check cache-dir isa lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
 
 env: $(STAMP)
 
@@ -79,7 +81,11 @@ clean-book:
 	rm -rf _build
 
 clean: clean-book
-	rm -rf $(VENV) runs results .cache
+	rm -rf $(VENV) runs results $(shell $(call CACHE_DIR,checkout_cache_dir))
+
+# The data cache folder every avsnn process uses here, make's included (no environment needed).
+cache-dir:
+	@$(call CACHE_DIR,default_cache_dir)
 
 # The instruction set the processes make starts compute with, and whether it is pinned (avsnn/isa.py).
 isa: $(STAMP)

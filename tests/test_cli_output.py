@@ -1,9 +1,10 @@
 """A newcomer's first commands: fast ``--help`` that names the datasets, labelled ``train`` and ``show`` output,
-``chapter params`` with each parameter's comment, the kernel-compile notice, a chapter run without the
-kernel's TCP warning."""
+``chapter params`` with each parameter's comment, the kernel-compile notice, a chapter run and the book's
+kernels without the kernel's TCP warning."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+import yaml
 
 from avsnn.cli import main
 from avsnn.train import make_config, summary
@@ -215,6 +217,39 @@ def test_chapter_run_has_no_kernel_transport_warning(tmp_path, capfd):
     assert "without encryption" not in capfd.readouterr().err
     out = nbformat.read(tmp_path / "out" / "tiny.ipynb", as_version=4)
     assert out.cells[-1].outputs[0]["text"].strip() == "6"
+
+
+def _load_kernel_transport():
+    spec = importlib.util.spec_from_file_location("kernel_transport", ROOT / "book" / "_ext" / "kernel_transport.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_book_kernels_have_no_kernel_transport_warning(tmp_path, capfd, monkeypatch):
+    """make book: _config.yml loads book/_ext/kernel_transport.py, whose kernels start without the warning."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["sphinx"]["local_extensions"]["kernel_transport"] == "book/_ext"
+    ext = _load_kernel_transport()
+    for module in ext.EXECUTORS:  # undone after the test
+        monkeypatch.setattr(module, "single_nb_execution", module.single_nb_execution)
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nb.cells.append(nbformat.v4.new_code_cell("print(1 + 1)"))
+
+    def run():
+        done = nbformat.reads(nbformat.writes(nb), as_version=4)
+        result = ext.cache.single_nb_execution(done, cwd=str(tmp_path), timeout=120, allow_errors=False)
+        assert result.err is None and done.cells[0].outputs[0]["text"].strip() == "2"
+        return capfd.readouterr().err
+
+    if "without encryption" not in run():
+        pytest.skip("this ipykernel does not warn about TCP transport")
+    ext.setup(None)
+    ext.setup(None)  # once per process is enough, twice does no harm
+    assert all(m.single_nb_execution.__wrapped__.__module__ == "jupyter_cache.executors.utils" for m in ext.EXECUTORS)
+    assert "without encryption" not in run()
 
 
 # ---- the book's parameters cells -----------------------------------------------------------------------------

@@ -255,8 +255,16 @@ def test_baseline_refuses_what_it_ignores(capsys, monkeypatch, argv, message):
     _refused(capsys, main(["baseline", *argv]), message)
 
 
-# ---- 7. no home folder and no AVSNN_CACHE -----------------------------------------------------------
-def test_no_home_folder_asks_for_avsnn_cache(tmp_path, capsys, monkeypatch):
+# ---- 7. no home folder, no AVSNN_CACHE and no writable checkout -------------------------------------
+@pytest.fixture
+def not_in_a_checkout(monkeypatch):
+    """The package as installed from a wheel: no checkout cache to fall back on."""
+    import avsnn.data._util as util
+
+    monkeypatch.setattr(util, "checkout_cache_dir", lambda: None)
+
+
+def test_no_home_folder_asks_for_avsnn_cache(tmp_path, capsys, monkeypatch, not_in_a_checkout):
     monkeypatch.delenv("AVSNN_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
     rc = _train(tmp_path)
@@ -264,7 +272,7 @@ def test_no_home_folder_asks_for_avsnn_cache(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-def test_no_home_known_asks_for_avsnn_cache(monkeypatch):
+def test_no_home_known_asks_for_avsnn_cache(monkeypatch, not_in_a_checkout):
     import pwd
 
     def no_entry(uid):

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -26,15 +27,39 @@ def check_on_error(on_error: str) -> str:
     return on_error
 
 
-def default_cache_dir() -> Path:
-    """Cache root: ``$AVSNN_CACHE`` if set, else ``~/.cache/avsnn``.
+def checkout_cache_dir() -> Path | None:
+    """The data cache of the source checkout this package is imported from: ``<checkout>/.cache/avsnn``.
 
-    Without ``$AVSNN_CACHE``, a user without a home folder (none known, or ``$HOME`` missing) gets a
-    :class:`CacheNotWritableError` saying to set it.
+    None where the package does not lie in a checkout (no ``pyproject.toml`` naming ``avsnn`` above
+    it, as for an installed wheel) or where that folder cannot be created or written.
+    """
+    root = Path(__file__).resolve().parents[2]
+    try:
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not re.search(r'^name\s*=\s*"avsnn"\s*$', pyproject, re.MULTILINE):
+        return None
+    folder = root / ".cache" / "avsnn"
+    nearest = next(p for p in (folder, folder.parent, root) if p.exists())
+    return folder if nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK) else None
+
+
+def default_cache_dir() -> Path:
+    """Cache root: ``$AVSNN_CACHE`` if set, else the checkout's ``.cache/avsnn``, else ``~/.cache/avsnn``.
+
+    The checkout's folder (:func:`checkout_cache_dir`) does not depend on the working directory, so
+    commands typed by hand share it with ``make book`` and ``make test`` (the Makefile reads it from
+    here: ``make -s cache-dir``). Outside a writable checkout and without ``$AVSNN_CACHE``, a user
+    without a home folder (none known, or ``$HOME`` missing) gets a :class:`CacheNotWritableError`
+    saying to set it.
     """
     env = os.environ.get("AVSNN_CACHE")
     if env:
         return Path(env).expanduser()
+    checkout = checkout_cache_dir()
+    if checkout is not None:
+        return checkout
     try:
         home = Path.home()
     except (RuntimeError, KeyError):  # no $HOME and no password-database entry
@@ -42,7 +67,8 @@ def default_cache_dir() -> Path:
     if home is None or not home.is_dir():
         where = "no home folder is known" if home is None else f"the home folder {home} does not exist"
         raise CacheNotWritableError(
-            f"the data cache defaults to ~/.cache/avsnn, but {where}; set AVSNN_CACHE to a writable folder"
+            f"outside a writable avsnn checkout the data cache defaults to ~/.cache/avsnn, but {where}; "
+            "set AVSNN_CACHE to a writable folder"
         )
     return home / ".cache" / "avsnn"
 

@@ -331,7 +331,7 @@ def make_avdigits(
     overwrite : bool
         Replace an ``out`` that holds something else (or damaged AV-Digits).
     cache_dir : path-like, optional
-        Cache root whose index keeps the files' hashes (default ``$AVSNN_CACHE`` or ``~/.cache/avsnn``).
+        Cache root whose index keeps the files' hashes (default :func:`~avsnn.data.default_cache_dir`).
 
     Raises
     ------
@@ -369,7 +369,7 @@ def make_avdigits(
 def ensure_avdigits(cache_dir: str | os.PathLike | None = None, **kwargs) -> Path:
     """Generate (once) and return AV-Digits in ``<cache_dir>/avdigits-<hash of settings>``.
 
-    ``cache_dir`` defaults to ``$AVSNN_CACHE`` or ``~/.cache/avsnn``; ``kwargs`` are :func:`make_avdigits` options.
+    ``cache_dir`` defaults to :func:`~avsnn.data.default_cache_dir`; ``kwargs`` are :func:`make_avdigits` options.
     """
     settings = avdigits_settings(**kwargs)
     out = resolve_cache_dir(cache_dir) / f"avdigits-{stable_hash([GENERATOR_VERSION, settings], 12)}"

@@ -274,7 +274,7 @@ def build_datasets(
         folder's own ``split.csv`` if it ships one (as AV-Digits does), else
         ``<cache_dir>/splits/<hash>.csv``, redrawn with a warning if damaged.
     cache_dir : path-like, optional
-        Cache root (embedded data, spectrograms, splits); default ``$AVSNN_CACHE`` or ``~/.cache/avsnn``.
+        Cache root (embedded data, spectrograms, splits); default :func:`~avsnn.data.default_cache_dir`.
     per_class : int, optional
         Embedded: samples per class to generate. Folder: use at most this many pairs per class
         (the first in key order), for quick runs.

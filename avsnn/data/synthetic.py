@@ -457,7 +457,7 @@ def ensure_embedded(cache_dir: str | os.PathLike | None = None, **kwargs) -> Pat
     """Generate (once) and return the embedded dataset in the cache.
 
     The folder is ``<cache_dir>/embedded-<hash of settings>``; ``cache_dir`` defaults to
-    ``$AVSNN_CACHE`` or ``~/.cache/avsnn``. ``kwargs`` are :func:`make_embedded` options.
+    :func:`~avsnn.data.default_cache_dir`. ``kwargs`` are :func:`make_embedded` options.
     """
     settings = embedded_settings(**kwargs)
     out = resolve_cache_dir(cache_dir) / f"embedded-{stable_hash([GENERATOR_VERSION, settings], 12)}"

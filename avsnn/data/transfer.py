@@ -471,7 +471,7 @@ def make_transfer(out: str | os.PathLike, name: str, seed: int = 0, **overrides)
 def ensure_transfer(name: str, cache_dir: str | os.PathLike | None = None, seed: int = 0, **overrides) -> Path:
     """Generate (once) and return set ``name`` in ``<cache_dir>/transfer-<name>-<hash of settings>``.
 
-    ``cache_dir`` defaults to ``$AVSNN_CACHE`` or ``~/.cache/avsnn``; ``overrides`` as :func:`make_transfer`.
+    ``cache_dir`` defaults to :func:`~avsnn.data.default_cache_dir`; ``overrides`` as :func:`make_transfer`.
     """
     spec = transfer_spec(name, **overrides)
     key = stable_hash([GENERATOR_VERSION, name, int(seed), _spec_record(spec)], 12)
