@@ -339,6 +339,8 @@ def make_avdigits(
         Bad option, or ``out`` holds something else and ``overwrite`` is False.
     EspeakError
         The eSpeak NG library of the ``espeakng-loader`` wheel cannot be loaded or run.
+    CacheNotWritableError
+        The folder of ``out`` cannot be written (a ``ValueError``: one line naming the folder).
     """
     out = Path(out).expanduser()
     settings = avdigits_settings(
@@ -361,7 +363,10 @@ def make_avdigits(
     if out.is_dir() and any(out.iterdir()):
         logger.warning("%s: AV-Digits folder is not usable (%s): generating it again", out, why)
     t0 = time.perf_counter()
-    publish_folder(out, lambda tmp: _write(tmp, settings))
+    if not publish_folder(
+        out, lambda tmp: _write(tmp, settings), "AV-Digits", lambda o: _why_incomplete(o, settings, cache_dir) is None
+    ):
+        return out  # another process finished first
     logger.info("generated AV-Digits %s in %.1fs", out, time.perf_counter() - t0)
     return out
 

@@ -30,16 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
-from ._util import CacheNotWritableError, is_not_writable, logger, resolve_cache_dir, stable_hash
+from ._util import logger, publish_folder, resolve_cache_dir, stable_hash
 
 #: the generator's settings and their defaults (:func:`make_embedded`, :func:`ensure_embedded`)
 DEFAULTS = {
@@ -362,10 +360,10 @@ def make_embedded(
 ) -> Path:
     """Generate the embedded dataset at ``out`` (see module docstring) and return ``out``.
 
-    Files are written into a hidden temporary sibling folder that is renamed to ``out`` at the end,
-    so an interrupted run never leaves a dataset that looks complete. ``embedded.json`` records the
-    files' count, size and sha256; if ``out`` already holds a complete dataset with the same settings
-    and intact files it is returned untouched.
+    Files are written into a hidden sibling folder renamed to ``out`` at the end
+    (:func:`avsnn.data._util.publish_folder`), so an interrupted run never leaves a dataset that looks
+    complete. ``embedded.json`` records the files' count, size and sha256; if ``out`` already holds a
+    complete dataset with the same settings and intact files it is returned untouched.
 
     Parameters
     ----------
@@ -405,37 +403,11 @@ def make_embedded(
         )
     if out.is_dir() and any(out.iterdir()):
         logger.warning("%s: embedded dataset is not usable (%s): generating it again", out, why)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
-    try:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _write(tmp, settings)
-        except OSError as exc:
-            if not is_not_writable(exc):
-                raise
-            raise CacheNotWritableError(
-                f"{out.parent}: folder is not writable ({exc.strerror or type(exc).__name__}), cannot generate the "
-                f"embedded dataset there; choose a writable folder (for the cache: set AVSNN_CACHE)"
-            ) from None
-        if out.exists():
-            if _is_complete(out, settings):  # another process finished first
-                shutil.rmtree(tmp)
-                return out
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                if not _is_complete(out, settings):
-                    raise
-                shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if not publish_folder(
+        out, lambda tmp: _write(tmp, settings), "the embedded dataset", lambda o: _is_complete(o, settings)
+    ):
+        return out  # another process finished first
     logger.info(
         "generated embedded dataset %s (%d samples) in %.2fs",
         out,
