@@ -54,7 +54,9 @@ from ._util import logger, publish_folder, resolve_cache_dir, shown, stable_hash
 from .audio_config import AudioConfig
 from .espeak import synthesize, voice_variants, wheel_paths
 from .identity import content_fingerprint, file_sha256, fingerprint_of
-from .paired import SHIPPED_SPLIT, ReleaseIndex, Sample, make_split, write_manifest
+from .manifests import SHIPPED_SPLIT, write_manifest
+from .scan import ReleaseIndex, Sample
+from .splits import make_split
 
 GENERATOR_NAME = "avsnn.data.avdigits"
 GENERATOR_VERSION = 3  # bump when the output for a given seed changes (2: onset_spread; 3: 16x16 images)
