@@ -237,3 +237,53 @@ def publish_folder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return True
+
+
+def generate_folder(
+    out: Path,
+    write: Callable[[Path], None],
+    why_incomplete: Callable[[Path], str | None],
+    what: str,
+    *,
+    overwrite: bool,
+    describe: str,
+    fix: str,
+) -> bool:
+    """Generate a dataset folder unless ``out`` already holds it intact; published by :func:`publish_folder`.
+
+    Parameters
+    ----------
+    out : Path
+        The dataset folder.
+    write : callable
+        ``write(tmp)`` writes the whole dataset into the new folder ``tmp``.
+    why_incomplete : callable
+        ``why_incomplete(out)``: None if ``out`` holds this dataset with intact files, else why not
+        (one phrase, for a message).
+    what : str
+        The dataset, for messages (``"AV-Digits"``).
+    overwrite : bool
+        Replace an ``out`` that holds something else; else that is a ``ValueError``.
+    describe, fix : str
+        The refusal reads ``"<out>: exists but is not <describe> (<why>); <fix>"``.
+
+    Returns
+    -------
+    bool
+        True if written now, False if ``out`` already held the dataset (or another process finished it first).
+
+    Raises
+    ------
+    ValueError
+        ``out`` holds something else and ``overwrite`` is False.
+    CacheNotWritableError
+        The folder of ``out`` cannot be written (one line naming it).
+    """
+    why = why_incomplete(out) if out.exists() else "absent"
+    if why is None:
+        return False
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out}: exists but is not {describe} ({why}); {fix}")
+    if out.is_dir() and any(out.iterdir()):
+        logger.warning("%s: %s is not usable (%s): generating it again", out, what, why)
+    return publish_folder(out, write, what, lambda o: why_incomplete(o) is None)

@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
-from ._util import logger, publish_folder, resolve_cache_dir, shown, stable_hash
+from ._util import generate_folder, logger, resolve_cache_dir, shown, stable_hash
 from .audio_config import AudioConfig
 from .espeak import synthesize, voice_variants, wheel_paths
 from .identity import content_fingerprint, file_sha256, fingerprint_of
@@ -354,21 +354,17 @@ def make_avdigits(
         held_out=held_out,
         per_class=per_class,
     )
-    why = _why_incomplete(out, settings, cache_dir) if out.exists() else "absent"
-    if why is None:
-        return out
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(
-            f"{out}: exists but is not AV-Digits generated with {settings} ({why}); choose another "
-            f"folder or pass overwrite=True (CLI: --overwrite)"
-        )
-    if out.is_dir() and any(out.iterdir()):
-        logger.warning("%s: AV-Digits folder is not usable (%s): generating it again", out, why)
     t0 = time.perf_counter()
-    if not publish_folder(
-        out, lambda tmp: _write(tmp, settings), "AV-Digits", lambda o: _why_incomplete(o, settings, cache_dir) is None
+    if not generate_folder(
+        out,
+        lambda tmp: _write(tmp, settings),
+        lambda o: _why_incomplete(o, settings, cache_dir),
+        "AV-Digits",
+        overwrite=overwrite,
+        describe=f"AV-Digits generated with {settings}",
+        fix="choose another folder or pass overwrite=True (CLI: --overwrite)",
     ):
-        return out  # another process finished first
+        return out
     logger.info("generated AV-Digits %s in %.1fs", out, time.perf_counter() - t0)
     return out
 

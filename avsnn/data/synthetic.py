@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
-from ._util import logger, publish_folder, resolve_cache_dir, stable_hash
+from ._util import generate_folder, logger, resolve_cache_dir, stable_hash
 
 #: the generator's settings and their defaults (:func:`make_embedded`, :func:`ensure_embedded`)
 DEFAULTS = {
@@ -313,10 +313,6 @@ def _why_incomplete(out: Path, settings: dict) -> str | None:
     return None
 
 
-def _is_complete(out: Path, settings: dict) -> bool:
-    return _why_incomplete(out, settings) is None
-
-
 def _write(tmp: Path, settings: dict) -> None:
     s = settings
     for label, name in enumerate(EMBEDDED_CLASSES):
@@ -361,7 +357,7 @@ def make_embedded(
     """Generate the embedded dataset at ``out`` (see module docstring) and return ``out``.
 
     Files are written into a hidden sibling folder renamed to ``out`` at the end
-    (:func:`avsnn.data._util.publish_folder`), so an interrupted run never leaves a dataset that looks
+    (:func:`avsnn.data._util.generate_folder`), so an interrupted run never leaves a dataset that looks
     complete. ``embedded.json`` records the files' count, size and sha256; if ``out`` already holds a
     complete dataset with the same settings and intact files it is returned untouched.
 
@@ -393,21 +389,17 @@ def make_embedded(
     """
     out = Path(out).expanduser()
     settings = _settings(seed, per_class, image_noise, audio_noise, confusion, sample_rate, duration_s)
-    why = _why_incomplete(out, settings) if out.exists() else "absent"
-    if why is None:
-        return out
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(
-            f"{out}: exists but is not a complete embedded dataset with these settings "
-            f"{settings} ({why}); pass overwrite=True (CLI: choose another --out) to replace it"
-        )
-    if out.is_dir() and any(out.iterdir()):
-        logger.warning("%s: embedded dataset is not usable (%s): generating it again", out, why)
     t0 = time.perf_counter()
-    if not publish_folder(
-        out, lambda tmp: _write(tmp, settings), "the embedded dataset", lambda o: _is_complete(o, settings)
+    if not generate_folder(
+        out,
+        lambda tmp: _write(tmp, settings),
+        lambda o: _why_incomplete(o, settings),
+        "the embedded dataset",
+        overwrite=overwrite,
+        describe=f"a complete embedded dataset with these settings {settings}",
+        fix="pass overwrite=True (CLI: choose another --out) to replace it",
     ):
-        return out  # another process finished first
+        return out
     logger.info(
         "generated embedded dataset %s (%d samples) in %.2fs",
         out,
