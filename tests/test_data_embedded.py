@@ -2,11 +2,13 @@
 
 import hashlib
 import json
+import os
 import time
 
 import pytest
 
 from avsnn.data import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, AVDataset, ensure_embedded, make_embedded, scan_release
+from avsnn.data._util import publish_folder
 from avsnn.data.audio import read_wav
 from avsnn.data.images import read_image
 
@@ -116,3 +118,24 @@ def test_designed_complementarity(embedded_train):
         assert max(d for d, _ in weak_stats) < 0.5 * min(d for d, _ in strong_stats)
         assert max(acc for _, acc in weak_stats) < 0.75
         assert min(acc for _, acc in strong_stats) > 0.9
+
+
+def test_a_dataset_another_process_finished_first_is_kept(tmp_path):
+    out = tmp_path / "e"
+
+    def write(tmp):  # another process publishes while this one writes
+        (tmp_path / "theirs").mkdir()
+        (tmp_path / "theirs" / "f").write_text("theirs")
+        os.rename(tmp_path / "theirs", out)
+        tmp.mkdir()
+        (tmp / "f").write_text("ours")
+
+    assert publish_folder(out, write, "a set", done=lambda o: (o / "f").read_text() == "theirs") is False
+    assert [p.name for p in tmp_path.iterdir()] == ["e"] and (out / "f").read_text() == "theirs"
+
+    def write_ours(tmp):
+        tmp.mkdir()
+        (tmp / "f").write_text("ours")
+
+    assert publish_folder(out, write_ours, "a set", done=lambda o: False) is True  # theirs is not finished
+    assert [p.name for p in tmp_path.iterdir()] == ["e"] and (out / "f").read_text() == "ours"

@@ -24,7 +24,9 @@ from avsnn.data import (
     scan_release,
     write_manifest,
 )
+from avsnn.data._util import CacheNotWritableError
 from avsnn.data.paired import manifest_text
+from avsnn.data.transfer import make_transfer
 
 CFG = AudioConfig(duration_s=0.25)
 
@@ -280,3 +282,14 @@ def test_file_name_that_is_not_utf8_is_named_in_one_line(release, capsys, monkey
     assert cli_main([*cfg, "--runs", str(release.parent / "runs")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "caf\\xe9.png: name is not valid UTF-8" in err, err
+
+
+def test_read_only_cache_for_a_transfer_set_is_one_line(tmp_path, read_only):
+    ro = read_only(tmp_path / "ro")
+    with pytest.raises(
+        CacheNotWritableError,
+        match=rf"^{re.escape(str(ro))}: folder is not writable \(Permission denied\), "
+        r"cannot generate transfer set colour-clutter there; .*set AVSNN_CACHE\)$",
+    ):
+        make_transfer(ro / "t", "colour-clutter", per_class=2, sound="tones")
+    assert not any(ro.rglob("*"))

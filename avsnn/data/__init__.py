@@ -1,9 +1,10 @@
 """Datasets: generated sets, the paired folder layout of released sets, readers, audio features, splits.
 
 The synthetic "embedded" audio-visual set (:mod:`.synthetic`), AV-Digits (scanned digits + eSpeak
-NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as CIFAR10-AV and UrbanSound8K-AV
-(:mod:`.paired`), plain CIFAR-10 / UrbanSound8K readers, audio features, splits and the ``avsnn data`` command
-(:mod:`.cli`).
+NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as CIFAR10-AV and
+UrbanSound8K-AV (:mod:`.scan`, :mod:`.source_groups`, :mod:`.splits`, :mod:`.manifests`; together
+under :mod:`.paired`), plain CIFAR-10 / UrbanSound8K readers, audio features, splits and the
+``avsnn data`` command (:mod:`.cli`).
 """
 
 from typing import TYPE_CHECKING
@@ -18,16 +19,9 @@ if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linte
     from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
     from .datasets import AVDataset, build_datasets, check_data_source, dataset_fingerprint, dataset_folder
     from .images import read_image
-    from .paired import (
-        DamagedManifestError,
-        ReleaseIndex,
-        Sample,
-        load_or_create_manifest,
-        make_split,
-        read_manifest,
-        scan_release,
-        write_manifest,
-    )
+    from .manifests import DamagedManifestError, load_or_create_manifest, read_manifest, write_manifest
+    from .scan import ReleaseIndex, Sample, scan_release
+    from .splits import make_split
     from .synthetic import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
     from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
 
@@ -53,14 +47,14 @@ _WHERE = {
     "dataset_fingerprint": ".datasets",
     "dataset_folder": ".datasets",
     "read_image": ".images",
-    "DamagedManifestError": ".paired",
-    "ReleaseIndex": ".paired",
-    "Sample": ".paired",
-    "load_or_create_manifest": ".paired",
-    "make_split": ".paired",
-    "read_manifest": ".paired",
-    "scan_release": ".paired",
-    "write_manifest": ".paired",
+    "DamagedManifestError": ".manifests",
+    "load_or_create_manifest": ".manifests",
+    "read_manifest": ".manifests",
+    "write_manifest": ".manifests",
+    "ReleaseIndex": ".scan",
+    "Sample": ".scan",
+    "scan_release": ".scan",
+    "make_split": ".splits",
     "COMPLEMENTARY_PAIRS": ".synthetic",
     "EMBEDDED_CLASSES": ".synthetic",
     "ensure_embedded": ".synthetic",

@@ -202,22 +202,114 @@ def report_skipped(skipped: list, what: str) -> None:
         logger.warning("%s: skipped %d bad file(s): %s%s", what, len(skipped), head, more)
 
 
-def publish_folder(out: Path, write: Callable[[Path], None]) -> None:
+def publish_folder(
+    out: Path, write: Callable[[Path], None], what: str, done: Callable[[Path], bool] | None = None
+) -> bool:
     """Write a generated dataset folder atomically: ``write`` fills a hidden sibling, which then replaces ``out``.
 
     A process killed mid-write leaves ``out`` as it was (plus, at worst, a hidden ``.partial`` folder).
+
+    Parameters
+    ----------
+    out : Path
+        The folder to publish.
+    write : callable
+        ``write(tmp)`` writes the whole dataset into the new folder ``tmp``.
+    what : str
+        The dataset, for the message when the folder of ``out`` is not writable.
+    done : callable, optional
+        ``done(out)`` says whether ``out`` holds a finished dataset; when another process published
+        one while this one was writing, theirs is kept.
+
+    Returns
+    -------
+    bool
+        True if this call's folder was published, False if another process's was kept.
+
+    Raises
+    ------
+    CacheNotWritableError
+        The folder of ``out`` cannot be written (one line naming it).
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        write(tmp)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+        except OSError as exc:
+            if not is_not_writable(exc):
+                raise
+            raise CacheNotWritableError(
+                f"{out.parent}: folder is not writable ({exc.strerror or type(exc).__name__}), cannot generate "
+                f"{what} there; choose a writable folder (for the cache: set AVSNN_CACHE)"
+            ) from None
         if out.exists():
+            if done is not None and done(out):
+                shutil.rmtree(tmp)
+                return False
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(out, old)
             os.rename(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.rename(tmp, out)
+            try:
+                os.rename(tmp, out)
+            except OSError:
+                if done is None or not done(out):
+                    raise
+                shutil.rmtree(tmp)
+                return False
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return True
+
+
+def generate_folder(
+    out: Path,
+    write: Callable[[Path], None],
+    why_incomplete: Callable[[Path], str | None],
+    what: str,
+    *,
+    overwrite: bool,
+    describe: str,
+    fix: str,
+) -> bool:
+    """Generate a dataset folder unless ``out`` already holds it intact; published by :func:`publish_folder`.
+
+    Parameters
+    ----------
+    out : Path
+        The dataset folder.
+    write : callable
+        ``write(tmp)`` writes the whole dataset into the new folder ``tmp``.
+    why_incomplete : callable
+        ``why_incomplete(out)``: None if ``out`` holds this dataset with intact files, else why not
+        (one phrase, for a message).
+    what : str
+        The dataset, for messages (``"AV-Digits"``).
+    overwrite : bool
+        Replace an ``out`` that holds something else; else that is a ``ValueError``.
+    describe, fix : str
+        The refusal reads ``"<out>: exists but is not <describe> (<why>); <fix>"``.
+
+    Returns
+    -------
+    bool
+        True if written now, False if ``out`` already held the dataset (or another process finished it first).
+
+    Raises
+    ------
+    ValueError
+        ``out`` holds something else and ``overwrite`` is False.
+    CacheNotWritableError
+        The folder of ``out`` cannot be written (one line naming it).
+    """
+    why = why_incomplete(out) if out.exists() else "absent"
+    if why is None:
+        return False
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out}: exists but is not {describe} ({why}); {fix}")
+    if out.is_dir() and any(out.iterdir()):
+        logger.warning("%s: %s is not usable (%s): generating it again", out, what, why)
+    return publish_folder(out, write, what, lambda o: why_incomplete(o) is None)

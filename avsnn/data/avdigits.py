@@ -50,11 +50,13 @@ import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
-from ._util import logger, publish_folder, resolve_cache_dir, shown, stable_hash
+from ._util import generate_folder, logger, resolve_cache_dir, shown, stable_hash
 from .audio_config import AudioConfig
 from .espeak import synthesize, voice_variants, wheel_paths
 from .identity import content_fingerprint, file_sha256, fingerprint_of
-from .paired import SHIPPED_SPLIT, ReleaseIndex, Sample, make_split, write_manifest
+from .manifests import SHIPPED_SPLIT, write_manifest
+from .scan import ReleaseIndex, Sample
+from .splits import make_split
 
 GENERATOR_NAME = "avsnn.data.avdigits"
 GENERATOR_VERSION = 3  # bump when the output for a given seed changes (2: onset_spread; 3: 16x16 images)
@@ -339,6 +341,8 @@ def make_avdigits(
         Bad option, or ``out`` holds something else and ``overwrite`` is False.
     EspeakError
         The eSpeak NG library of the ``espeakng-loader`` wheel cannot be loaded or run.
+    CacheNotWritableError
+        The folder of ``out`` cannot be written (a ``ValueError``: one line naming the folder).
     """
     out = Path(out).expanduser()
     settings = avdigits_settings(
@@ -350,18 +354,17 @@ def make_avdigits(
         held_out=held_out,
         per_class=per_class,
     )
-    why = _why_incomplete(out, settings, cache_dir) if out.exists() else "absent"
-    if why is None:
-        return out
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(
-            f"{out}: exists but is not AV-Digits generated with {settings} ({why}); choose another "
-            f"folder or pass overwrite=True (CLI: --overwrite)"
-        )
-    if out.is_dir() and any(out.iterdir()):
-        logger.warning("%s: AV-Digits folder is not usable (%s): generating it again", out, why)
     t0 = time.perf_counter()
-    publish_folder(out, lambda tmp: _write(tmp, settings))
+    if not generate_folder(
+        out,
+        lambda tmp: _write(tmp, settings),
+        lambda o: _why_incomplete(o, settings, cache_dir),
+        "AV-Digits",
+        overwrite=overwrite,
+        describe=f"AV-Digits generated with {settings}",
+        fix="choose another folder or pass overwrite=True (CLI: --overwrite)",
+    ):
+        return out
     logger.info("generated AV-Digits %s in %.1fs", out, time.perf_counter() - t0)
     return out
 

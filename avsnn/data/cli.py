@@ -14,7 +14,7 @@ from ..files import check_output_folder
 from ._util import load_or_skip, shown
 from .avdigits import DEFAULTS as AV
 from .avdigits import make_avdigits
-from .paired import ReleaseIndex, scan_release
+from .scan import ReleaseIndex, scan_release
 from .synthetic import DEFAULTS as SYNTHETIC
 from .synthetic import make_embedded
 

@@ -16,15 +16,9 @@ from .audio import AudioConfig, SpectrogramCache
 from .avdigits import ensure_avdigits
 from .identity import content_fingerprint
 from .images import IMAGE_SIZE, read_image, stored_side
-from .paired import (
-    SHIPPED_SPLIT,
-    ReleaseIndex,
-    has_source_groups,
-    load_or_create_manifest,
-    read_manifest,
-    relative_path,
-    scan_release,
-)
+from .manifests import SHIPPED_SPLIT, load_or_create_manifest, read_manifest, relative_path
+from .scan import ReleaseIndex, scan_release
+from .source_groups import has_source_groups
 from .synthetic import ensure_embedded, make_embedded
 
 MODALITIES = ("vision", "audio", "both")

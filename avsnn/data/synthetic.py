@@ -30,16 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
-from ._util import CacheNotWritableError, is_not_writable, logger, resolve_cache_dir, stable_hash
+from ._util import generate_folder, logger, resolve_cache_dir, stable_hash
 
 #: the generator's settings and their defaults (:func:`make_embedded`, :func:`ensure_embedded`)
 DEFAULTS = {
@@ -315,10 +313,6 @@ def _why_incomplete(out: Path, settings: dict) -> str | None:
     return None
 
 
-def _is_complete(out: Path, settings: dict) -> bool:
-    return _why_incomplete(out, settings) is None
-
-
 def _write(tmp: Path, settings: dict) -> None:
     s = settings
     for label, name in enumerate(EMBEDDED_CLASSES):
@@ -362,10 +356,10 @@ def make_embedded(
 ) -> Path:
     """Generate the embedded dataset at ``out`` (see module docstring) and return ``out``.
 
-    Files are written into a hidden temporary sibling folder that is renamed to ``out`` at the end,
-    so an interrupted run never leaves a dataset that looks complete. ``embedded.json`` records the
-    files' count, size and sha256; if ``out`` already holds a complete dataset with the same settings
-    and intact files it is returned untouched.
+    Files are written into a hidden sibling folder renamed to ``out`` at the end
+    (:func:`avsnn.data._util.generate_folder`), so an interrupted run never leaves a dataset that looks
+    complete. ``embedded.json`` records the files' count, size and sha256; if ``out`` already holds a
+    complete dataset with the same settings and intact files it is returned untouched.
 
     Parameters
     ----------
@@ -395,47 +389,17 @@ def make_embedded(
     """
     out = Path(out).expanduser()
     settings = _settings(seed, per_class, image_noise, audio_noise, confusion, sample_rate, duration_s)
-    why = _why_incomplete(out, settings) if out.exists() else "absent"
-    if why is None:
-        return out
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(
-            f"{out}: exists but is not a complete embedded dataset with these settings "
-            f"{settings} ({why}); pass overwrite=True (CLI: choose another --out) to replace it"
-        )
-    if out.is_dir() and any(out.iterdir()):
-        logger.warning("%s: embedded dataset is not usable (%s): generating it again", out, why)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
-    try:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _write(tmp, settings)
-        except OSError as exc:
-            if not is_not_writable(exc):
-                raise
-            raise CacheNotWritableError(
-                f"{out.parent}: folder is not writable ({exc.strerror or type(exc).__name__}), cannot generate the "
-                f"embedded dataset there; choose a writable folder (for the cache: set AVSNN_CACHE)"
-            ) from None
-        if out.exists():
-            if _is_complete(out, settings):  # another process finished first
-                shutil.rmtree(tmp)
-                return out
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                if not _is_complete(out, settings):
-                    raise
-                shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if not generate_folder(
+        out,
+        lambda tmp: _write(tmp, settings),
+        lambda o: _why_incomplete(o, settings),
+        "the embedded dataset",
+        overwrite=overwrite,
+        describe=f"a complete embedded dataset with these settings {settings}",
+        fix="pass overwrite=True (CLI: choose another --out) to replace it",
+    ):
+        return out
     logger.info(
         "generated embedded dataset %s (%d samples) in %.2fs",
         out,

@@ -456,6 +456,8 @@ def make_transfer(out: str | os.PathLike, name: str, seed: int = 0, **overrides)
         Unknown set or setting, or a bad value (one line naming it).
     EspeakError
         A speech set, and eSpeak NG cannot be used.
+    CacheNotWritableError
+        The folder of ``out`` cannot be written (a ``ValueError``: one line naming the folder).
     """
     out = Path(out).expanduser()
     spec = transfer_spec(name, **overrides)
@@ -463,7 +465,13 @@ def make_transfer(out: str | os.PathLike, name: str, seed: int = 0, **overrides)
     if _is_complete(out, name, spec, seed):
         return out
     t0 = time.perf_counter()
-    publish_folder(out, lambda tmp: _write(tmp, name, spec, seed))
+    if not publish_folder(
+        out,
+        lambda tmp: _write(tmp, name, spec, seed),
+        f"transfer set {name}",
+        lambda o: _is_complete(o, name, spec, seed),
+    ):
+        return out  # another process finished first
     logger.info("generated transfer set %s at %s in %.1fs", name, out, time.perf_counter() - t0)
     return out
 

@@ -8,7 +8,7 @@ map for audio. They are extracted once per run and split and cached in the run f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -16,10 +16,24 @@ import torch.nn.functional as F
 from avsnn.data.batching import ArrayData
 from avsnn.device import eval_batch_size
 
-if TYPE_CHECKING:
-    from .run import Run
+from .store import RunStore
 
 __all__ = ["unimodal_features", "feature_sets"]
+
+
+class UnimodalRun(Protocol):
+    """What the fusion inputs read of a finished unimodal run (an :class:`avsnn.train.Run`)."""
+
+    @property
+    def store(self) -> RunStore:
+        """The run folder's store (its cached features)."""
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The trained network."""
+
+    def array_data(self) -> tuple[ArrayData, ArrayData]:
+        """``(train, test)`` of the run's data."""
 
 
 @torch.no_grad()
@@ -32,7 +46,7 @@ def _extract(model, data: ArrayData) -> torch.Tensor:
     return torch.cat(out)
 
 
-def unimodal_features(run: Run, split: str) -> dict:
+def unimodal_features(run: UnimodalRun, split: str) -> dict:
     """``{"features", "labels", "keys", "classes"}`` of a unimodal run's ``split`` (cached in its folder)."""
     store = run.store
     cached = store.load_features(split)
@@ -50,7 +64,7 @@ def unimodal_features(run: Run, split: str) -> dict:
     return feats
 
 
-def feature_sets(runs: dict[str, Run]) -> tuple[ArrayData, ArrayData]:
+def feature_sets(runs: dict[str, UnimodalRun]) -> tuple[ArrayData, ArrayData]:
     """``(train, test)`` fusion inputs from finished unimodal runs (``{input name: run}``).
 
     The runs' samples must be aligned (same labels and, where recorded, same keys), else ValueError.

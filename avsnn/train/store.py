@@ -49,7 +49,7 @@ from .config import RunConfig
 ENV_VAR = "AVSNN_RUNS"
 PACKAGE = Path(__file__).resolve().parent.parent
 # the source that produces results (relative to the avsnn package); command-line and book tooling excluded
-CODE_PARTS = ("core", "models", "train", "data", "metrics.py")
+CODE_PARTS = ("core", "models", "train", "data", "metrics")
 CODE_EXCLUDED = ("train/cli.py", "train/summary.py", "data/cli.py")
 
 

@@ -1,5 +1,6 @@
-"""Evaluation metrics of Section V.
+"""Metric functions of Section V, pure functions of tensors (no model is run here).
 
+* :func:`predict` -- the spike-count decision rule (ties to the summed input current).
 * :func:`accuracy`, :func:`per_class_accuracy`, :func:`confusion_matrix` (row-normalised:
   rows = true class, each row sums to 1; Figs. 7-8).
 * :func:`cosine_distance_matrix` -- Eq. 23, ``C_dist = 1 - f_i . f_j / (|f_i| |f_j|)`` between
@@ -7,22 +8,17 @@
   sorted by class (Figs. 6 and 9).
 * :func:`separability` -- mean intra-class vs inter-class cosine distance and their ratio,
   computed in O(N d) memory from per-class sums (no N x N matrix).
-* :func:`energy_estimate` -- ANN (MAC) vs SNN (accumulate) energy with 45 nm figures.
-* :func:`predict` -- the spike-count decision rule; :func:`evaluate` -- everything above
-  for a model (or a trained :class:`avsnn.train.Run`) on a dataset, as JSON-able values.
+* :func:`angular_concentration` -- how near each class's features lie to its own mean direction (Lemma 2).
+* :func:`energy_estimate`, :func:`energy_from_profile` -- ANN (MAC) vs SNN (accumulate) energy with 45 nm figures.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
-
-from avsnn.data.batching import as_array_data
-from avsnn.device import eval_batch_size
 
 E_MAC_PJ = 4.6  # 32-bit float multiply-accumulate, 45 nm (Horowitz, ISSCC 2014)
 E_AC_PJ = 0.9  # 32-bit float add (accumulate), 45 nm (Horowitz, ISSCC 2014)
@@ -137,6 +133,29 @@ def separability(features: torch.Tensor, labels) -> dict:
     return {"intra": intra, "inter": inter, "ratio": ratio}
 
 
+def angular_concentration(features: torch.Tensor, labels: torch.Tensor) -> dict:
+    """How tightly each class's features gather around one direction, and how far from the others.
+
+    With ``d_c`` the mean direction of class ``c`` (unit vector of the class's mean unit feature):
+    ``own`` is the mean cosine between a feature and its own class direction, ``margin`` the mean of
+    that cosine minus the largest cosine to another class's direction (> 0: nearer its own class's
+    ray than any other). Spike-count features are non-negative, so ``own`` alone is high for any
+    network; the margin is what Lemma 2's argument needs of a trained network. ``features [N, d]``
+    (or ``[T, N, d]``, accumulated over time) of at least two classes.
+    """
+    f = F.normalize(_per_sample(features).double(), dim=1)
+    labels = torch.as_tensor(labels).long()
+    classes = labels.unique()
+    if len(classes) < 2:
+        raise ValueError(f"angular_concentration needs features of at least two classes, got {len(classes)}")
+    d = F.normalize(torch.stack([f[labels == c].mean(0) for c in classes]), dim=1)
+    cos = f @ d.t()  # [N, C]
+    own_idx = torch.searchsorted(classes, labels)
+    own = cos.gather(1, own_idx[:, None])[:, 0]
+    other = cos.scatter(1, own_idx[:, None], float("-inf")).max(1).values
+    return {"own": float(own.mean()), "margin": float((own - other).mean())}
+
+
 # ---- energy ----------------------------------------------------------------------------------
 def energy_estimate(macs: float, sops: float, snn_macs: float = 0.0, one_pass_macs: Optional[float] = None) -> dict:
     """Energy of one inference, ANN vs SNN, in joules.
@@ -183,148 +202,3 @@ def energy_from_profile(p, fold_bn: bool = False) -> dict:
     dense = sum(m for k, m in layer_macs.items() if layer_sops.get(k, m) >= m)
     sparse = sum(s for k, s in layer_sops.items() if s < layer_macs.get(k, s))
     return energy_estimate(p.macs, sparse, snn_macs=dense, one_pass_macs=one_pass)
-
-
-def firing_rates(model, *inputs) -> dict:
-    """Firing rate per spiking layer (fraction of neuron-timesteps that spike).
-
-    Computed by :func:`avsnn.models.profile`.
-    """
-    from avsnn.models import profile
-
-    return {k: float(v) for k, v in profile(model, *inputs).firing_rates.items()}
-
-
-def angular_concentration(features: torch.Tensor, labels: torch.Tensor) -> dict:
-    """How tightly each class's features gather around one direction, and how far from the others.
-
-    With ``d_c`` the mean direction of class ``c`` (unit vector of the class's mean unit feature):
-    ``own`` is the mean cosine between a feature and its own class direction, ``margin`` the mean of
-    that cosine minus the largest cosine to another class's direction (> 0: nearer its own class's
-    ray than any other). Spike-count features are non-negative, so ``own`` alone is high for any
-    network; the margin is what Lemma 2's argument needs of a trained network. ``features [N, d]``
-    (or ``[T, N, d]``, accumulated over time) of at least two classes.
-    """
-    f = F.normalize(_per_sample(features).double(), dim=1)
-    labels = torch.as_tensor(labels).long()
-    classes = labels.unique()
-    if len(classes) < 2:
-        raise ValueError(f"angular_concentration needs features of at least two classes, got {len(classes)}")
-    d = F.normalize(torch.stack([f[labels == c].mean(0) for c in classes]), dim=1)
-    cos = f @ d.t()  # [N, C]
-    own_idx = torch.searchsorted(classes, labels)
-    own = cos.gather(1, own_idx[:, None])[:, 0]
-    other = cos.scatter(1, own_idx[:, None], float("-inf")).max(1).values
-    return {"own": float(own.mean()), "margin": float((own - other).mean())}
-
-
-# ---- full evaluation ---------------------------------------------------------------------------
-@torch.no_grad()
-def run_model(model, data, batch_size: Optional[int] = None, device="cpu", amp: bool = False) -> dict:
-    """Forward ``data`` (an :class:`avsnn.data.batching.ArrayData`) in eval mode.
-
-    ``batch_size`` samples at a time (default :func:`avsnn.device.eval_batch_size`).
-
-    Returns ``pred [N]``, ``labels [N]``, ``counts [N, C]``, ``current [N, C]`` (the output layer's
-    input current summed over time, the tie-break of :func:`predict`), ``features [N, d]``
-    (accumulated over time) and ``z_av [N, d]`` on the CPU.
-    """
-    was_training = model.training
-    model.eval()
-    device = torch.device(device)
-    batch_size = batch_size or eval_batch_size(device)
-    out = {"pred": [], "labels": [], "counts": [], "current": [], "features": [], "z_av": []}
-    try:
-        for x, y in data.batches(batch_size, device):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-                o = model(x)
-            out["pred"].append(predict(o.spikes.float(), None if o.current is None else o.current.float()).cpu())
-            out["labels"].append(y.cpu())
-            out["counts"].append(o.spikes.float().sum(0).cpu())
-            if o.current is not None:
-                out["current"].append(o.current.float().sum(0).cpu())
-            if getattr(o, "features", None) is not None:
-                out["features"].append(accumulate(o.features.float()).cpu())
-            if getattr(o, "z_av", None) is not None:
-                out["z_av"].append(o.z_av.float().flatten(1).cpu())
-    finally:
-        model.train(was_training)
-    return {k: (torch.cat(v) if v else None) for k, v in out.items()}
-
-
-def _as_data(dataset, modality):
-    return as_array_data(dataset, modality)
-
-
-def evaluate(
-    run_or_model,
-    dataset=None,
-    train_dataset=None,
-    *,
-    modality: Optional[str] = None,
-    num_classes: Optional[int] = None,
-    batch_size: Optional[int] = None,
-    device="cpu",
-    amp: bool = False,
-    profile: bool = True,
-    profile_samples: int = 16,
-) -> dict:
-    """Section V metrics for a model on ``dataset`` (test) and optionally ``train_dataset``.
-
-    ``run_or_model``: an ``nn.Module`` returning a ``ModelOutput``, or a trained
-    :class:`avsnn.train.Run` (then the datasets default to the run's own split). Datasets
-    may be :class:`ArrayData` or :mod:`avsnn.data` datasets (``modality`` picks the input).
-
-    Returns JSON-able values: ``test_accuracy`` (fraction), ``per_class_accuracy``,
-    ``confusion`` (row-normalised), ``separability`` ``{"test": ..., "train": ...}`` on the
-    accumulated features, ``train_accuracy``, and with ``profile=True`` ``firing_rates``,
-    ``sops``, ``macs``, ``params`` and ``energy`` per sample from :func:`avsnn.models.profile`
-    on the first ``profile_samples`` test samples.
-    """
-    model = run_or_model
-    if hasattr(run_or_model, "config") and hasattr(run_or_model, "datasets"):
-        run = run_or_model
-        model = run.model
-        modality = modality or run.config.modality
-        if dataset is None:
-            train_dataset, dataset = run.array_data()
-    if dataset is None:
-        raise ValueError("evaluate needs a dataset")
-    test = _as_data(dataset, modality)
-    C = num_classes or getattr(test, "num_classes", None) or int(test.labels.max()) + 1
-    r = run_model(model, test, batch_size, device, amp)
-    metrics = {
-        "num_test": len(test),
-        "test_accuracy": accuracy(r["pred"], r["labels"]),
-        "per_class_accuracy": per_class_accuracy(r["pred"], r["labels"], C),
-        "confusion": confusion_matrix(r["pred"], r["labels"], C).tolist(),
-        "separability": {},
-    }
-    if r["features"] is not None:
-        metrics["separability"]["test"] = separability(r["features"], r["labels"])
-    if train_dataset is not None:
-        train = _as_data(train_dataset, modality)
-        rt = run_model(model, train, batch_size, device, amp)
-        metrics["num_train"] = len(train)
-        metrics["train_accuracy"] = accuracy(rt["pred"], rt["labels"])
-        if rt["features"] is not None:
-            metrics["separability"]["train"] = separability(rt["features"], rt["labels"])
-    if profile:
-        try:
-            from avsnn.models import profile as _profile
-
-            x, _ = test.batch(torch.arange(min(profile_samples, len(test))), device)
-            p = _profile(model, x)
-            metrics["firing_rates"] = {k: float(v) for k, v in p.firing_rates.items()}
-            metrics.update(
-                params=int(p.params),
-                macs=float(p.macs),
-                sops=float(p.sops),
-                sops_bn_folded=float(p.sops_folded),
-                energy=energy_from_profile(p),
-                energy_bn_folded=energy_from_profile(p, fold_bn=True),
-            )
-        except Exception as e:  # a custom model the profiler does not understand
-            warnings.warn(f"profile failed ({type(e).__name__}: {e}); firing rates/energy left out")
-            metrics["profile_error"] = f"{type(e).__name__}: {e}"
-    return metrics
