@@ -9,6 +9,7 @@ from avsnn.data import build_datasets, scan_release
 from avsnn.data.audio import read_wav
 from avsnn.data.transfer import (
     HELD_BACK,
+    HELD_BACK_ROUND_1,
     SAMPLE_RATE,
     TRANSFER_SETS,
     class_names,
@@ -36,6 +37,7 @@ def file_hashes(folder):
 def test_the_family_is_large_and_varied_with_sets_held_back():
     assert len(TRANSFER_SETS) >= 8
     assert len(HELD_BACK) >= 3 and set(HELD_BACK) <= set(TRANSFER_SETS)
+    assert set(HELD_BACK_ROUND_1) <= set(TRANSFER_SETS) and not set(HELD_BACK) & set(HELD_BACK_ROUND_1)
     specs = list(TRANSFER_SETS.values())
     assert {s.side for s in specs} == {16, 32, 64}
     assert {s.rgb for s in specs} == {True, False}
