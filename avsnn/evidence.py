@@ -148,6 +148,22 @@ def compare(
     return Comparison(sa, sb, sd, low, high, verdict, smallest_effect)
 
 
+def seeds_needed(sd: float, half_width: float, confidence: float = 0.95, most: int = 1000) -> int:
+    """The fewest seeds ``n >= 2`` whose interval half-width ``t(n - 1) * sd / sqrt(n)`` is at most ``half_width``.
+
+    ``sd``: the standard deviation of the per-seed differences (measured over the seeds run so far);
+    ``most`` when even that many would not do (or the spread is not finite).
+    """
+    if not half_width > 0 or sd < 0:
+        raise ValueError(f"seeds_needed wants half_width > 0 and sd >= 0, got half_width={half_width}, sd={sd}")
+    if not math.isfinite(sd):
+        return most
+    for n in range(2, most + 1):
+        if stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n) <= half_width:
+            return n
+    return most
+
+
 def over_seeds(fn: Callable[[int], float], seeds: Sequence[int]) -> Summary:
     """``summarize([fn(seed) for seed in seeds])``: e.g. ``fn`` trains a run and returns its accuracy."""
     seeds = list(seeds)

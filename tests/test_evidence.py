@@ -4,7 +4,17 @@ import math
 
 import pytest
 
-from avsnn.evidence import INCONCLUSIVE, NO_EFFECT, SMALLEST_EFFECT, VERDICTS, compare, decide, over_seeds, summarize
+from avsnn.evidence import (
+    INCONCLUSIVE,
+    NO_EFFECT,
+    SMALLEST_EFFECT,
+    VERDICTS,
+    compare,
+    decide,
+    over_seeds,
+    seeds_needed,
+    summarize,
+)
 
 
 def test_summary_mean_and_sample_sd():
@@ -68,3 +78,23 @@ def test_half_width_is_t_times_sd_over_root_n():
     c = compare([0.90, 0.91, 0.92], [0.85, 0.85, 0.85])
     assert c.half_width == pytest.approx(4.302653 * 0.01 / math.sqrt(3), abs=1e-6)
     assert c.half_width == pytest.approx((c.high - c.low) / 2)
+
+
+def test_seeds_needed_is_the_fewest_seeds_whose_interval_is_narrow_enough():
+    # sd 0.03 of the differences: 3 seeds give 4.30 * 0.03 / 1.73 = 0.0745, 4 seeds 3.18 * 0.03 / 2 = 0.0477
+    assert seeds_needed(0.03, 0.05) == 4
+
+    def with_sd(n, sd):  # n differences with sample sd exactly ``sd``
+        z = [float(k) for k in range(n)]
+        return [sd * v / summarize(z).sd for v in z]
+
+    for n in (3, 4):
+        d = with_sd(n, 0.03)
+        assert math.isclose(compare([0.5 + x for x in d], [0.5] * n).diff.sd, 0.03)
+    assert compare([0.5 + x for x in with_sd(4, 0.03)], [0.5] * 4).half_width <= 0.05
+    assert compare([0.5 + x for x in with_sd(3, 0.03)], [0.5] * 3).half_width > 0.05
+    assert seeds_needed(0.0, 0.05) == 2
+    assert seeds_needed(0.2, 0.01, most=50) == 50
+    assert seeds_needed(float("nan"), 0.05, most=7) == 7
+    with pytest.raises(ValueError, match="half_width > 0"):
+        seeds_needed(0.03, 0.0)
