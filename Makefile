@@ -4,10 +4,10 @@ PY_BOOT ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export AVSNN_RUNS ?= $(CURDIR)/runs
-# The data cache is the library's default (avsnn/data/_util.py: $AVSNN_CACHE, else this checkout's
-# .cache/avsnn), not set here, so `make book` and commands typed by hand share it; read from there.
-CACHE_DIR = $(PY_BOOT) -c "import avsnn.data._util as u; print(u.$(1)() or '')"
+# The run store and the data cache are the library's defaults ($AVSNN_RUNS, else this checkout's runs/:
+# avsnn/files.py; $AVSNN_CACHE, else its .cache/avsnn: avsnn/data/_util.py), not set here, so `make book`
+# and commands typed by hand share them; read from there. $(call LIB,EXPR) prints EXPR (None: nothing).
+LIB = $(PY_BOOT) -c "import avsnn.files as f, avsnn.data._util as u; print($(1) or '')"
 export PYTHONHASHSEED := 0
 # The CPU instruction-set pin (avsnn/isa.py): ATen, oneDNN and MKL capped at AVX2, so every x86-64 host
 # computes the same numbers; exported to every process make starts (notebook kernels included).
@@ -19,7 +19,7 @@ GOLDENS := tests/goldens
 # The browser that checks the built pages (make book-check); empty where none is installed.
 CHROMIUM ?= $(firstword $(shell command -v chromium 2>/dev/null) $(wildcard /usr/bin/chromium))
 
-.PHONY: book book-check cache-dir isa lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
+.PHONY: book book-check cache-dir runs-dir isa lint test env unit nbval goldens bench gpu-wheels gpu-check clean clean-book
 
 env: $(STAMP)
 
@@ -81,11 +81,15 @@ clean-book:
 	rm -rf _build
 
 clean: clean-book
-	rm -rf $(VENV) runs results $(shell $(call CACHE_DIR,checkout_cache_dir))
+	rm -rf $(VENV) results $(shell $(call LIB,f.checkout_folder('runs'))) $(shell $(call LIB,u.checkout_cache_dir()))
 
 # The data cache folder every avsnn process uses here, make's included (no environment needed).
 cache-dir:
-	@$(call CACHE_DIR,default_cache_dir)
+	@$(call LIB,u.default_cache_dir())
+
+# The run store every avsnn process uses here, make's included.
+runs-dir:
+	@$(call LIB,f.default_runs_dir())
 
 # The instruction set the processes make starts compute with, and whether it is pinned (avsnn/isa.py).
 isa: $(STAMP)

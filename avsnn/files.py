@@ -7,6 +7,10 @@ process killed mid-write leaves the previous version of the file intact (plus, a
 temporary file that readers ignore). The file gets the mode a plain ``open`` would give it
 (``0o666`` less the umask), not :func:`tempfile.mkstemp`'s ``0o600``, so a store shared by a group
 stays readable.
+
+Also here: the folders the package writes to by default, found without importing torch (the Makefile
+reads them): the source checkout's (:func:`checkout_folder`) and the run store root
+(:func:`default_runs_dir`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,22 @@ import contextlib
 import errno
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-__all__ = ["atomic_write", "atomic_write_bytes", "check_output_file", "check_output_folder"]
+__all__ = [
+    "RUNS_ENV",
+    "atomic_write",
+    "atomic_write_bytes",
+    "check_output_file",
+    "check_output_folder",
+    "checkout_folder",
+    "default_runs_dir",
+]
+
+RUNS_ENV = "AVSNN_RUNS"
 
 
 def _umask() -> int:
@@ -125,3 +140,37 @@ def check_output_file(path: os.PathLike | str, what: str) -> Path:
     else:
         _check_creatable(path, what)
     return path
+
+
+# ---- default folders ------------------------------------------------------------------------------
+def checkout_folder(*parts: str) -> Path | None:
+    """``<checkout>/<parts>`` of the source checkout this package is imported from, if it can be written.
+
+    The checkout is the folder above the package whose ``pyproject.toml`` names ``avsnn``; it does not
+    depend on the working directory. None where the package does not lie in a checkout (an installed
+    wheel, another project's ``pyproject.toml``) or where the folder cannot be created or written.
+    """
+    root = Path(__file__).resolve().parents[1]
+    try:
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not re.search(r'^name\s*=\s*"avsnn"\s*$', pyproject, re.MULTILINE):
+        return None
+    folder = root.joinpath(*parts)
+    nearest = next(p for p in (folder, *folder.parents) if p.exists())
+    return folder if nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK) else None
+
+
+def default_runs_dir() -> Path:
+    """Run store root: ``$AVSNN_RUNS`` if set, else the checkout's ``runs/``, else ``./runs``.
+
+    The checkout's folder (:func:`checkout_folder`) does not depend on the working directory, so
+    commands typed by hand, ``avsnn chapter run``, ``make book`` and ``make test`` share one store (the
+    Makefile reads it from here: ``make -s runs-dir``). An installed package has no checkout, and one
+    that cannot be written has no place for runs: both fall back to ``runs`` in the working directory.
+    """
+    env = os.environ.get(RUNS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return checkout_folder("runs") or Path("runs")

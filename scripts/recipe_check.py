@@ -2,7 +2,7 @@
 
 For each modality: the L2 spiking network, its ANN twin (ReLU, cross-entropy, same recipe) and the
 linear probe on the same split; then the SMLP fusion against the better single modality. Every run
-goes through the run store (``$AVSNN_RUNS`` or ``./runs``), so runs the book or a chapter run
+goes through the run store (:func:`avsnn.files.default_runs_dir`), so runs the book or a chapter run
 already trained are only read. Writes ``results.md`` and ``results.json`` in ``--out``.
 
     python scripts/recipe_check.py --data embedded --out scripts/recipe_results/cpu_default_embedded

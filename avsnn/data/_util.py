@@ -7,13 +7,12 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from avsnn.files import atomic_write_bytes
+from avsnn.files import atomic_write_bytes, checkout_folder
 
 logger = logging.getLogger("avsnn.data")
 
@@ -30,19 +29,10 @@ def check_on_error(on_error: str) -> str:
 def checkout_cache_dir() -> Path | None:
     """The data cache of the source checkout this package is imported from: ``<checkout>/.cache/avsnn``.
 
-    None where the package does not lie in a checkout (no ``pyproject.toml`` naming ``avsnn`` above
-    it, as for an installed wheel) or where that folder cannot be created or written.
+    None where the package does not lie in a checkout or where that folder cannot be created or
+    written (:func:`avsnn.files.checkout_folder`).
     """
-    root = Path(__file__).resolve().parents[2]
-    try:
-        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not re.search(r'^name\s*=\s*"avsnn"\s*$', pyproject, re.MULTILINE):
-        return None
-    folder = root / ".cache" / "avsnn"
-    nearest = next(p for p in (folder, folder.parent, root) if p.exists())
-    return folder if nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK) else None
+    return checkout_folder(".cache", "avsnn")
 
 
 def default_cache_dir() -> Path:

@@ -226,7 +226,6 @@ def run_chapter(
         "parameters": params,
     }
     tmp = out.with_name(f"{out.stem}.partial.ipynb")
-    os.environ.setdefault("AVSNN_RUNS", str(ROOT / "runs"))
     try:
         papermill.execute_notebook(
             nb,

@@ -20,6 +20,8 @@ DATA_HELP = (
     "avdigits (AV-Digits, the book's default), embedded (the synthetic set; the default of this command) "
     "or a dataset folder (CIFAR10-AV, UrbanSound8K-AV or your own: vision/<class>/ + audio/<class>/)"
 )
+#: the run store default of ``--runs`` (:func:`avsnn.files.default_runs_dir`)
+RUNS_HELP = "run store root (default: $AVSNN_RUNS, else the avsnn clone's runs/, else ./runs)"
 
 
 def add_config_arguments(
@@ -37,7 +39,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of ``avsnn train`` (and of ``avsnn.train.ddp``): the config, the run store, quiet."""
     p.add_argument("--modality", required=True, choices=MODALITIES)
     add_config_arguments(p)
-    p.add_argument("--runs", default=None, help="run store root (default $AVSNN_RUNS or ./runs)")
+    p.add_argument("--runs", default=None, metavar="DIR", help=RUNS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
@@ -53,7 +55,7 @@ def add_train_parser(subparsers) -> None:
     p.set_defaults(func=cmd_train)
     s = subparsers.add_parser("show", help="print a stored run's metrics, config and per-epoch history")
     s.add_argument("run", help="run folder, or a run key / config hash (or a unique prefix of one) inside --runs")
-    s.add_argument("--runs", default=None)
+    s.add_argument("--runs", default=None, metavar="DIR", help=RUNS_HELP)
     s.set_defaults(func=cmd_show)
 
 

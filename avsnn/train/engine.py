@@ -129,7 +129,7 @@ def train_or_load(
 ) -> Run:
     """Return the finished run of ``cfg``: cached, resumed or trained from scratch.
 
-    ``store_root``: run store root (default ``$AVSNN_RUNS`` or ``./runs``). ``progress``: tqdm
+    ``store_root``: run store root (default :func:`avsnn.files.default_runs_dir`). ``progress``: tqdm
     bars (default ``cfg.progress``). ``verbose``: print the config and one line per epoch
     (default: same as ``progress``). ``model_fn(cfg, num_classes, input_dims)`` and
     ``data_fn(cfg) -> (train, test)`` replace the model / dataset builders (tests, experiments).

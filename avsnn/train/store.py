@@ -18,7 +18,8 @@ Layout of one run folder::
                         run is loaded
     features_<split>.pt  (unimodal runs used by fusion) frozen features, cached
 
-The root is the ``root`` argument, else ``$AVSNN_RUNS``, else ``./runs``.
+The root is the ``root`` argument, else :func:`avsnn.files.default_runs_dir` (``$AVSNN_RUNS``, else the
+checkout's ``runs/``, else ``./runs``).
 
 Every file is written with :func:`avsnn.files.atomic_write` (durable): a process killed
 mid-write leaves the previous version of the file intact (plus, at worst, a stray ``.*.tmp``
@@ -42,11 +43,10 @@ from typing import Any, Callable, Optional
 import torch
 
 from avsnn.data.datasets import GENERATED_DATASETS, NAMED_RELEASES, dataset_fingerprint
-from avsnn.files import atomic_write
+from avsnn.files import atomic_write, default_runs_dir
 
 from .config import RunConfig
 
-ENV_VAR = "AVSNN_RUNS"
 PACKAGE = Path(__file__).resolve().parent.parent
 # the source that produces results (relative to the avsnn package); command-line and book tooling excluded
 CODE_PARTS = ("core", "models", "train", "data", "metrics")
@@ -62,10 +62,8 @@ class DamagedRunFile(ValueError):
 
 
 def default_root(root: Optional[os.PathLike | str] = None) -> Path:
-    """``root`` if given, else ``$AVSNN_RUNS``, else ``./runs``."""
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get(ENV_VAR) or "runs")
+    """``root`` if given, else :func:`avsnn.files.default_runs_dir`."""
+    return Path(root) if root is not None else default_runs_dir()
 
 
 def report(message: str) -> None:
