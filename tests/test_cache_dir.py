@@ -93,19 +93,21 @@ def test_outside_a_checkout_the_runs_default_is_the_working_directory(tmp_path, 
     assert store.default_root() == Path("runs") and store.default_root().absolute() == tmp_path / "runs"
 
 
-def test_an_unwritable_checkout_keeps_runs_in_the_working_directory(tmp_path, monkeypatch):
-    if os.geteuid() == 0:
-        pytest.skip("root may write anywhere")
+def test_a_checkout_without_room_for_runs_keeps_them_in_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("AVSNN_RUNS", raising=False)
     (tmp_path / "clone").mkdir()
     (tmp_path / "clone" / "pyproject.toml").write_text('[project]\nname = "avsnn"\n')
     _fake_package(monkeypatch, tmp_path / "clone")
     assert files.default_runs_dir() == tmp_path / "clone" / "runs"
-    (tmp_path / "clone").chmod(0o555)
-    try:
-        assert files.default_runs_dir() == Path("runs")
-    finally:
-        (tmp_path / "clone").chmod(0o755)
+    (tmp_path / "clone" / "runs").write_text("")  # a file where the folder would go
+    assert files.default_runs_dir() == Path("runs")
+    if os.geteuid() != 0:  # root may write anywhere
+        (tmp_path / "clone" / "runs").unlink()
+        (tmp_path / "clone").chmod(0o555)
+        try:
+            assert files.default_runs_dir() == Path("runs")
+        finally:
+            (tmp_path / "clone").chmod(0o755)
 
 
 @needs_checkout
