@@ -70,6 +70,7 @@ def test_config_hash_is_unchanged_for_the_same_settings():
             "image_norm": "dataset",
             "zero_init_residual": False,
             "val_frac": 0.0,
+            "beta": 0.9,
             "patience": None,
             "warmup_epochs": 0,
             "schedule": "step",
@@ -81,10 +82,12 @@ def test_config_hash_is_unchanged_for_the_same_settings():
     assert old_default.hash() == "a91d205905cf"
     # the default vision profile as of the cosine schedule over 12 epochs (#16); its settings before
     # that change keep their hash
-    assert make_config("vision", "default", overrides={"image_norm": "dataset"}).hash() == "b348477d56e2"
-    # the default vision profile as of per-image input normalisation (#30)
-    assert make_config("vision", "default").hash() == "4ee28b143b7b"
-    old = {"epochs": 8, "schedule": "step", "image_norm": "dataset"}
+    assert make_config("vision", "default", overrides={"image_norm": "dataset", "beta": 0.9}).hash() == "b348477d56e2"
+    # the default vision profile as of per-image input normalisation (#30, round 1)
+    assert make_config("vision", "default", overrides={"beta": 0.9}).hash() == "4ee28b143b7b"
+    # ... and of the decay rate 0.5 (#30, round 2)
+    assert make_config("vision", "default").hash() == "4daf504b4a85"
+    old = {"epochs": 8, "schedule": "step", "image_norm": "dataset", "beta": 0.9}
     assert make_config("vision", "default", overrides=old).hash() == "64b11f04db49"
     from test_recipe import OLD_SMOKE  # the smoke profile's settings before it learned (#17)
 
@@ -161,7 +164,7 @@ def _run_keys_around_an_edit(tmp_path, monkeypatch, path: str, old: str, new: st
     "path,old,new",
     [
         ("models/resnet.py", '"""ActAfterAddition basic block', '"""The ActAfterAddition basic block'),  # docstring
-        ("models/resnet.py", "# picklable", "# picklable (partial of a module-level function)"),  # comment
+        ("models/resnet.py", "# As torchvision's ResNet", "# As in torchvision's ResNet"),  # comment
         ("core/loss.py", "on, off = T * correct_rate", "on, off = (T\n        * correct_rate)"),  # layout
     ],
 )
