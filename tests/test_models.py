@@ -139,6 +139,9 @@ def test_l2_head_current_is_cosine_repeated_and_fc_is_per_step():
     fc = M.SpikingHead(6, 4, head="fc")
     out = fc(feats)
     torch.testing.assert_close(out.current, fc.classifier[0](feats))
+    # the classifier kind is ``kind`` (``model.head`` is the SpikingHead module itself)
+    assert (l2.kind, fc.kind) == ("l2", "fc") and "kind='fc'" in repr(fc) and not hasattr(fc, "head")
+    assert isinstance(M.SMLP({"a": 3}, head="fc").head, M.SpikingHead)
 
 
 # ---------------------------------------------------------------- structure of the variants
