@@ -58,6 +58,9 @@ from .profiles import MODALITIES  # there, so that the command line's choices im
 # there (HEADS, SURROGATES, LIF_BACKENDS, DEVICES, the variants); the other training-level ones are defined here.
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FUSION_INPUTS = ("both", "vision", "audio")
+#: what ``variant`` selects, per modality: the residual block of L2ActSpikeNet (``block=``, the paper's
+#: network and the Table III block ablations), the audio network with one part ablated (``variant=`` of
+#: SpikingAudioNet), and for fusion the one network there is (the SMLP)
 VARIANTS = {"vision": VISION_BLOCKS, "audio": AUDIO_VARIANTS, "fusion": ("smlp",)}
 #: ``variant="auto"``: the first of each list, the paper's network (the constructors' default)
 DEFAULT_VARIANT = {modality: variants[0] for modality, variants in VARIANTS.items()}
@@ -120,7 +123,9 @@ class RunConfig:
     train_frac: float = 0.7
     split_seed: int = 0  # train/test split seed (shared by fusion and its inputs)
     # model
-    variant: str = "auto"  # vision block / audio variant / "smlp"; "auto": the modality's default
+    # the network of the modality, VARIANTS: vision, the residual block (VISION_BLOCKS); audio, the
+    # network or one ablation of it (AUDIO_VARIANTS); fusion, "smlp"; "auto": the paper's network
+    variant: str = "auto"
     head: str = "l2"
     width: int = 64  # vision: ResNet18 base width (features = 8*width)
     timesteps: int = 8
