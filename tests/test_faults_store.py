@@ -100,7 +100,7 @@ def test_dataset_path_spellings_give_one_config(tmp_path, monkeypatch):
     cfgs = [make_config("vision", "smoke", d) for d in ("emb", "emb/", "./emb", str(tmp_path / "emb"))]
     assert {c.dataset for c in cfgs} == {str((tmp_path / "emb").resolve())}
     assert len({c.hash() for c in cfgs}) == 1 and len({run_key(c) for c in cfgs}) == 1
-    assert make_config("vision", "smoke", "embedded").dataset == "embedded"
+    assert make_config("vision", "smoke", "synthetic").dataset == "synthetic"
 
 
 def test_edited_dataset_gets_a_new_run(tmp_path, release):

@@ -48,7 +48,7 @@ def _smoke_runs(tmp_path_factory, data: str) -> dict:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Smoke runs on the synthetic set, whose designed complementarity makes fusion gain."""
-    return _smoke_runs(tmp_path_factory, "embedded")
+    return _smoke_runs(tmp_path_factory, "synthetic")
 
 
 @pytest.fixture(scope="module")
