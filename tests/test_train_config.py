@@ -136,7 +136,8 @@ def test_embedded_is_the_synthetic_set():
     from avsnn.train.cli import config_from_args
 
     old, new = (
-        config_from_args(p.parse_args(["train", "--data", d, "--profile", "smoke"])) for d in ("embedded", "synthetic")
+        config_from_args(p.parse_args(["train", "--modality", "vision", "--data", d, "--profile", "smoke"]))
+        for d in ("embedded", "synthetic")
     )
     assert old == new and old.dataset == "synthetic" and old.hash() == new.hash()
     assert RunConfig(dataset="embedded") == RunConfig(dataset="synthetic")
