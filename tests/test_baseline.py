@@ -53,7 +53,7 @@ def test_probes_reject_mismatched_or_unknown(fixture_splits, tmp_path):
         run_baseline(str(root), modality="fusion")
 
 
-def test_embedded_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch):
+def test_synthetic_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     res = run_baseline("synthetic", profile="smoke")
     from avsnn.train import load_datasets

@@ -101,7 +101,7 @@ def test_build_datasets_dataset_v3(tmp_path):
     assert tr.index.layout == "dataset_v3" and len(tr) + len(te) == 8
 
 
-def test_build_datasets_embedded_end_to_end(tmp_path):
+def test_build_datasets_synthetic_end_to_end(tmp_path):
     tr, te = build_datasets("synthetic", per_class=6, cache_dir=tmp_path / "cache")
     assert tr.num_classes == 10 and len(tr) == 40 and len(te) == 20
     batch = next(iter(torch.utils.data.DataLoader(tr, batch_size=8, shuffle=False)))

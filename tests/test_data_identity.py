@@ -104,7 +104,7 @@ def test_hashing_only_the_index_the_scanner_found(release, hashed):
     assert sorted(hashed) == sorted(p for s in idx.samples for p in (s.image_path, s.audio_path))
 
 
-def test_embedded_set_is_fingerprinted_by_content(tmp_path, monkeypatch):
+def test_synthetic_set_is_fingerprinted_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
     a = make_config("vision", "smoke", "synthetic").replace(per_class=2)
     fp = data_fingerprint(a)

@@ -24,7 +24,7 @@ def digest(root):
 
 def test_layout_formats_and_metadata(tmp_path):
     out = make_synthetic(tmp_path / "e", seed=3, per_class=3)
-    meta = json.loads((out / "embedded.json").read_text())
+    meta = json.loads((out / "embedded.json").read_text())  # the stored name (META_FILE) is kept
     assert meta["classes"] == list(SYNTHETIC_CLASSES) and meta["seed"] == 3 and meta["per_class"] == 3
     assert meta["settings"]["confusion"] == 0.5
     idx = scan_release(out)
@@ -39,7 +39,7 @@ def test_layout_formats_and_metadata(tmp_path):
 def test_deterministic_and_seed_dependent(tmp_path):
     t0 = time.perf_counter()
     a = make_synthetic(tmp_path / "a", seed=0, per_class=5)
-    print(f"embedded per_class=5: {time.perf_counter() - t0:.2f}s")
+    print(f"synthetic per_class=5: {time.perf_counter() - t0:.2f}s")
     b = make_synthetic(tmp_path / "b", seed=0, per_class=5)
     c = make_synthetic(tmp_path / "c", seed=1, per_class=5)
     assert digest(a) == digest(b) != digest(c)
@@ -74,7 +74,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ensure_embedded_cache_folder(tmp_path, monkeypatch):
+def test_ensure_synthetic_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "envcache"))
     a = ensure_synthetic(per_class=2)
     assert a.parent == tmp_path / "envcache" and a.name.startswith("embedded-")
@@ -86,7 +86,7 @@ def test_ensure_embedded_cache_folder(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def embedded_train(tmp_path_factory):
+def synthetic_train(tmp_path_factory):
     root = make_synthetic(tmp_path_factory.mktemp("emb") / "e", per_class=60)
     idx = scan_release(root)
     return AVDataset(idx, {s.key: "train" for s in idx.samples}, "train")
@@ -102,8 +102,8 @@ def _pair_stats(X, y, a, b):
     return float((Xa.mean(0) - Xb.mean(0)).norm()), float(ok) / (len(ta) + len(tb))
 
 
-def test_designed_complementarity(embedded_train):
-    ds = embedded_train
+def test_designed_complementarity(synthetic_train):
+    ds = synthetic_train
     y = ds.labels
     feats = {"image": ds.images.flatten(1).float() / 255, "audio": ds.spectrograms.flatten(1)}
     for modality, weak, strong in (

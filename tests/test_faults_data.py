@@ -141,7 +141,7 @@ def test_user_manifest_changed_since_written_is_refused(release, tmp_path):
         build_datasets("release", root=release, manifest=path, modality="vision", cache_dir=tmp_path / "cache")
 
 
-def test_embedded_cache_file_cut_short_is_regenerated(tmp_path, caplog):
+def test_synthetic_cache_file_cut_short_is_regenerated(tmp_path, caplog):
     out = ensure_synthetic(tmp_path / "cache", per_class=2)
     wav = out / "audio" / "4_square_buzz" / "00001.wav"
     good = wav.read_bytes()
@@ -220,7 +220,7 @@ def test_read_only_cache_computes_in_memory_with_a_warning(release, tmp_path, re
     assert not any(ro.rglob("*"))
 
 
-def test_read_only_cache_for_the_embedded_set_is_one_line(tmp_path, read_only, capsys):
+def test_read_only_cache_for_the_synthetic_set_is_one_line(tmp_path, read_only, capsys):
     ro = read_only(tmp_path / "ro")
     with pytest.raises(
         ValueError,

@@ -129,7 +129,7 @@ def test_cli_parser():
         p.parse_args(["train", "--modality", "text"])
 
 
-def test_embedded_is_the_synthetic_set():
+def test_synthetic_is_the_synthetic_set():
     """``embedded``, the synthetic set's first name, still names it: the same config and hash."""
     p = argparse.ArgumentParser()
     add_train_parser(p.add_subparsers(dest="cmd"))
