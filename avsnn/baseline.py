@@ -10,7 +10,7 @@ Logistic regressions (scikit-learn, features standardised with training-split st
 The datasets come from :func:`avsnn.train.load_datasets` of the profile's configs, so the
 probes see exactly the train/test split (and the samples) the networks of that profile see.
 
-    avsnn baseline --data embedded|FOLDER [--modality vision|audio|both] [--profile default] [--set KEY=VALUE]
+    avsnn baseline --data avdigits|synthetic|FOLDER [--modality vision|audio|both] [--profile default] [--set KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def check_data_overrides(overrides, modality: str) -> None:
 
 
 def run_baseline(
-    data: str = "embedded", modality: str = "both", profile: str = "default", overrides=None, C: float = 1.0
+    data: str = "synthetic", modality: str = "both", profile: str = "default", overrides=None, C: float = 1.0
 ) -> dict:
     """Load the split a ``profile`` trains on (``avsnn train --data DATA --profile PROFILE``) and probe it.
 

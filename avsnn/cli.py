@@ -3,7 +3,7 @@
 Sub-commands::
 
     chapter run|params   re-run a book chapter with new parameters (papermill)
-    data make-embedded|make-avdigits|inspect   the generated datasets and real dataset layouts
+    data make-synthetic|make-avdigits|inspect   the generated datasets and real dataset layouts
     train                train (or load) a vision, audio or fusion run
     show                 a stored run: metrics beside the chance level, config, per-epoch history
     baseline             logistic-regression probes on pixels / log-mel statistics of the same split

@@ -5,7 +5,7 @@ linear probe on the same split; then the SMLP fusion against the better single m
 goes through the run store (:func:`avsnn.files.default_runs_dir`), so runs the book or a chapter run
 already trained are only read. Writes ``results.md`` and ``results.json`` in ``--out``.
 
-    python scripts/recipe_check.py --data embedded --out scripts/recipe_results/cpu_default_embedded
+    python scripts/recipe_check.py --data synthetic --out scripts/recipe_results/cpu_default_embedded
     python scripts/recipe_check.py --data avdigits --out scripts/recipe_results/cpu_default_avdigits
 
 The verdicts are :func:`avsnn.evidence.compare`'s (paired per-seed differences, Student-t 95 %
@@ -100,7 +100,7 @@ def check(
 def main(argv=None) -> None:
     """Train (or read) the arms, decide the must-show's claims, write the tables."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="embedded", help="avdigits | embedded | a dataset folder")
+    p.add_argument("--data", default="synthetic", help="avdigits | synthetic | a dataset folder")
     p.add_argument("--profile", default="default")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, required=True)

@@ -13,14 +13,15 @@ Order: seed-major (all rows for seed 0, then seed 1, ...), base rows first, so a
     python scripts/sensitivity.py --out results/sensitivity               # CPU, size "small"
     python scripts/sensitivity.py --device cuda --size medium --seeds 3 --max-minutes 8 --out results/gpu
 
-Datasets: ``embedded`` (the synthetic set, default settings), ``embedded-hard`` (the same
+Datasets: ``synthetic`` (the synthetic set, default settings), ``synthetic-hard`` (the same
 generator with more image/audio noise and harder confusable pairs, generated into
-``<store>/data``) and ``avdigits`` (the real-signal set of the book, its default settings).
+``<store>/data``) and ``avdigits`` (the real-signal set of the book, its default settings). The
+results folders named ``*embedded*`` were written when the synthetic set was called ``embedded``.
 
     python scripts/sensitivity.py --size book --datasets avdigits --modalities vision \
         --rows base "warm-up, constant lr" --threads 1 --val-frac 0.15 \
         --out scripts/sensitivity_results/cpu_book_avdigits
-    python scripts/sensitivity.py --size book --datasets embedded --per-class 100 --modalities vision \
+    python scripts/sensitivity.py --size book --datasets synthetic --per-class 100 --modalities vision \
         --rows base "warm-up, constant lr" --threads 1 --val-frac 0.15 \
         --out scripts/sensitivity_results/cpu_book_embedded
 """
@@ -101,8 +102,8 @@ SIZES = {
     },
 }
 DATASETS = {
-    "embedded": None,
-    "embedded-hard": dict(image_noise=0.35, audio_noise=0.8, confusion=0.8),
+    "synthetic": None,
+    "synthetic-hard": dict(image_noise=0.35, audio_noise=0.8, confusion=0.8),
     "avdigits": "avdigits",  # the real-signal set, generated with its defaults (avsnn.data.avdigits)
 }
 
@@ -110,13 +111,13 @@ DATASETS = {
 def dataset_arg(name: str, per_class: int, store: Path) -> tuple[str, int | None]:
     """``(dataset, per_class)`` config values for a named dataset (generating the variant once)."""
     if DATASETS[name] is None:
-        return "embedded", per_class
+        return "synthetic", per_class
     if isinstance(DATASETS[name], str):
         return DATASETS[name], per_class
-    from avsnn.data.synthetic import make_embedded
+    from avsnn.data.synthetic import make_synthetic
 
     folder = store / "data" / f"{name}-{per_class}"
-    make_embedded(folder, per_class=per_class, **DATASETS[name])
+    make_synthetic(folder, per_class=per_class, **DATASETS[name])
     return str(folder), None
 
 
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=tuple(SIZES), default="small")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--modalities", nargs="+", choices=tuple(ROWS), default=list(ROWS))
-    p.add_argument("--datasets", nargs="+", choices=tuple(DATASETS), default=["embedded", "embedded-hard"])
+    p.add_argument("--datasets", nargs="+", choices=tuple(DATASETS), default=["synthetic", "synthetic-hard"])
     p.add_argument("--val-frac", type=float, default=0.2)
     p.add_argument("--per-class", type=int, default=None, help="samples per class (default: the size's)")
     p.add_argument("--max-minutes", type=float, default=None, help="start no run that would end after this")

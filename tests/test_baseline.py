@@ -53,13 +53,13 @@ def test_probes_reject_mismatched_or_unknown(fixture_splits, tmp_path):
         run_baseline(str(root), modality="fusion")
 
 
-def test_embedded_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch):
+def test_synthetic_probes_beat_chance_on_the_networks_split(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
-    res = run_baseline("embedded", profile="smoke")
+    res = run_baseline("synthetic", profile="smoke")
     from avsnn.train import load_datasets
     from avsnn.train.profiles import make_config
 
-    _, test = load_datasets(make_config("audio", "smoke", "embedded"))
+    _, test = load_datasets(make_config("audio", "smoke", "synthetic"))
     for m in ("vision", "audio", "fusion"):
         assert res[m]["n_test"] == len(test) and res[m]["test_accuracy"] > 0.1 + 0.3, (m, res[m])
 

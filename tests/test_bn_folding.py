@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from avsnn.metrics import E_AC_PJ, E_MAC_PJ, energy_from_profile
-from avsnn.models.counting import profile
+from avsnn.metrics import E_AC_PJ, E_MAC_PJ, energy_from_counts
+from avsnn.models.counting import count_ops
 
 SPIKES = torch.tensor([[1.0, 0, 0], [0, 0, 0]])  # one spike out of six: rate 1/6
 
@@ -29,7 +29,7 @@ class TwoLayer(nn.Module):
 
 
 def test_folded_count_prices_the_spikes_before_the_bn():
-    p = profile(TwoLayer(), torch.randn(2, 4))
+    p = count_ops(TwoLayer(), torch.randn(2, 4))
     # by hand, per sample: fc1 4*3 = 12 MACs on real inputs; fc2 3*2 = 6 MACs
     assert p.layer_macs == {"fc1": 12.0, "fc2": 6.0}
     assert p.layer_sops == {"fc1": 12.0, "fc2": 6.0}  # literal: BN output is real-valued
@@ -39,15 +39,15 @@ def test_folded_count_prices_the_spikes_before_the_bn():
 
 
 def test_folded_energy_uses_accumulates_for_the_folded_layer():
-    p = profile(TwoLayer(), torch.randn(2, 4))
-    e = energy_from_profile(p, fold_bn=True)
+    p = count_ops(TwoLayer(), torch.randn(2, 4))
+    e = energy_from_counts(p, fold_bn=True)
     assert e["snn_joules"] == pytest.approx((12 * E_MAC_PJ + 1 * E_AC_PJ) * 1e-12)
-    assert energy_from_profile(p)["snn_joules"] == pytest.approx(18 * E_MAC_PJ * 1e-12)
+    assert energy_from_counts(p)["snn_joules"] == pytest.approx(18 * E_MAC_PJ * 1e-12)
     assert e["ann_one_pass_joules"] == pytest.approx(18 * E_MAC_PJ * 1e-12)
 
 
 def test_without_bn_spikes_count_the_same_either_way():
-    p = profile(TwoLayer(bn=False), torch.randn(2, 4))
+    p = count_ops(TwoLayer(bn=False), torch.randn(2, 4))
     assert p.layer_sops["fc2"] == pytest.approx(1.0) and p.layer_sops_folded["fc2"] == pytest.approx(1.0)
 
 
@@ -57,5 +57,5 @@ def test_a_real_valued_input_after_bn_of_reals_is_not_folded():
             self.fc1(x)
             return self.fc2(self.bn(torch.randn(2, 3)))
 
-    p = profile(RealBN(), torch.randn(2, 4))
+    p = count_ops(RealBN(), torch.randn(2, 4))
     assert p.layer_sops_folded["fc2"] == 6.0

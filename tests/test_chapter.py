@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from avsnn.cli import main
-from avsnn.tools.chapter import chapter_parameters, read_chapter, resolve_parameters, run_chapter
+from avsnn.tools.chapter import chapter_parameters, check_parameters, read_chapter, resolve_parameters, run_chapter
 
 ROOT = Path(__file__).resolve().parent.parent
 LIF = ROOT / "book" / "01_lif_neuron.md"
@@ -31,6 +31,14 @@ def test_unknown_and_mistyped_parameters_are_rejected():
     with pytest.raises(ValueError, match="chapter parameter noise expects a number or none, got 'loud'"):
         resolve_parameters(nb, {"noise": "loud"})
     assert resolve_parameters(nb, {"seed": "3", "beta_low": "1"}) == {"seed": 3, "beta_low": 1.0}
+
+
+def test_data_parameter_takes_the_dataset_names_and_the_old_one(tmp_path):
+    assert check_parameters({"data": "synthetic"})["data"] == "synthetic"
+    assert check_parameters({"data": "embedded"})["data"] == "synthetic"  # the synthetic set's first name
+    assert check_parameters({"data": str(tmp_path)})["data"] == str(tmp_path.resolve())
+    with pytest.raises(FileNotFoundError, match="expected 'avdigits', 'synthetic' or a dataset folder"):
+        check_parameters({"data": str(tmp_path / "nope")})
 
 
 # (RunConfig field, a chapter-only parameter with a default of the same kind, spelling, value)

@@ -61,7 +61,7 @@ def test_help_names_each_dataset_once(capsys):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "avdigits (AV-Digits, the book's default)" in out
-    assert "embedded (the synthetic set" in out and '"embedded" (default)' not in out
+    assert "synthetic (the synthetic set, the default of this command; embedded is accepted for it)" in out
 
 
 # ---- show ------------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import torch
 from fixtures import write_release_fixture, write_wav
 
 from avsnn.data import AudioConfig, AVDataset, add_data_parser, build_datasets, make_split, scan_release
-from avsnn.data.cli import cmd_inspect, inspect_release
+from avsnn.data.cli import cmd_inspect, cmd_make_synthetic, inspect_release
+from avsnn.data.datasets import dataset_folder
 
 CFG = AudioConfig(duration_s=0.5)
 
@@ -100,22 +101,27 @@ def test_build_datasets_dataset_v3(tmp_path):
     assert tr.index.layout == "dataset_v3" and len(tr) + len(te) == 8
 
 
-def test_build_datasets_embedded_end_to_end(tmp_path):
-    tr, te = build_datasets("embedded", per_class=6, cache_dir=tmp_path / "cache")
+def test_build_datasets_synthetic_end_to_end(tmp_path):
+    tr, te = build_datasets("synthetic", per_class=6, cache_dir=tmp_path / "cache")
     assert tr.num_classes == 10 and len(tr) == 40 and len(te) == 20
     batch = next(iter(torch.utils.data.DataLoader(tr, batch_size=8, shuffle=False)))
     assert batch["image"].shape == (8, 3, 32, 32) and batch["audio"].shape == (8, 1, 64, 126)
     assert batch["label"].dtype == torch.int64
-    cached = list((tmp_path / "cache").glob("embedded-*"))
+    cached = list((tmp_path / "cache").glob("embedded-*"))  # the cache folder keeps the set's first name
     assert len(cached) == 1
+    assert dataset_folder("embedded", per_class=6, cache_dir=tmp_path / "cache") == cached[0]  # the old name
 
 
 def test_cli(tmp_path, capsys, release):
     parser = argparse.ArgumentParser(prog="avsnn")
     add_data_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["data", "make-embedded", "--out", str(tmp_path / "e"), "--per-class", "2", "--seed", "4"])
+    args = parser.parse_args(
+        ["data", "make-synthetic", "--out", str(tmp_path / "e"), "--per-class", "2", "--seed", "4"]
+    )
     assert args.func(args) == 0 and "ready" in capsys.readouterr().out
     assert len(scan_release(tmp_path / "e").samples) == 20
+    args = parser.parse_args(["data", "make-embedded", "--out", str(tmp_path / "e"), "--per-class", "2", "--seed", "4"])
+    assert args.func is cmd_make_synthetic  # the command's first name
     (release / "audio" / "a" / "a_000.wav").write_bytes(b"RIFFjunk")
     args = parser.parse_args(["data", "inspect", str(release)])
     assert args.func is cmd_inspect and cmd_inspect(args) == 1

@@ -104,9 +104,9 @@ def test_hashing_only_the_index_the_scanner_found(release, hashed):
     assert sorted(hashed) == sorted(p for s in idx.samples for p in (s.image_path, s.audio_path))
 
 
-def test_embedded_set_is_fingerprinted_by_content(tmp_path, monkeypatch):
+def test_synthetic_set_is_fingerprinted_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
-    a = make_config("vision", "smoke", "embedded").replace(per_class=2)
+    a = make_config("vision", "smoke", "synthetic").replace(per_class=2)
     fp = data_fingerprint(a)
-    assert len(fp) == 16 and fp != "embedded" and data_fingerprint(a) == fp
-    assert data_fingerprint(a.replace(split_seed=1)) != fp  # the embedded set is generated from the split seed
+    assert len(fp) == 16 and fp != "synthetic" and data_fingerprint(a) == fp
+    assert data_fingerprint(a.replace(split_seed=1)) != fp  # the synthetic set is generated from the split seed

@@ -169,7 +169,7 @@ def test_bench_writes_its_json_into_a_new_folder(tmp_path, capsys, monkeypatch):
 def test_data_and_run_store_outputs_that_are_files(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("")
-    _refused(capsys, main(["data", "make-embedded", "--out", str(afile)]), f"--out {afile} exists and is not a folder")
+    _refused(capsys, main(["data", "make-synthetic", "--out", str(afile)]), f"--out {afile} exists and is not a folder")
     rc = main(["data", "make-avdigits", "--out", str(afile / "av")])
     _refused(capsys, rc, f"{afile} is a file, expected a folder")
     rc = main(["train", "--modality", "vision", "--profile", "smoke", "--runs", str(afile)])
@@ -235,8 +235,8 @@ def test_bench_data_is_checked_before_timing(capsys, monkeypatch):
 
 
 def test_did_you_mean():
-    assert did_you_mean("avdigts", ["embedded", "avdigits"]) == "; did you mean 'avdigits'?"
-    assert did_you_mean("zzz", ["embedded", "avdigits"]) == ""
+    assert did_you_mean("avdigts", ["synthetic", "avdigits"]) == "; did you mean 'avdigits'?"
+    assert did_you_mean("zzz", ["synthetic", "avdigits"]) == ""
     assert did_you_mean("lerning_rate", ["lr", "sample_rate"], {"learning_rate": "lr"}) == "; did you mean 'lr'?"
 
 

@@ -15,10 +15,10 @@ from avsnn.cli import main as cli_main
 from avsnn.data import (
     AudioConfig,
     build_datasets,
-    ensure_embedded,
+    ensure_synthetic,
     load_or_create_manifest,
-    make_embedded,
     make_split,
+    make_synthetic,
     read_manifest,
     read_wav,
     scan_release,
@@ -141,20 +141,20 @@ def test_user_manifest_changed_since_written_is_refused(release, tmp_path):
         build_datasets("release", root=release, manifest=path, modality="vision", cache_dir=tmp_path / "cache")
 
 
-def test_embedded_cache_file_cut_short_is_regenerated(tmp_path, caplog):
-    out = ensure_embedded(tmp_path / "cache", per_class=2)
+def test_synthetic_cache_file_cut_short_is_regenerated(tmp_path, caplog):
+    out = ensure_synthetic(tmp_path / "cache", per_class=2)
     wav = out / "audio" / "4_square_buzz" / "00001.wav"
     good = wav.read_bytes()
     wav.write_bytes(good[:1000])
     with caplog.at_level(logging.WARNING, logger="avsnn.data"):
-        assert ensure_embedded(tmp_path / "cache", per_class=2) == out
+        assert ensure_synthetic(tmp_path / "cache", per_class=2) == out
     assert wav.read_bytes() == good
     assert any(str(out) in r.getMessage() and "generating it again" in r.getMessage() for r in caplog.records)
-    user = make_embedded(tmp_path / "mine", per_class=1)
+    user = make_synthetic(tmp_path / "mine", per_class=1)
     png = user / "vision" / "0_disc_hum" / "00000.png"
     png.write_bytes(png.read_bytes()[:-10])
-    with pytest.raises(ValueError, match=r"mine: exists but is not a complete embedded dataset .*bytes, written with"):
-        make_embedded(tmp_path / "mine", per_class=1)
+    with pytest.raises(ValueError, match=r"mine: exists but is not a complete synthetic dataset .*bytes, written with"):
+        make_synthetic(tmp_path / "mine", per_class=1)
 
 
 # ---- 3. a manifest label that is not an integer -------------------------------------------------
@@ -220,15 +220,15 @@ def test_read_only_cache_computes_in_memory_with_a_warning(release, tmp_path, re
     assert not any(ro.rglob("*"))
 
 
-def test_read_only_cache_for_the_embedded_set_is_one_line(tmp_path, read_only, capsys):
+def test_read_only_cache_for_the_synthetic_set_is_one_line(tmp_path, read_only, capsys):
     ro = read_only(tmp_path / "ro")
     with pytest.raises(
         ValueError,
         match=rf"^{re.escape(str(ro))}: folder is not writable \(Permission denied\), "
-        r"cannot generate the embedded dataset there; .*set AVSNN_CACHE\)$",
+        r"cannot generate the synthetic dataset there; .*set AVSNN_CACHE\)$",
     ):
-        build_datasets("embedded", per_class=1, cache_dir=ro)
-    assert cli_main(["data", "make-embedded", "--out", str(ro / "e"), "--per-class", "1"]) == 2
+        build_datasets("synthetic", per_class=1, cache_dir=ro)
+    assert cli_main(["data", "make-synthetic", "--out", str(ro / "e"), "--per-class", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(ro) in err and "not writable" in err
 

@@ -97,7 +97,7 @@ from avsnn.train import make_config
 from avsnn.train.factories import build_model
 torch.manual_seed(0)
 torch.set_num_threads(1)
-cfg = make_config("vision", "smoke", data="embedded", overrides={"seed": 0, "device": "cpu"})
+cfg = make_config("vision", "smoke", data="synthetic", overrides={"seed": 0, "device": "cpu"})
 model = build_model(cfg, num_classes=10)
 opt = torch.optim.Adam(model.parameters(), lr=1e-2)
 x, y = torch.rand(32, 3, 16, 16), torch.arange(32) % 10

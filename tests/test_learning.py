@@ -1,6 +1,6 @@
 """The smoke profile learns, fusion gains, and the goldens report what the current code computes (#17).
 
-The smoke profile is what `make test` and the goldens train: 30 samples per class of the embedded
+The smoke profile is what `make test` and the goldens train: 30 samples per class of the synthetic
 data, a few epochs. On that slice each network must beat chance (10 %) by a wide margin and the
 SMLP fusion must beat both single modalities. And the accuracies the golden notebooks of chapters
 05-07 report (their Markdown tables) must agree with a fresh run of the same configs, within
@@ -48,7 +48,7 @@ def _smoke_runs(tmp_path_factory, data: str) -> dict:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Smoke runs on the synthetic set, whose designed complementarity makes fusion gain."""
-    return _smoke_runs(tmp_path_factory, "embedded")
+    return _smoke_runs(tmp_path_factory, "synthetic")
 
 
 @pytest.fixture(scope="module")

@@ -139,6 +139,9 @@ def test_l2_head_current_is_cosine_repeated_and_fc_is_per_step():
     fc = M.SpikingHead(6, 4, head="fc")
     out = fc(feats)
     torch.testing.assert_close(out.current, fc.classifier[0](feats))
+    # the classifier kind is ``kind`` (``model.head`` is the SpikingHead module itself)
+    assert (l2.kind, fc.kind) == ("l2", "fc") and "kind='fc'" in repr(fc) and not hasattr(fc, "head")
+    assert isinstance(M.SMLP({"a": 3}, head="fc").head, M.SpikingHead)
 
 
 # ---------------------------------------------------------------- structure of the variants
@@ -386,12 +389,12 @@ def test_bad_names_and_shapes_raise():
         M.SeqToANN(nn.Linear(3, 3))(torch.randn(2, 3))
 
 
-# ---------------------------------------------------------------- profile
-def test_profile_sanity_and_exact_smlp_counts():
+# ---------------------------------------------------------------- op counts
+def test_count_ops_sanity_and_exact_smlp_counts():
     torch.manual_seed(0)
     model = small_smlp(hidden=(16,))
     x = smlp_inputs(5)
-    p = M.profile(model, x)
+    p = M.count_ops(model, x)
     T = 3
     # first hidden Linear sees BN'd (non-spike) input -> full MACs; head Linear sees spikes.
     assert p.layer_macs["hidden.0.fc_bn.0"] == 32 * 16 * T
@@ -401,7 +404,7 @@ def test_profile_sanity_and_exact_smlp_counts():
     assert p.layer_sops["head.classifier.0"] == pytest.approx(16 * 10 * T * rate)
     assert p.params == M.count_parameters(model)
     assert model.training  # mode restored
-    assert M.profile(model, x) == p  # deterministic
+    assert M.count_ops(model, x) == p  # deterministic
 
 
 @pytest.mark.parametrize(
@@ -413,10 +416,10 @@ def test_profile_sanity_and_exact_smlp_counts():
         (lambda: small_audio(), lambda: torch.randn(2, 1, 16, 24)),
     ],
 )
-def test_profile_conv_models(make, inp):
+def test_count_ops_conv_models(make, inp):
     torch.manual_seed(0)
     model, x = make(), inp()
-    p = M.profile(model, x)
+    p = M.count_ops(model, x)
     assert 0 < p.sops <= p.macs
     assert all(0.0 <= r <= 1.0 for r in p.firing_rates.values())
     assert len(p.firing_rates) == count(model, LIF)

@@ -14,8 +14,8 @@ from torch import nn
 from avsnn.analysis import class_subsample, feature_discrimination
 from avsnn.core.lif import LIF
 from avsnn.data.batching import ArrayData
-from avsnn.metrics import E_AC_PJ, E_MAC_PJ, energy_from_profile
-from avsnn.models import profile
+from avsnn.metrics import E_AC_PJ, E_MAC_PJ, energy_from_counts
+from avsnn.models import count_ops
 from avsnn.models.layers import SeqToANN, repeat_over_time
 from avsnn.models.output import ModelOutput
 from avsnn.train import make_config, train_or_load
@@ -40,15 +40,15 @@ class TwoLayer(nn.Module):
         return self.fc2(self.lif(self.fc1(repeat_over_time(x, self.timesteps))))
 
 
-def test_energy_from_profile_matches_a_hand_count():
+def test_energy_from_counts_matches_a_hand_count():
     # per sample: fc1 4*3 MACs x T=2 steps = 24 on real input (priced as MACs);
     # fc2 3*2 x 2 = 12 MACs on spikes. Input current 2.0 -> spike every step; 0.0 -> never:
     # neuron 0 always fires, neurons 1, 2 never -> input firing rate of fc2 = 1/3 -> 4 SOPs.
     x = torch.tensor([[2.0, 0.0, 0.0, 5.0]])
-    p = profile(TwoLayer(), x)
+    p = count_ops(TwoLayer(), x)
     assert p.macs == 36 and p.layer_macs == {"fc1.0": 24, "fc2.0": 12}
     assert p.layer_sops["fc2.0"] == pytest.approx(4.0)
-    e = energy_from_profile(p)
+    e = energy_from_counts(p)
     assert e["ann_joules"] == pytest.approx(36 * 4.6e-12)
     assert e["snn_joules"] == pytest.approx(24 * 4.6e-12 + 4 * 0.9e-12)
     # an ANN of the same layers runs once: 12 + 6 MACs

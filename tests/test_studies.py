@@ -62,7 +62,7 @@ def test_decision_fusion_refuses_runs_on_different_samples():
 
 
 def test_arm_builds_one_config_per_seed_differing_only_in_the_seed():
-    a = studies.arm("L2", "vision", "smoke", "embedded", [0, 1, 2], head="fc")
+    a = studies.arm("L2", "vision", "smoke", "synthetic", [0, 1, 2], head="fc")
     assert [c.seed for c in a.configs] == [0, 1, 2]
     assert {c.head for c in a.configs} == {"fc"}
     dicts = [c.to_dict() for c in a.configs]
@@ -70,7 +70,7 @@ def test_arm_builds_one_config_per_seed_differing_only_in_the_seed():
         d.pop("seed")
     assert dicts[0] == dicts[1] == dicts[2]
     with pytest.raises(ValueError, match="at least one seed"):
-        studies.arm("x", "vision", "smoke", "embedded", [])
+        studies.arm("x", "vision", "smoke", "synthetic", [])
 
 
 def test_claims_table_carries_each_verdict():
@@ -102,7 +102,7 @@ def test_seeds_table_lists_every_seed_and_the_probe():
 
 def test_reading_an_arm_never_trains(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_RUNS", str(tmp_path / "runs"))
-    a = studies.arm("L2", "vision", "smoke", "embedded", [0])
+    a = studies.arm("L2", "vision", "smoke", "synthetic", [0])
     with pytest.raises(LookupError, match="no finished vision run .* train it first"):
         _ = a.accuracies
     with pytest.raises(LookupError, match="train it first"):

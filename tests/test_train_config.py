@@ -66,19 +66,19 @@ def test_override_parsing():
     [
         (("sound", "smoke"), "modality"),
         (("vision", "fast"), "profile"),
-        (("vision", "smoke", "embedded", ["correct_rate=1.5"]), "correct_rate"),
-        (("vision", "smoke", "embedded", ["incorrect_rate=-0.1"]), "incorrect_rate"),
-        (("vision", "smoke", "embedded", ["head=softmax"]), "head"),
-        (("vision", "smoke", "embedded", ["variant=full"]), "variant"),
-        (("vision", "smoke", "embedded", ["nonsense=1"]), "nonsense"),
-        (("vision", "smoke", "embedded", ["epochs=many"]), "epochs.*integer"),
-        (("vision", "smoke", "embedded", ["amp=maybe"]), "amp.*boolean"),
-        (("vision", "smoke", "embedded", ["surrogate=relu"]), "surrogate"),
-        (("vision", "smoke", "embedded", ["lr"]), "key=value"),
-        (("vision", "smoke", "embedded", ["vision.lr=1"]), "fusion"),
-        (("fusion", "smoke", "embedded", ["video.lr=1"]), "vision.*audio"),
-        (("fusion", "smoke", "embedded", ["vision.per_class=3"]), "per_class"),
-        (("fusion", "smoke", "embedded", ["fusion_inputs=text"]), "fusion_inputs"),
+        (("vision", "smoke", "synthetic", ["correct_rate=1.5"]), "correct_rate"),
+        (("vision", "smoke", "synthetic", ["incorrect_rate=-0.1"]), "incorrect_rate"),
+        (("vision", "smoke", "synthetic", ["head=softmax"]), "head"),
+        (("vision", "smoke", "synthetic", ["variant=full"]), "variant"),
+        (("vision", "smoke", "synthetic", ["nonsense=1"]), "nonsense"),
+        (("vision", "smoke", "synthetic", ["epochs=many"]), "epochs.*integer"),
+        (("vision", "smoke", "synthetic", ["amp=maybe"]), "amp.*boolean"),
+        (("vision", "smoke", "synthetic", ["surrogate=relu"]), "surrogate"),
+        (("vision", "smoke", "synthetic", ["lr"]), "key=value"),
+        (("vision", "smoke", "synthetic", ["vision.lr=1"]), "fusion"),
+        (("fusion", "smoke", "synthetic", ["video.lr=1"]), "vision.*audio"),
+        (("fusion", "smoke", "synthetic", ["vision.per_class=3"]), "per_class"),
+        (("fusion", "smoke", "synthetic", ["fusion_inputs=text"]), "fusion_inputs"),
     ],
 )
 def test_validation_errors(args, match):
@@ -116,7 +116,7 @@ def test_cli_parser():
     assert (a.modality, a.profile, a.data, a.overrides, a.runs, a.quiet) == (
         "audio",
         "smoke",
-        "embedded",
+        "synthetic",
         ["lr=1e-2", "epochs=2"],
         "/tmp/x",
         True,
@@ -127,6 +127,22 @@ def test_cli_parser():
     assert cfg.lr == 1e-2 and cfg.epochs == 2 and cfg.modality == "audio"
     with pytest.raises(SystemExit):
         p.parse_args(["train", "--modality", "text"])
+
+
+def test_synthetic_is_the_synthetic_set():
+    """``embedded``, the synthetic set's first name, still names it: the same config and hash."""
+    p = argparse.ArgumentParser()
+    add_train_parser(p.add_subparsers(dest="cmd"))
+    from avsnn.train.cli import config_from_args
+
+    old, new = (
+        config_from_args(p.parse_args(["train", "--modality", "vision", "--data", d, "--profile", "smoke"]))
+        for d in ("embedded", "synthetic")
+    )
+    assert old == new and old.dataset == "synthetic" and old.hash() == new.hash()
+    assert RunConfig(dataset="embedded") == RunConfig(dataset="synthetic")
+    fusion = make_config("fusion", "smoke", "embedded")
+    assert {c.dataset for c in (fusion, *fusion.sub_configs.values())} == {"synthetic"}
 
 
 def test_paper_profile_builds_the_papers_feature_sizes():

@@ -1,4 +1,4 @@
-"""End to end on the embedded data with the smoke profile: vision, audio, fusion, via the CLI handler."""
+"""End to end on the synthetic set with the smoke profile: vision, audio, fusion, via the CLI handler."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ class SnnTorchStyleResNet(nn.Module):
             features.append(_static(net.pool, out))
         features = torch.stack(features)
         head = net.head
-        if head.head == "l2":
+        if head.kind == "l2":
             logits, z_av = head.classifier(features, return_features=True)
             per_step = [logits] * self.timesteps
             current = logits.unsqueeze(0).expand(self.timesteps, *logits.shape)

@@ -1,7 +1,7 @@
 """Where a training step's time goes, from ``torch.profiler``: CPU time by category, or a top-ops trace.
 
 "Trace" names ``torch.profiler`` here, to keep it apart from the training profiles
-(:mod:`avsnn.train.profiles`) and MAC/SOP counting (:func:`avsnn.models.profile`).
+(:mod:`avsnn.train.profiles`) and MAC/SOP counting (:func:`avsnn.models.count_ops`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--lif-backend", default="auto", help="the avsnn network's LIF backend: auto, cpp, triton, torch or loop"
     )
-    p.add_argument("--data", default="embedded", help="dataset for the data-loading figure ('none' to skip)")
+    p.add_argument("--data", default="synthetic", help="dataset for the data-loading figure ('none' to skip)")
     p.add_argument(
         "--trace",
         "--profile",

@@ -58,9 +58,9 @@ def data_loading(batch: int, step_s: float, data: Optional[str], reps: int = 50)
         return {"skipped": "data=None"}
     out: dict = {"dataset": data, "method": "avsnn.data.batching.ArrayData.batch"}
     for modality in ("vision", "audio"):
-        # the default profile's samples (the book's cache) of the embedded set; all of a folder
+        # the default profile's samples (the book's cache) of a generated set; all of a folder
         cfg = make_config(modality, "default", data=data)
-        if data != "embedded":
+        if cfg.dataset != "synthetic":
             cfg = cfg.replace(per_class=None)
         try:
             t0 = time.perf_counter()

@@ -121,7 +121,7 @@ def run_bench(
     device: str = "auto",
     *,
     warmup: int = 2,
-    data: Optional[str] = "embedded",
+    data: Optional[str] = "synthetic",
     trace: bool = False,
     lif_micro: bool = True,
     seed: int = 0,

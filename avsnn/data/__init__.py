@@ -1,6 +1,6 @@
 """Datasets: generated sets, the paired folder layout of released sets, readers, audio features, splits.
 
-The synthetic "embedded" audio-visual set (:mod:`.synthetic`), AV-Digits (scanned digits + eSpeak
+The synthetic audio-visual set (:mod:`.synthetic`), AV-Digits (scanned digits + eSpeak
 NG speech, :mod:`.avdigits`), the paired folder layout of released sets such as CIFAR10-AV and
 UrbanSound8K-AV (:mod:`.scan`, :mod:`.source_groups`, :mod:`.splits`, :mod:`.manifests`; together
 under :mod:`.paired`), plain CIFAR-10 / UrbanSound8K readers, audio features, splits and the
@@ -16,13 +16,13 @@ if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linte
     from .audio import AudioConfig, LogMel, SpectrogramCache, load_waveform, read_wav
     from .avdigits import AVDIGITS_CLASSES, ensure_avdigits, make_avdigits
     from .cifar10 import read_cifar10
-    from .cli import add_data_parser, cmd_inspect, cmd_make_embedded
+    from .cli import add_data_parser, cmd_inspect, cmd_make_synthetic
     from .datasets import AVDataset, build_datasets, check_data_source, dataset_fingerprint, dataset_folder
     from .images import read_image
     from .manifests import DamagedManifestError, load_or_create_manifest, read_manifest, write_manifest
     from .scan import ReleaseIndex, Sample, scan_release
     from .splits import make_split
-    from .synthetic import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, ensure_embedded, make_embedded
+    from .synthetic import COMPLEMENTARY_PAIRS, SYNTHETIC_CLASSES, ensure_synthetic, make_synthetic
     from .urbansound8k import UrbanSound8KDataset, read_urbansound8k_metadata, urbansound8k_folds
 
 #: public name -> the submodule defining it
@@ -40,7 +40,7 @@ _WHERE = {
     "read_cifar10": ".cifar10",
     "add_data_parser": ".cli",
     "cmd_inspect": ".cli",
-    "cmd_make_embedded": ".cli",
+    "cmd_make_synthetic": ".cli",
     "AVDataset": ".datasets",
     "build_datasets": ".datasets",
     "check_data_source": ".datasets",
@@ -56,18 +56,18 @@ _WHERE = {
     "scan_release": ".scan",
     "make_split": ".splits",
     "COMPLEMENTARY_PAIRS": ".synthetic",
-    "EMBEDDED_CLASSES": ".synthetic",
-    "ensure_embedded": ".synthetic",
-    "make_embedded": ".synthetic",
+    "SYNTHETIC_CLASSES": ".synthetic",
+    "ensure_synthetic": ".synthetic",
+    "make_synthetic": ".synthetic",
     "UrbanSound8KDataset": ".urbansound8k",
     "read_urbansound8k_metadata": ".urbansound8k",
     "urbansound8k_folds": ".urbansound8k",
 }
 
 __all__ = [
-    "make_embedded",
-    "ensure_embedded",
-    "EMBEDDED_CLASSES",
+    "make_synthetic",
+    "ensure_synthetic",
+    "SYNTHETIC_CLASSES",
     "COMPLEMENTARY_PAIRS",
     "make_avdigits",
     "ensure_avdigits",
@@ -97,7 +97,7 @@ __all__ = [
     "UrbanSound8KDataset",
     "add_data_parser",
     "cmd_inspect",
-    "cmd_make_embedded",
+    "cmd_make_synthetic",
     "CacheNotWritableError",
     "DamagedManifestError",
 ]

@@ -1,4 +1,4 @@
-"""``avsnn data`` command line: ``make-embedded``, ``make-avdigits`` and ``inspect``.
+"""``avsnn data`` command line: ``make-synthetic``, ``make-avdigits`` and ``inspect``.
 
 ``inspect`` decodes every file of a dataset folder and reports the problems.
 """
@@ -16,7 +16,7 @@ from .avdigits import DEFAULTS as AV
 from .avdigits import make_avdigits
 from .scan import ReleaseIndex, scan_release
 from .synthetic import DEFAULTS as SYNTHETIC
-from .synthetic import make_embedded
+from .synthetic import make_synthetic
 
 
 def inspect_release(root: str | os.PathLike) -> tuple[ReleaseIndex, list]:
@@ -71,11 +71,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if n_bad else 0
 
 
-def cmd_make_embedded(args: argparse.Namespace) -> int:
-    """``avsnn data make-embedded --out DIR [--seed S] [--per-class N]``."""
+def cmd_make_synthetic(args: argparse.Namespace) -> int:
+    """``avsnn data make-synthetic --out DIR [--seed S] [--per-class N]``."""
     t0 = time.perf_counter()
-    out = make_embedded(check_output_folder(args.out, "--out"), seed=args.seed, per_class=args.per_class)
-    print(f"synthetic set (embedded) ready at {out} ({time.perf_counter() - t0:.1f}s)")
+    out = make_synthetic(check_output_folder(args.out, "--out"), seed=args.seed, per_class=args.per_class)
+    print(f"synthetic set ready at {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
 
 
@@ -104,21 +104,25 @@ def cmd_make_avdigits(args: argparse.Namespace) -> int:
 
 
 def add_data_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``data make-embedded``, ``make-avdigits`` and ``inspect`` on an argparse ``subparsers`` object.
+    """Register ``data make-synthetic``, ``make-avdigits`` and ``inspect`` on an argparse ``subparsers`` object.
 
     Each leaf parser sets ``func`` (called as ``args.func(args)``, returns an exit code).
     """
     data = subparsers.add_parser(
-        "data", help="dataset tools: generate the synthetic set (embedded) or AV-Digits, inspect a dataset folder"
+        "data", help="dataset tools: generate the synthetic set or AV-Digits, inspect a dataset folder"
     )
     sub = data.add_subparsers(dest="data_command", required=True)
-    mk = sub.add_parser("make-embedded", help="generate the synthetic audio-visual set (--data embedded)")
+    mk = sub.add_parser(
+        "make-synthetic",
+        aliases=["make-embedded"],
+        help="generate the synthetic audio-visual set (--data synthetic; make-embedded is the same command)",
+    )
     mk.add_argument("--out", required=True, type=Path, help="output folder")
     mk.add_argument("--seed", type=int, default=SYNTHETIC["seed"], help="random seed (default %(default)s)")
     mk.add_argument(
         "--per-class", type=int, default=SYNTHETIC["per_class"], help="samples per class (default %(default)s)"
     )
-    mk.set_defaults(func=cmd_make_embedded)
+    mk.set_defaults(func=cmd_make_synthetic)
     av = sub.add_parser(
         "make-avdigits", help="generate AV-Digits (--data avdigits: scanned digits + eSpeak NG spoken digits)"
     )

@@ -19,7 +19,7 @@ from .images import IMAGE_SIZE, read_image, stored_side
 from .manifests import SHIPPED_SPLIT, load_or_create_manifest, read_manifest, relative_path
 from .scan import ReleaseIndex, scan_release
 from .source_groups import has_source_groups
-from .synthetic import ensure_embedded, make_embedded
+from .synthetic import ensure_synthetic, make_synthetic
 
 MODALITIES = ("vision", "audio", "both")
 
@@ -187,9 +187,16 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         return out
 
 
-GENERATED_DATASETS = ("embedded", "avdigits")  # made from a seed by this package, cached
+GENERATED_DATASETS = ("synthetic", "avdigits")  # made from a seed by this package, cached
 NAMED_RELEASES = ("release", "cifar10-av", "urbansound8k-av")  # a folder given in root=
 NAMED_DATASETS = GENERATED_DATASETS + NAMED_RELEASES
+#: other names accepted for a dataset, and the name they stand for ("embedded": the synthetic set's first name)
+DATASET_ALIASES = {"embedded": "synthetic"}
+
+
+def dataset_name(data):
+    """The canonical name of ``data``: an alias (:data:`DATASET_ALIASES`) replaced, anything else unchanged."""
+    return DATASET_ALIASES.get(data, data) if isinstance(data, str) else data
 
 
 def check_data_source(data: str, root: str | os.PathLike | None = None) -> None:
@@ -199,7 +206,8 @@ def check_data_source(data: str, root: str | os.PathLike | None = None) -> None:
     sibling folder (``did you mean 'avdigits'?``); a ``root`` given where none is taken, or missing
     where one is needed, a ``ValueError``.
     """
-    if data == "embedded":
+    data = dataset_name(data)
+    if data == "synthetic":
         return
     if data == "avdigits":
         if root is not None:
@@ -217,7 +225,7 @@ def check_data_source(data: str, root: str | os.PathLike | None = None) -> None:
     folder = Path(data)
     if not folder.exists():
         raise FileNotFoundError(
-            f"{folder}: dataset folder not found; data must be 'embedded' or "
+            f"{folder}: dataset folder not found; data must be 'avdigits', 'synthetic' or "
             f"an existing folder with vision/ + audio/ (or Dataset_v3_*) inside{_nearest_dataset(folder)}"
         )
 
@@ -250,14 +258,15 @@ def build_datasets(
     Parameters
     ----------
     data : str
-        ``"embedded"`` (synthetic set generated once into the cache, or into ``root`` if given),
+        ``"synthetic"`` (the synthetic set, generated once into the cache, or into ``root`` if given;
+        ``"embedded"`` is accepted for it),
         ``"avdigits"`` (AV-Digits at its default settings, generated once into the cache), a path
         to a folder in a supported layout (``vision/ + audio/`` or ``Dataset_v3_vision/ +
         Dataset_v3_sound/``), or one of ``"release"``, ``"cifar10-av"``, ``"urbansound8k-av"`` with
         the folder in ``root``.
     root : path-like, optional
         The dataset folder for ``"release"``, ``"cifar10-av"`` and ``"urbansound8k-av"`` (required there);
-        for ``"embedded"``, the folder it is generated into instead of the cache. Other values of ``data``
+        for ``"synthetic"``, the folder it is generated into instead of the cache. Other values of ``data``
         take none.
     modality, audio, on_error, progress
         Passed to :class:`AVDataset`.
@@ -268,9 +277,9 @@ def build_datasets(
         folder's own ``split.csv`` if it ships one (as AV-Digits does), else
         ``<cache_dir>/splits/<hash>.csv``, redrawn with a warning if damaged.
     cache_dir : path-like, optional
-        Cache root (embedded data, spectrograms, splits); default :func:`~avsnn.data.default_cache_dir`.
+        Cache root (generated sets, spectrograms, splits); default :func:`~avsnn.data.default_cache_dir`.
     per_class : int, optional
-        Embedded: samples per class to generate. Folder: use at most this many pairs per class
+        Synthetic set: samples per class to generate. Folder: use at most this many pairs per class
         (the first in key order), for quick runs.
 
     Returns
@@ -281,11 +290,12 @@ def build_datasets(
     check_on_error(on_error)
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    data = dataset_name(data)
     check_data_source(data, root)
     cache = resolve_cache_dir(cache_dir)
     split = None
     index = scan_release(dataset_folder(data, root=root, seed=seed, per_class=per_class, cache_dir=cache), on_error)
-    if data != "embedded":
+    if data != "synthetic":
         if manifest is None and (index.root / SHIPPED_SPLIT).is_file():  # checked against all samples
             split = read_manifest(index.root / SHIPPED_SPLIT, index)
             logger.info("%s: using the split the data ships (train_frac, seed unused)", index.root / SHIPPED_SPLIT)
@@ -324,11 +334,12 @@ def dataset_folder(
     FileNotFoundError
         The dataset folder does not exist (:func:`check_data_source`).
     """
+    data = dataset_name(data)
     check_data_source(data, root)
     cache = resolve_cache_dir(cache_dir)
-    if data == "embedded":
+    if data == "synthetic":
         opts = {"seed": seed} if per_class is None else {"seed": seed, "per_class": per_class}
-        return make_embedded(root, **opts) if root is not None else ensure_embedded(cache, **opts)
+        return make_synthetic(root, **opts) if root is not None else ensure_synthetic(cache, **opts)
     if data == "avdigits":  # AV-Digits at its default settings, generated once into the cache
         return ensure_avdigits(cache)
     return Path(root) if data in NAMED_RELEASES else Path(data)

@@ -2,8 +2,8 @@
 
 * :func:`run_model` -- forward a dataset in eval mode, keeping decisions, spike counts and features.
 * :func:`evaluate` -- every metric of :mod:`avsnn.metrics.measures` for a model on a dataset, with the
-  profile's firing rates, operation counts and energy, as JSON-able values.
-* :func:`firing_rates` -- per spiking layer, from :func:`avsnn.models.profile`.
+  firing rates, operation counts and energy (:func:`avsnn.models.count_ops`), as JSON-able values.
+* :func:`firing_rates` -- per spiking layer, from :func:`avsnn.models.count_ops`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .measures import (
     accumulate,
     accuracy,
     confusion_matrix,
-    energy_from_profile,
+    energy_from_counts,
     per_class_accuracy,
     predict,
     separability,
@@ -30,11 +30,11 @@ from .measures import (
 def firing_rates(model, *inputs) -> dict:
     """Firing rate per spiking layer (fraction of neuron-timesteps that spike).
 
-    Computed by :func:`avsnn.models.profile`.
+    Computed by :func:`avsnn.models.count_ops`.
     """
-    from avsnn.models import profile
+    from avsnn.models import count_ops
 
-    return {k: float(v) for k, v in profile(model, *inputs).firing_rates.items()}
+    return {k: float(v) for k, v in count_ops(model, *inputs).firing_rates.items()}
 
 
 @torch.no_grad()
@@ -84,8 +84,8 @@ def evaluate(
     batch_size: Optional[int] = None,
     device="cpu",
     amp: bool = False,
-    profile: bool = True,
-    profile_samples: int = 16,
+    counts: bool = True,
+    count_samples: int = 16,
 ) -> dict:
     """Section V metrics for a model on ``dataset`` (test) and optionally ``train_dataset``.
 
@@ -95,9 +95,9 @@ def evaluate(
 
     Returns JSON-able values: ``test_accuracy`` (fraction), ``per_class_accuracy``,
     ``confusion`` (row-normalised), ``separability`` ``{"test": ..., "train": ...}`` on the
-    accumulated features, ``train_accuracy``, and with ``profile=True`` ``firing_rates``,
-    ``sops``, ``macs``, ``params`` and ``energy`` per sample from :func:`avsnn.models.profile`
-    on the first ``profile_samples`` test samples.
+    accumulated features, ``train_accuracy``, and with ``counts=True`` ``firing_rates``,
+    ``sops``, ``macs``, ``params`` and ``energy`` per sample from :func:`avsnn.models.count_ops`
+    on the first ``count_samples`` test samples.
     """
     model = run_or_model
     if hasattr(run_or_model, "config") and hasattr(run_or_model, "datasets"):
@@ -127,22 +127,22 @@ def evaluate(
         metrics["train_accuracy"] = accuracy(rt["pred"], rt["labels"])
         if rt["features"] is not None:
             metrics["separability"]["train"] = separability(rt["features"], rt["labels"])
-    if profile:
+    if counts:
         try:
-            from avsnn.models import profile as _profile
+            from avsnn.models import count_ops
 
-            x, _ = test.batch(torch.arange(min(profile_samples, len(test))), device)
-            p = _profile(model, x)
+            x, _ = test.batch(torch.arange(min(count_samples, len(test))), device)
+            p = count_ops(model, x)
             metrics["firing_rates"] = {k: float(v) for k, v in p.firing_rates.items()}
             metrics.update(
                 params=int(p.params),
                 macs=float(p.macs),
                 sops=float(p.sops),
                 sops_bn_folded=float(p.sops_folded),
-                energy=energy_from_profile(p),
-                energy_bn_folded=energy_from_profile(p, fold_bn=True),
+                energy=energy_from_counts(p),
+                energy_bn_folded=energy_from_counts(p, fold_bn=True),
             )
-        except Exception as e:  # a custom model the profiler does not understand
-            warnings.warn(f"profile failed ({type(e).__name__}: {e}); firing rates/energy left out")
-            metrics["profile_error"] = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a custom model the op counter does not understand
+            warnings.warn(f"operation counting failed ({type(e).__name__}: {e}); firing rates/energy left out")
+            metrics["count_error"] = f"{type(e).__name__}: {e}"
     return metrics

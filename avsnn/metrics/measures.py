@@ -9,7 +9,7 @@
 * :func:`separability` -- mean intra-class vs inter-class cosine distance and their ratio,
   computed in O(N d) memory from per-class sums (no N x N matrix).
 * :func:`angular_concentration` -- how near each class's features lie to its own mean direction (Lemma 2).
-* :func:`energy_estimate`, :func:`energy_from_profile` -- ANN (MAC) vs SNN (accumulate) energy with 45 nm figures.
+* :func:`energy_estimate`, :func:`energy_from_counts` -- ANN (MAC) vs SNN (accumulate) energy with 45 nm figures.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def energy_estimate(macs: float, sops: float, snn_macs: float = 0.0, one_pass_ma
     accumulate ``E_AC = 0.9 pJ``. An ANN of the same architecture spends ``macs * E_MAC``;
     the SNN spends ``sops * E_AC`` (each synaptic operation triggered by a spike is an add)
     plus ``snn_macs * E_MAC`` for layers fed with real values (e.g. the first conv layer on
-    pixel intensities, if the profile counts it separately). Memory access is ignored.
+    pixel intensities, if the counts list it separately). Memory access is ignored.
     ``macs`` counts the per-step layers T times (the SNN's own structure); an ANN of the same
     architecture runs once: ``one_pass_macs`` (default ``macs``) prices that, reported beside it.
     """
@@ -185,14 +185,14 @@ def energy_estimate(macs: float, sops: float, snn_macs: float = 0.0, one_pass_ma
     }
 
 
-def energy_from_profile(p, fold_bn: bool = False) -> dict:
-    """:func:`energy_estimate` for an :class:`avsnn.models.ModelProfile`, layer by layer.
+def energy_from_counts(p, fold_bn: bool = False) -> dict:
+    """:func:`energy_estimate` for an :class:`avsnn.models.OpCounts`, layer by layer.
 
-    The ANN figure prices all of the profile's MACs (its convention: per sample, per-step layers
+    The ANN figure prices all of the counted MACs (its convention: per sample, per-step layers
     counted over the T steps) at ``E_MAC``. For the SNN, a layer whose input is spikes costs its
-    SOPs at ``E_AC``; a layer fed real values (the image, BN-scaled spikes: the profiler counts
+    SOPs at ``E_AC``; a layer fed real values (the image, BN-scaled spikes: the op counter counts
     its SOPs equal to its MACs) costs its MACs at ``E_MAC``. With ``fold_bn``, a layer fed batch-normalised
-    spikes counts as fed the spikes (the BN affine folded into it: ``ModelProfile.layer_sops_folded``).
+    spikes counts as fed the spikes (the BN affine folded into it: ``OpCounts.layer_sops_folded``).
     """
     layer_macs = dict(p.layer_macs)
     layer_sops = dict(p.layer_sops_folded if fold_bn and getattr(p, "layer_sops_folded", None) else p.layer_sops)

@@ -11,7 +11,7 @@ Every model maps its input to a :class:`ModelOutput` of time-first ``[T, B, ...]
 """
 
 from .audio import AUDIO_VARIANTS, PAPER_AUDIO_CONFIG, ConvBNLIFPool, SpikingAudioNet
-from .counting import ModelProfile, count_parameters, profile
+from .counting import OpCounts, count_ops, count_parameters
 from .fusion import SMLP, SpikingLinearLayer, smlp_baseline
 from .heads import HEADS, SpikingHead
 from .layers import ImageNorm, InputNorm, SeqToANN, repeat_over_time
@@ -58,6 +58,6 @@ __all__ = [
     "SpikingLinearLayer",
     "smlp_baseline",
     "count_parameters",
-    "profile",
-    "ModelProfile",
+    "count_ops",
+    "OpCounts",
 ]

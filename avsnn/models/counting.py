@@ -23,7 +23,7 @@ Counting convention (all numbers are **per sample**, for one full forward over T
 * **firing_rates** -- the mean output of each LIF module (spikes per neuron per step), keyed
   by its ``named_modules`` name.
 
-``profile`` runs in eval mode (no dropout, BN running stats) under ``torch.no_grad`` and
+``count_ops`` runs in eval mode (no dropout, BN running stats) under ``torch.no_grad`` and
 restores the training flag, so it is deterministic and leaves the model unchanged.
 """
 
@@ -41,7 +41,7 @@ from .layers import SeqToANN
 
 
 @dataclass
-class ModelProfile:
+class OpCounts:
     """Counts per sample for one forward over T (see the module docstring)."""
 
     params: int
@@ -103,11 +103,11 @@ def _first_tensor(obj):
     return None
 
 
-def profile(model: nn.Module, *inputs) -> ModelProfile:
-    """Run ``model(*inputs)`` once with hooks; return :class:`ModelProfile` (per-sample counts)."""
+def count_ops(model: nn.Module, *inputs) -> OpCounts:
+    """Run ``model(*inputs)`` once with hooks; return :class:`OpCounts` (per-sample counts)."""
     first = _first_tensor(inputs)
     if first is None:
-        raise ValueError("profile needs at least one tensor input (to know the batch size)")
+        raise ValueError("count_ops needs at least one tensor input (to know the batch size)")
     batch = first.shape[0]
     timesteps = int(getattr(model, "timesteps", 1))
     per_step = {m for s in model.modules() if isinstance(s, SeqToANN) for m in s.modules()}
@@ -175,7 +175,7 @@ def profile(model: nn.Module, *inputs) -> ModelProfile:
         for h in handles:
             h.remove()
 
-    return ModelProfile(
+    return OpCounts(
         params=count_parameters(model),
         macs=float(sum(macs.values())),
         sops=float(sum(sops.values())),

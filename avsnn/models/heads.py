@@ -30,6 +30,8 @@ def check_head(head: str) -> str:
 class SpikingHead(nn.Module):
     """Classifier + output LIF layer; ``forward(features [T, B, d]) -> ModelOutput``.
 
+    ``head=`` (the name of the run-config field) picks the classifier; it is kept as
+    :attr:`kind`, one of :data:`HEADS` (a model's ``head`` attribute is this module).
     The output layer is ``neuron()`` when a factory is given, else a LIF with ``beta``, ``threshold``, ``surrogate``.
     """
 
@@ -44,7 +46,7 @@ class SpikingHead(nn.Module):
         neuron: NeuronFactory | None = None,
     ):
         super().__init__()
-        self.head = check_head(head)
+        self.kind = check_head(head)  # the classifier kind, one of HEADS
         if in_features < 1 or num_classes < 2:
             raise ValueError(
                 f"SpikingHead needs in_features >= 1 and num_classes >= 2, "
@@ -59,7 +61,7 @@ class SpikingHead(nn.Module):
 
     def extra_repr(self) -> str:
         """The head kind shown by ``repr``."""
-        return f"head={self.head!r}"
+        return f"kind={self.kind!r}"
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
         """Features ``[T, B, d]`` -> ``ModelOutput``: the output LIF layer's spikes, driven by the classifier."""
@@ -67,7 +69,7 @@ class SpikingHead(nn.Module):
             raise ValueError(
                 f"SpikingHead expects features [T, B, {self.in_features}], got shape {tuple(features.shape)}"
             )
-        if self.head == "l2":
+        if self.kind == "l2":
             logits, z_av = self.classifier(features, return_features=True)
             current = logits.unsqueeze(0).expand(features.shape[0], *logits.shape)
         else:

@@ -20,6 +20,11 @@ from ..core.lif import LIF
 class SeqToANN(nn.Sequential):
     """Apply stateless ``modules`` to a ``[T, B, ...]`` tensor as one ``[T*B, ...]`` batch.
 
+    Any layer without state across timesteps goes inside: convolutions, batch norm, pooling,
+    linear layers, dropout. Each then runs once on all ``T`` steps as if they were more samples;
+    a spiking layer, whose membrane carries over from step to step, stays outside. The name is
+    SpikingJelly's (``SeqToANNContainer``): the sequence goes to ANN layers.
+
     Batch norm inside therefore normalises over time and batch together (the tdBN
     convention). ``nn.Dropout`` draws an independent mask per timestep.
     """

@@ -149,9 +149,9 @@ def check_parameters(params: dict) -> dict:
     """Check chapter parameters against the library's rules before the chapter runs; return them.
 
     Names that are :class:`~avsnn.train.RunConfig` fields (``timesteps``, ``beta``, ``device`` ...) follow
-    its validation; ``profile`` must name a profile, ``data`` must be ``"embedded"`` or an existing folder
-    (made absolute: the chapter runs in its own folder), ``device="cuda"`` needs a GPU, and the benchmark
-    sizes (``batch``, ``steps`` ...) follow :func:`avsnn.bench.check_sizes`.
+    its validation; ``profile`` must name a profile, ``data`` must name a dataset (an alias becomes its
+    name) or an existing folder (made absolute: the chapter runs in its own folder), ``device="cuda"``
+    needs a GPU, and the benchmark sizes (``batch``, ``steps`` ...) follow :func:`avsnn.bench.check_sizes`.
     """
     from ..bench.timing import SIZE_MINIMA, check_sizes  # (torch: not at import, so `--help` is fast)
     from ..device import resolve_device
@@ -168,12 +168,12 @@ def check_parameters(params: dict) -> dict:
     except (ValueError, RuntimeError) as e:
         raise ValueError(f"invalid chapter parameter: {e}") from None
     data = params.get("data")
-    if isinstance(data, str) and data not in NAMED_DATASETS:
+    if isinstance(data, str):
         params["data"] = normalise_data_path(data)
-        if not Path(params["data"]).is_dir():
+        if params["data"] not in NAMED_DATASETS and not Path(params["data"]).is_dir():
             raise FileNotFoundError(
                 f"parameter data: dataset folder {params['data']} not found "
-                "(expected 'avdigits', 'embedded' or a dataset folder)"
+                "(expected 'avdigits', 'synthetic' or a dataset folder)"
             )
     return params
 

@@ -1,6 +1,6 @@
 """``train`` and ``show`` subcommands (registered on the main CLI by :func:`add_train_parser`).
 
-    avsnn train --modality vision --data embedded --profile default [--set lr=2e-3 ...] [--runs DIR] [--quiet]
+    avsnn train --modality vision --data synthetic --profile default [--set lr=2e-3 ...] [--runs DIR] [--quiet]
     avsnn show RUN_FOLDER_OR_KEY [--runs DIR]
 
 ``train`` trains (or resumes, or finds in the run store) the configured run and prints its
@@ -17,8 +17,9 @@ from .profiles import MODALITIES, PROFILES, make_config
 
 #: what ``--data`` takes: one name per dataset, as the book and the errors call them
 DATA_HELP = (
-    "avdigits (AV-Digits, the book's default), embedded (the synthetic set; the default of this command) "
-    "or a dataset folder (CIFAR10-AV, UrbanSound8K-AV or your own: vision/<class>/ + audio/<class>/)"
+    "avdigits (AV-Digits, the book's default), synthetic (the synthetic set, the default of this command; "
+    "embedded is accepted for it) or a dataset folder "
+    "(CIFAR10-AV, UrbanSound8K-AV or your own: vision/<class>/ + audio/<class>/)"
 )
 #: the run store default of ``--runs`` (:func:`avsnn.files.default_runs_dir`)
 RUNS_HELP = "run store root (default: $AVSNN_RUNS, else the avsnn clone's runs/, else ./runs)"
@@ -30,7 +31,7 @@ def add_config_arguments(
     set_help: str = "override a RunConfig field (repeatable; fusion: vision.KEY / audio.KEY)",
 ) -> None:
     """``--data``, ``--profile`` and ``--set KEY=VALUE``: what :func:`make_config` takes (``train``, ``baseline``)."""
-    p.add_argument("--data", default="embedded", metavar="DATA", help=DATA_HELP)
+    p.add_argument("--data", default="synthetic", metavar="DATA", help=DATA_HELP)
     p.add_argument("--profile", default="default", choices=tuple(PROFILES), help=profile_help)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 

@@ -15,7 +15,8 @@ explicit ``True`` is an opt-in, checked first by :func:`avsnn.device.use_channel
 a channels-last 1x1 strided convolution backward hangs in some torch/oneDNN builds on AVX2-only CPUs.
 
 A folder ``dataset`` (and ``data_root``) is stored as an absolute path, so ``emb``, ``emb/``, ``./emb``
-and ``/abs/emb`` name the same run; ``"embedded"`` and the release names stay as given. The run store
+and ``/abs/emb`` name the same run; the dataset names stay as given, an alias becomes the name it stands
+for (``"embedded"``: ``"synthetic"``, :data:`avsnn.data.datasets.DATASET_ALIASES`). The run store
 names a run's folder by a *run key* that adds fingerprints of the data and the code to this hash
 (:func:`avsnn.train.store.run_key`).
 
@@ -46,7 +47,7 @@ from avsnn.console import did_you_mean
 from avsnn.core.kernels import BACKENDS as LIF_BACKENDS
 from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
-from avsnn.data.datasets import NAMED_DATASETS
+from avsnn.data.datasets import NAMED_DATASETS, dataset_name
 from avsnn.device import DEVICES
 from avsnn.models.audio import AUDIO_VARIANTS
 from avsnn.models.heads import HEADS
@@ -58,6 +59,9 @@ from .profiles import MODALITIES  # there, so that the command line's choices im
 # there (HEADS, SURROGATES, LIF_BACKENDS, DEVICES, the variants); the other training-level ones are defined here.
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FUSION_INPUTS = ("both", "vision", "audio")
+#: what ``variant`` selects, per modality: the residual block of L2ActSpikeNet (``block=``, the paper's
+#: network and the Table III block ablations), the audio network with one part ablated (``variant=`` of
+#: SpikingAudioNet), and for fusion the one network there is (the SMLP)
 VARIANTS = {"vision": VISION_BLOCKS, "audio": AUDIO_VARIANTS, "fusion": ("smlp",)}
 #: ``variant="auto"``: the first of each list, the paper's network (the constructors' default)
 DEFAULT_VARIANT = {modality: variants[0] for modality, variants in VARIANTS.items()}
@@ -102,7 +106,8 @@ RECIPE_OFF = {
 
 
 def normalise_data_path(path: Optional[str]) -> Optional[str]:
-    """The absolute form of a dataset folder path; ``None``, ``""`` and :data:`NAMED_DATASETS` unchanged."""
+    """The absolute form of a dataset folder path; an alias its dataset's name; ``None``, ``""`` and names unchanged."""
+    path = dataset_name(path)
     if path is None or path in NAMED_DATASETS or not str(path).strip():
         return path
     return str(Path(os.path.expanduser(str(path))).resolve())
@@ -114,13 +119,15 @@ class RunConfig:
 
     modality: str = "vision"
     # data
-    dataset: str = "embedded"  # "embedded" or a folder holding a release
+    dataset: str = "synthetic"  # a dataset name (NAMED_DATASETS) or a folder holding a release
     data_root: Optional[str] = None  # passed to build_datasets(root=...)
     per_class: Optional[int] = None  # samples per class to keep (None: all)
     train_frac: float = 0.7
     split_seed: int = 0  # train/test split seed (shared by fusion and its inputs)
     # model
-    variant: str = "auto"  # vision block / audio variant / "smlp"; "auto": the modality's default
+    # the network of the modality, VARIANTS: vision, the residual block (VISION_BLOCKS); audio, the
+    # network or one ablation of it (AUDIO_VARIANTS); fusion, "smlp"; "auto": the paper's network
+    variant: str = "auto"
     head: str = "l2"
     width: int = 64  # vision: ResNet18 base width (features = 8*width)
     timesteps: int = 8
@@ -364,7 +371,7 @@ def _validate(c: RunConfig) -> None:
         raise ValueError(f"milestones must be increasing positive epochs, got {list(c.milestones)}")
     c.audio_settings()  # the audio front end: AudioConfig checks its fields
     if not c.dataset:
-        raise ValueError("dataset must be 'avdigits', 'embedded' (the synthetic set) or a folder, got an empty string")
+        raise ValueError("dataset must be 'avdigits', 'synthetic' or a folder, got an empty string")
     if c.modality == "fusion":
         need = ("vision", "audio") if c.fusion_inputs == "both" else (c.fusion_inputs,)
         for name in need:

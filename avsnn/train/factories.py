@@ -35,20 +35,22 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
         surrogate=spike,
     )
     if cfg.modality == "vision":
+        block = cfg.variant  # for vision the variant is the residual block (VARIANTS)
         net = L2ActSpikeNet(
             width=cfg.width,
-            block=cfg.variant,
+            block=block,
             zero_init_residual=cfg.zero_init_residual,
             input_norm=cfg.input_norm,
             image_norm=cfg.image_norm,
             **common,
         )
     elif cfg.modality == "audio":
+        ablation = cfg.variant  # "full" (the paper's network) or one part ablated
         net = SpikingAudioNet(
             n_mels=cfg.n_mels,
             n_frames=cfg.audio_settings().n_frames,
             channels=tuple(cfg.audio_channels),
-            variant=cfg.variant,
+            variant=ablation,
             dropout=cfg.dropout,
             input_norm=cfg.input_norm,
             **common,

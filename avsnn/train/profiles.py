@@ -12,9 +12,9 @@ Three profiles, each giving settings per modality:
     the training split held out for validation, the best-validation weights kept, early
     stopping (patience 3), one warm-up epoch then a cosine decay (vision) or a constant rate
     (audio), and for vision zero-initialised residual branches. Each choice is the better one by
-    validation accuracy in the sweeps of ``scripts/sensitivity.py`` (the embedded set and a noisier,
+    validation accuracy in the sweeps of ``scripts/sensitivity.py`` (the synthetic set and a noisier,
     more confusable variant at a small size; the vision schedule again at the book's size on
-    AV-Digits and the embedded set); the numbers are in ``scripts/sensitivity_results/``:
+    AV-Digits and the synthetic set); the numbers are in ``scripts/sensitivity_results/``:
 
     * ``zero_init_residual`` -- the one change that makes the spiking ResNet18 learn within the
       budget: without it the 17-LIF-deep act_after_add network stays near chance for several
@@ -267,7 +267,7 @@ def _unimodal(modality: str, profile: str, data: str, overrides: dict) -> RunCon
     return RunConfig(**settings)
 
 
-def make_config(modality: str, profile: str = "default", data: str = "embedded", overrides=None) -> RunConfig:
+def make_config(modality: str, profile: str = "default", data: str = "synthetic", overrides=None) -> RunConfig:
     """Build a :class:`RunConfig` from a profile plus overrides.
 
     ``overrides`` is a dict or a list of ``"key=value"`` strings; values are parsed from the

@@ -1,4 +1,4 @@
-"""Synthetic embedded dataset: layout, determinism, atomic reuse, designed complementarity."""
+"""Synthetic synthetic dataset: layout, determinism, atomic reuse, designed complementarity."""
 
 import hashlib
 import json
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from avsnn.data import COMPLEMENTARY_PAIRS, EMBEDDED_CLASSES, AVDataset, ensure_embedded, make_embedded, scan_release
+from avsnn.data import COMPLEMENTARY_PAIRS, SYNTHETIC_CLASSES, AVDataset, ensure_synthetic, make_synthetic, scan_release
 from avsnn.data._util import publish_folder
 from avsnn.data.audio import read_wav
 from avsnn.data.images import read_image
@@ -23,13 +23,13 @@ def digest(root):
 
 
 def test_layout_formats_and_metadata(tmp_path):
-    out = make_embedded(tmp_path / "e", seed=3, per_class=3)
-    meta = json.loads((out / "embedded.json").read_text())
-    assert meta["classes"] == list(EMBEDDED_CLASSES) and meta["seed"] == 3 and meta["per_class"] == 3
+    out = make_synthetic(tmp_path / "e", seed=3, per_class=3)
+    meta = json.loads((out / "embedded.json").read_text())  # the stored name (META_FILE) is kept
+    assert meta["classes"] == list(SYNTHETIC_CLASSES) and meta["seed"] == 3 and meta["per_class"] == 3
     assert meta["settings"]["confusion"] == 0.5
     idx = scan_release(out)
-    assert idx.classes == list(EMBEDDED_CLASSES) and len(idx.samples) == 30  # labels follow generator order
-    assert idx.samples[0].key == f"{EMBEDDED_CLASSES[0]}/00000"
+    assert idx.classes == list(SYNTHETIC_CLASSES) and len(idx.samples) == 30  # labels follow generator order
+    assert idx.samples[0].key == f"{SYNTHETIC_CLASSES[0]}/00000"
     assert read_image(idx.samples[0].image_path).shape == (3, 32, 32)
     x, sr = read_wav(idx.samples[0].audio_path)
     assert sr == 16000 and x.shape == (1, 16000)
@@ -38,28 +38,28 @@ def test_layout_formats_and_metadata(tmp_path):
 
 def test_deterministic_and_seed_dependent(tmp_path):
     t0 = time.perf_counter()
-    a = make_embedded(tmp_path / "a", seed=0, per_class=5)
-    print(f"embedded per_class=5: {time.perf_counter() - t0:.2f}s")
-    b = make_embedded(tmp_path / "b", seed=0, per_class=5)
-    c = make_embedded(tmp_path / "c", seed=1, per_class=5)
+    a = make_synthetic(tmp_path / "a", seed=0, per_class=5)
+    print(f"synthetic per_class=5: {time.perf_counter() - t0:.2f}s")
+    b = make_synthetic(tmp_path / "b", seed=0, per_class=5)
+    c = make_synthetic(tmp_path / "c", seed=1, per_class=5)
     assert digest(a) == digest(b) != digest(c)
 
 
 def test_reuse_mismatch_and_overwrite(tmp_path):
-    out = make_embedded(tmp_path / "e", per_class=2)
-    stamp = (out / "audio" / EMBEDDED_CLASSES[0] / "00000.wav").stat().st_mtime_ns
-    assert make_embedded(out, per_class=2) == out
-    assert (out / "audio" / EMBEDDED_CLASSES[0] / "00000.wav").stat().st_mtime_ns == stamp
+    out = make_synthetic(tmp_path / "e", per_class=2)
+    stamp = (out / "audio" / SYNTHETIC_CLASSES[0] / "00000.wav").stat().st_mtime_ns
+    assert make_synthetic(out, per_class=2) == out
+    assert (out / "audio" / SYNTHETIC_CLASSES[0] / "00000.wav").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="overwrite=True"):
-        make_embedded(out, per_class=2, seed=5)
-    (out / "vision" / EMBEDDED_CLASSES[4] / "00001.png").unlink()  # incomplete -> not reused
-    with pytest.raises(ValueError, match="not a complete embedded dataset"):
-        make_embedded(out, per_class=2)
-    make_embedded(out, per_class=2, overwrite=True)
+        make_synthetic(out, per_class=2, seed=5)
+    (out / "vision" / SYNTHETIC_CLASSES[4] / "00001.png").unlink()  # incomplete -> not reused
+    with pytest.raises(ValueError, match="not a complete synthetic dataset"):
+        make_synthetic(out, per_class=2)
+    make_synthetic(out, per_class=2, overwrite=True)
     assert len(scan_release(out).samples) == 20
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # temp folders cleaned up
     with pytest.raises(ValueError, match="confusion"):
-        make_embedded(tmp_path / "x", confusion=1.5)
+        make_synthetic(tmp_path / "x", confusion=1.5)
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
@@ -70,24 +70,24 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(synthetic.wavfile, "write", boom)
     with pytest.raises(KeyboardInterrupt):
-        make_embedded(tmp_path / "e", per_class=2)
+        make_synthetic(tmp_path / "e", per_class=2)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ensure_embedded_cache_folder(tmp_path, monkeypatch):
+def test_ensure_synthetic_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "envcache"))
-    a = ensure_embedded(per_class=2)
+    a = ensure_synthetic(per_class=2)
     assert a.parent == tmp_path / "envcache" and a.name.startswith("embedded-")
-    assert ensure_embedded(per_class=2) == a
-    b = ensure_embedded(cache_dir=tmp_path / "c", per_class=2, seed=1)
+    assert ensure_synthetic(per_class=2) == a
+    b = ensure_synthetic(cache_dir=tmp_path / "c", per_class=2, seed=1)
     assert b.parent == tmp_path / "c" and b.name != a.name
-    with pytest.raises(ValueError, match="unknown embedded dataset option"):
-        ensure_embedded(cache_dir=tmp_path, colour=1)
+    with pytest.raises(ValueError, match="unknown synthetic dataset option"):
+        ensure_synthetic(cache_dir=tmp_path, colour=1)
 
 
 @pytest.fixture(scope="module")
-def embedded_train(tmp_path_factory):
-    root = make_embedded(tmp_path_factory.mktemp("emb") / "e", per_class=60)
+def synthetic_train(tmp_path_factory):
+    root = make_synthetic(tmp_path_factory.mktemp("emb") / "e", per_class=60)
     idx = scan_release(root)
     return AVDataset(idx, {s.key: "train" for s in idx.samples}, "train")
 
@@ -102,8 +102,8 @@ def _pair_stats(X, y, a, b):
     return float((Xa.mean(0) - Xb.mean(0)).norm()), float(ok) / (len(ta) + len(tb))
 
 
-def test_designed_complementarity(embedded_train):
-    ds = embedded_train
+def test_designed_complementarity(synthetic_train):
+    ds = synthetic_train
     y = ds.labels
     feats = {"image": ds.images.flatten(1).float() / 255, "audio": ds.spectrograms.flatten(1)}
     for modality, weak, strong in (
