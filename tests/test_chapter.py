@@ -119,3 +119,15 @@ def test_papermill_reads_every_parameter_of_every_chapter(chapter):
     if not cells:
         pytest.skip("no parameters")
     assert {p.name for p in PythonTranslator.inspect(cells[0])} == set(chapter_parameters(nb))
+
+
+def test_every_golden_runs_its_networks_at_the_smoke_size():
+    """A golden re-executed by nbval trains only smoke-size networks: every profile parameter is set to smoke."""
+    from avsnn.tools.goldens import smoke_parameters
+
+    for chapter in sorted((ROOT / "book").glob("*.md")):
+        params = chapter_parameters(read_chapter(chapter))
+        smoke = smoke_parameters(chapter)
+        for name in params:
+            if "profile" in name:
+                assert smoke.get(name) == "smoke", f"{chapter.name}: golden leaves {name}={params[name]!r}"

@@ -16,7 +16,14 @@ from .chapter import chapter_parameters, read_chapter, run_chapter
 
 #: what a golden changes where a chapter has the parameter: small networks, one seed (the tables and
 #: verdicts run in their one-seed form), one knob value of the sweep
-SMOKE = {"profile": "smoke", "seeds": [0], "ablation_seeds": [0], "confusions": [1.0], "per_class": 30}
+SMOKE = {
+    "profile": "smoke",
+    "seeds": [0],
+    "ablation_profile": "smoke",
+    "ablation_seeds": [0],
+    "confusions": [1.0],
+    "per_class": 30,
+}
 
 
 def smoke_parameters(chapter) -> dict:
