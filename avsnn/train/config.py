@@ -53,7 +53,7 @@ from avsnn.models.audio import AUDIO_VARIANTS
 from avsnn.models.heads import HEADS
 from avsnn.models.resnet import IMAGE_NORMS, VISION_BLOCKS
 
-from .profiles import MODALITIES  # there, so that the command line's choices import no torch
+from .modalities import MODALITIES
 
 # Allowed values of the fields the core, model, data and device layers implement are imported from
 # there (HEADS, SURROGATES, LIF_BACKENDS, DEVICES, the variants); the other training-level ones are defined here.

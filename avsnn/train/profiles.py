@@ -71,9 +71,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import RunConfig
 
-# The modalities every profile configures. Defined here, not in .config, so that the command line's
-# choices need no torch: this module imports .config (models, data) only inside its functions.
-MODALITIES = ("vision", "audio", "fusion")
+from .modalities import MODALITIES
 
 # The paper's audio input, 64 mels x 424 frames (see the module docstring).
 PAPER_AUDIO_FRONT_END = {"sample_rate": 16000, "duration_s": 4.0, "hop_length": 151, "n_mels": 64}

@@ -1,0 +1,3 @@
+"""The modalities a run trains: one definition, importable without torch (the command line's choices)."""
+
+MODALITIES = ("vision", "audio", "fusion")
