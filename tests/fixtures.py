@@ -8,6 +8,8 @@ They produce the exact formats the readers expect: WAV files of any sample forma
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import pickle
 import wave
@@ -157,3 +159,14 @@ def write_urbansound8k_fixture(
         w.writerow(["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"])
         w.writerows(rows)
     return root
+
+
+def hash_as_embedded(cfg) -> str:
+    """``cfg.hash()`` with the synthetic set under its first name, ``embedded`` (sub-configs too)."""
+
+    def rename(d):
+        d = {k: rename(v) if isinstance(v, dict) else v for k, v in d.items()}
+        return {**d, "dataset": "embedded"} if d.get("dataset") == "synthetic" else d
+
+    text = json.dumps(rename(cfg.canonical()), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -7,7 +7,6 @@ diverged run marked done, or a fault that ended in a raw traceback instead of on
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -60,18 +59,9 @@ def release(tmp_path, monkeypatch):
 
 
 # ---- 1. run identity: data and code ---------------------------------------------------------------
-def _hash_as_embedded(cfg) -> str:
-    """``cfg.hash()`` with the synthetic set under its first name, ``embedded`` (sub-configs too)."""
-
-    def rename(d):
-        d = {k: rename(v) if isinstance(v, dict) else v for k, v in d.items()}
-        return {**d, "dataset": "embedded"} if d.get("dataset") == "synthetic" else d
-
-    text = json.dumps(rename(cfg.canonical()), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def test_config_hash_is_unchanged_for_the_same_settings():
+    from fixtures import hash_as_embedded
+
     # values of the commit before run keys were added: configs keep their hashes (goldens print them).
     # The default profile's settings changed with the training recipe (#16) and the vision decay rate
     # (beta 0.9 -> 0.5, #30); the old settings keep theirs. The synthetic set was first called
@@ -108,7 +98,7 @@ def test_config_hash_is_unchanged_for_the_same_settings():
         (make_config("vision", "default", overrides=old), "64b11f04db49"),
         (make_config("fusion", "smoke", overrides=OLD_SMOKE["fusion"]), "03e60a45c0e1"),
     ]
-    assert [_hash_as_embedded(cfg) for cfg, _ in configs] == [h for _, h in configs]
+    assert [hash_as_embedded(cfg) for cfg, _ in configs] == [h for _, h in configs]
     # and under the name "synthetic":
     now = ["e1ec1825a4f5", "4d65689a9df9", "df1921d7ee8d", "95e6a84883bf", "31d1465f6086"]
     assert [cfg.hash() for cfg, _ in configs] == now
