@@ -33,6 +33,9 @@ HELD, REVERSED, NO_EFFECT, INCONCLUSIVE = "held", "reversed", "no effect above",
 VERDICTS = (HELD, REVERSED, NO_EFFECT, INCONCLUSIVE)
 #: the smallest difference that matters where a claim states none: 5 accuracy points (as a fraction)
 SMALLEST_EFFECT = 0.05
+#: the recipe's bar (scripts/recipe_check.py, the transfer suite, appendix 12): a spiking network
+#: reaches at least this share of its ANN twin's test accuracy
+TWIN_SHARE = 0.90
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsnn import studies  # noqa: E402
 from avsnn.baseline import run_baseline  # noqa: E402
-from avsnn.evidence import summarize  # noqa: E402
+from avsnn.evidence import TWIN_SHARE, summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
 
-TWIN_SHARE = 0.90  # the bar: the SNN reaches at least this share of its twin's accuracy
 PROBE_NAMES = {"vision": "raw pixels", "audio": "log-mel statistics"}
 COLUMNS = ["modality", "L2 SNN", "ANN twin", "SNN / twin (%)", "linear probe"]
 
