@@ -316,7 +316,12 @@ def build_datasets(
         split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
     spec_cache = cache / "spectrograms"
     kw = dict(
-        modality=modality, audio=audio, cache_dir=spec_cache, on_error=on_error, progress=progress, image_size=image_size
+        modality=modality,
+        audio=audio,
+        cache_dir=spec_cache,
+        on_error=on_error,
+        progress=progress,
+        image_size=image_size,
     )
     train = AVDataset(index, split, "train", **kw)
     normalizer = train.fit_normalizer() if modality != "vision" else None

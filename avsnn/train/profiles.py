@@ -63,26 +63,28 @@ Four profiles, each giving settings per modality:
       431 spectrogram frames, but no sample rate, clip length or hop. We keep 16 kHz, take
       UrbanSound8K's 4 s clip length, and choose hop 151: ``1 + 64000 // 151 = 424`` frames.
 ``gpu``
-    The whole book on one H100/H200 in at most 10 minutes (issue #29; ``AVSNN_BOOK_PROFILE=gpu``,
+    The whole book on one H100/H200 in minutes (issue #29; ``AVSNN_BOOK_PROFILE=gpu``,
     :mod:`avsnn.tools.book`): the paper's networks (L2-ActSpikeNet at width 64, T=8, images read at
     32x32; the audio network with channels 16/32/64, T=4; the SMLP with 512 hidden units, T=8) with
     the ``default`` profile's recipe (input norm, 15 % validation, early stopping, warm-up, cosine
-    decay for vision), on the book's data; bf16 autocast for the convolutional networks
-    (channels-last is on by itself on CUDA). The schedules are sized from the H100 benchmark at
-    width 64, T=8, batch 128 (4,329 images/s training with channels-last + bf16; evaluation about
-    three times faster); AV-Digits has 250 pairs per class, 1,487 fitted and 1,013 evaluated per run:
+    decay for vision, the same epoch caps), on the book's data; bf16 autocast for the convolutional
+    networks (channels-last is on by itself on CUDA). Sized to build in about 300 s, the time
+    ``scripts/gpu_check.sh`` leaves the book within one 600 s device command, from the H100 benchmark
+    at width 64, T=8, batch 128 (4,329 images/s training with channels-last + bf16; evaluation taken
+    as three times faster). AV-Digits has 250 pairs per class: 1,487 fitted, 263 validated per epoch:
 
-    * a vision run: at most 20 epochs x (1,487 / 4,329 + 263 / 13,000) s = 7.3 s, test 0.1 s;
-      25 of them (chapter 05's three arms and chapter 09's two block ablations, 5 seeds): <= 185 s;
-    * an audio run (launch-bound, about 8 ms a step of 32): at most 12 epochs x 47 steps = 4.5 s; 30 of
-      them (chapter 06's three arms, chapter 09's three ablations): 135 s, about 40 s at 4 runs at once
-      (:func:`avsnn.studies.train_all`);
-    * 20 fusion runs and the sweep's 90 small runs (chapter 07b, smoke size): about 60 s at 4 at once;
-    * evaluation (chapters 07c, 08), data generation, 14 kernel starts, the benchmark of chapter 11
-      and the HTML: about 170 s.
+    * a vision run: at most 12 epochs x (1,487 / 4,329 + 263 / 13,000) s = 4.4 s; 25 of them
+      (chapter 05's three arms and chapter 09's two block ablations, 5 seeds): 110 s;
+    * an audio run (launch-bound; taken as 8 ms a step of 32): at most 8 epochs x 47 steps = 3 s;
+      30 of them (chapter 06's three arms, chapter 09's three ablations): 90 s, about 25 s at 4 runs
+      at once (:func:`avsnn.studies.train_all`);
+    * 20 fusion runs and the sweep's 90 small runs (chapter 07b at its own smoke size): about 40 s at
+      4 at once;
+    * evaluation (chapters 07c, 08), data generation, 14 kernel starts, the benchmark of chapter 11,
+      the HTML and the record's second reading of the claims: about 130 s.
 
-    In all about 460 s (the vision runs alone are compute-bound: running them 4 at once is the margin).
-    Early stopping (patience 3) usually ends runs sooner.
+    In all about 305 s; early stopping (patience 3) ends some runs sooner, and the vision runs 4 at once
+    are the margin where one run leaves the GPU idle.
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "timesteps": 8,
             "image_size": 32,
             "batch_size": 128,
-            "epochs": 20,
+            "epochs": 12,
             "amp": True,
         },
         "audio": {
@@ -232,7 +234,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "audio_channels": (16, 32, 64),
             "timesteps": 4,
             "batch_size": 32,
-            "epochs": 12,
+            "epochs": 8,
             "amp": True,
         },
         "fusion": {
