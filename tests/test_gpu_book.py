@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import types
 from pathlib import Path
 
 import nbformat
@@ -146,12 +147,74 @@ def test_book_extension_wraps_the_reader_only_for_the_gpu_book(monkeypatch):
     assert wrapped("notes.txt", None, None, "") is None
     original = sphinx_.create_nb_reader
     monkeypatch.setenv(book.VARIABLE, "default")
-    ext.setup(None)
+    app = types.SimpleNamespace(add_config_value=lambda *args: None)
+    ext.setup(app)
     assert sphinx_.create_nb_reader is original
     monkeypatch.setenv(book.VARIABLE, "gpu")
     monkeypatch.setattr(sphinx_, "create_nb_reader", original)  # restored after the test
-    ext.setup(None)
+    ext.setup(app)
     assert sphinx_.create_nb_reader.avsnn_book_profile == "gpu"
+
+
+CHAPTER = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# One chapter
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+profile = "default"
+seeds = [0, 1]
+```
+
+```{code-cell} ipython3
+print(f"ran with profile {profile} over {len(seeds)} seeds")
+```
+"""
+
+
+def _build_book(src: Path, profile: str) -> str:
+    import subprocess
+    import sys
+
+    import yaml
+
+    env = {**__import__("os").environ, book.VARIABLE: profile, "PYTHONPATH": str(ROOT)}
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    done = subprocess.run(
+        [str(jupyter_book), "build", str(src), "--warningiserror", "--builder", "html"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert yaml.safe_load((src / "_config.yml").read_text())["execute"]["execute_notebooks"] == "cache"
+    return (src / "_build" / "html" / "index.html").read_text()
+
+
+def test_a_book_build_runs_the_chapter_with_the_selected_books_parameters(tmp_path):
+    """Through jupyter-book with the project's _config.yml: the GPU book executes (and shows) the injected values;
+    the CPU book, built after it into the same execution cache, runs the chapter's own again."""
+    import shutil
+
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    shutil.copytree(ROOT / "book" / "_ext", tmp_path / "book" / "_ext")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    (tmp_path / "index.md").write_text(CHAPTER)
+    gpu = _build_book(tmp_path, "gpu")
+    assert "ran with profile gpu over 5 seeds" in gpu and "the gpu book" in gpu
+    cpu = _build_book(tmp_path, "default")
+    assert "ran with profile default over 2 seeds" in cpu and "the gpu book" not in cpu
 
 
 # ---- several runs at once; small sets on the device -----------------------------------------------

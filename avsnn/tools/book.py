@@ -100,6 +100,9 @@ def inject_parameters(nb, values: dict, label: str):
     lines = [f"# {label}", *(f"{k} = {json.dumps(v) if isinstance(v, str) else repr(v)}" for k, v in values.items())]
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [TAG]}, id=TAG)  # a fixed id: same cache key
     out.cells.insert(where, cell)
+    source_map = out.metadata.get("source_map")  # myst-nb's first source line of each cell
+    if isinstance(source_map, list) and len(source_map) == len(nb.cells):
+        source_map.insert(where, source_map[where - 1])  # the injected cell points at the parameters cell
     return out
 
 

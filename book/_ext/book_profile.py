@@ -3,7 +3,9 @@
 myst-nb reads each chapter into a notebook through the reader ``myst_nb.sphinx_.create_nb_reader`` returns;
 this extension wraps that reader so that, for the GPU book, each chapter gets its parameters in a cell tagged
 ``injected-parameters`` after its ``parameters`` cell, as papermill gives them. The page shows the cell, and
-the execution cache keys the chapter by it. For the CPU book (``default``) nothing is wrapped.
+the execution cache keys the chapter by it. For the CPU book (``default``) nothing is wrapped. The book
+is also a Sphinx configuration value, so a build of the other book into the same folder reads every page
+again.
 """
 
 import dataclasses
@@ -39,6 +41,8 @@ def setup(app):
     """Sphinx entry point: choose the book once per build and wrap the reader for the GPU book."""
     profile = book_profile()
     logger.info(describe(profile))
+    # a config value that re-reads every page when the book changes (Sphinx compares it with the last build's)
+    app.add_config_value("avsnn_book_profile", profile, "env")
     if profile != "default":
         sphinx_.create_nb_reader = with_book_parameters(sphinx_.create_nb_reader, profile)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
