@@ -98,7 +98,7 @@ def inject_parameters(nb, values: dict, label: str):
     out = copy.deepcopy(nb)
     where = out.cells.index(parameters_cell(out)) + 1
     lines = [f"# {label}", *(f"{k} = {json.dumps(v) if isinstance(v, str) else repr(v)}" for k, v in values.items())]
-    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [TAG]}, id=TAG)  # a fixed id: same cache key
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [TAG]}, id=TAG)  # the same cell every build
     out.cells.insert(where, cell)
     source_map = out.metadata.get("source_map")  # myst-nb's first source line of each cell
     if isinstance(source_map, list) and len(source_map) == len(nb.cells):
@@ -109,4 +109,4 @@ def inject_parameters(nb, values: dict, label: str):
 def prepare_chapter(nb, chapter: str, profile: str):
     """``nb`` as the book ``profile`` builds it: with its :func:`book_parameters` injected."""
     values = book_parameters(nb, chapter, profile)
-    return inject_parameters(nb, values, f"the {profile} book's parameters ({VARIABLE}={profile}, avsnn.tools.book)")
+    return inject_parameters(nb, values, f"parameters of the {profile} book ({VARIABLE}={profile}, avsnn.tools.book)")
