@@ -32,8 +32,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"  # the C++ LIF kernel, compiled once (~60 s)
 	touch $@
 
+# The book it builds: AVSNN_BOOK_PROFILE=gpu (the default where CUDA is available) the GPU book, the paper's
+# networks over 5 seeds (avsnn/tools/book.py); =default the CPU book. `make book AVSNN_BOOK_PROFILE=gpu`.
 book: $(STAMP)
 	@$(ISA_LINE)
+	@$(PY) -c "import avsnn.tools.book as b; print(b.describe())"
 	$(PY) -c "from avsnn.core.kernels import cpu_kernel; cpu_kernel()"
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
 	@echo "book: $(CURDIR)/_build/html/index.html"
@@ -69,10 +72,10 @@ goldens: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m avsnn bench --width 16 --timesteps 4 --batch 32 --out results/bench_cpu.json
 
-# Wheels of the pure-Python packages a bare CUDA-torch machine may lack, carried to it for
-# scripts/gpu_check.sh (device tool: carry [".gpu_wheels"]).
+# Wheels of the packages a bare CUDA-torch machine lacks for scripts/gpu_check.sh (the CUDA tests and
+# the GPU book), at the lock's versions, for its Python 3.12 (device tool: carry [".gpu_wheels"]).
 gpu-wheels: $(STAMP)
-	$(PY) -m pip download -q --no-deps -d .gpu_wheels snntorch==1.0.0 tqdm pytest pluggy iniconfig packaging pygments exceptiongroup tomli typing_extensions
+	$(PY) scripts/gpu_wheels.py --out .gpu_wheels
 
 gpu-check:
 	bash scripts/gpu_check.sh

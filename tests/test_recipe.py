@@ -92,6 +92,7 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "warmup_epochs": 1,
         "schedule": "cosine",
         "image_norm": "image",
+        "image_size": 32,
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():

@@ -73,6 +73,26 @@ class ArrayData:
         return {k: int(v[0].numel()) for k, v in self._items()}
 
 
+#: a training set up to this size is moved to an accelerator once (:func:`resident`), not batch by batch
+RESIDENT_BYTES = 1 << 30
+
+
+def resident(data: ArrayData, device, limit: int = RESIDENT_BYTES) -> ArrayData:
+    """``data`` with its tensors moved to the accelerator ``device`` once, when they take at most ``limit`` bytes.
+
+    A batch is then one index into tensors already on the device (uint8 images stay uint8 there and are
+    converted per batch); the numbers are the same. On the CPU, or above ``limit``, ``data`` itself.
+    """
+    device = torch.device(device)
+    size = sum(t.numel() * t.element_size() for _, t in data._items()) + data.labels.numel() * 8
+    if device.type == "cpu" or size > limit:
+        return data
+    inputs = (
+        {k: v.to(device) for k, v in data.inputs.items()} if isinstance(data.inputs, dict) else data.inputs.to(device)
+    )
+    return ArrayData(inputs, data.labels.to(device), data.index, classes=data.classes, keys=data.keys)
+
+
 _KEYS = {"vision": ("image", "images"), "audio": ("audio", "spectrograms")}
 
 

@@ -81,6 +81,9 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         Spectrogram statistics; for the train split call :meth:`fit_normalizer` instead.
     progress : bool
         Show a tqdm bar while preloading.
+    image_size : int or None
+        Side the images are read at (:func:`avsnn.data.images.read_image` resizes them); ``None``: the
+        side the dataset stores.
 
     Attributes
     ----------
@@ -91,8 +94,8 @@ class AVDataset(SpectrogramNormalizer, Dataset):
     classes : list of str
     skipped : list of (Path, str)
 
-    ``ds[i]`` is ``{"image": float [3, S, S] in [0, 1] (S: the side the dataset stores, see
-    :func:`avsnn.data.images.stored_side`), "audio": normalised [1, n_mels, n_frames],
+    ``ds[i]`` is ``{"image": float [3, S, S] in [0, 1] (S: ``image_size``, else the side the dataset
+    stores, see :func:`avsnn.data.images.stored_side`), "audio": normalised [1, n_mels, n_frames],
     "label": int, "index": i}`` with only the keys of the chosen modality.
     """
 
@@ -107,6 +110,7 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         on_error: str = "raise",
         normalizer: tuple | None = None,
         progress: bool = False,
+        image_size: int | None = None,
     ):
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
@@ -122,7 +126,7 @@ class AVDataset(SpectrogramNormalizer, Dataset):
         want_img, want_aud = modality in ("vision", "both"), modality in ("audio", "both")
         cache = SpectrogramCache(cache_dir, audio) if want_aud else None
         chosen = [s for s in index.samples if split.get(s.key) == which]
-        self.image_size = stored_side(s.image_path for s in index.samples) if want_img else IMAGE_SIZE
+        self.image_size = image_size or (stored_side(s.image_path for s in index.samples) if want_img else IMAGE_SIZE)
         read = functools.partial(read_image, size=self.image_size)
         images, specs, labels, keys = [], [], [], []
         for s in tqdm(chosen, desc=f"loading {which}", disable=not progress, leave=False):
@@ -252,6 +256,7 @@ def build_datasets(
     on_error: str = "raise",
     per_class: int | None = None,
     progress: bool = False,
+    image_size: int | None = None,
 ) -> tuple[AVDataset, AVDataset]:
     """Build the (train, test) datasets.
 
@@ -268,7 +273,7 @@ def build_datasets(
         The dataset folder for ``"release"``, ``"cifar10-av"`` and ``"urbansound8k-av"`` (required there);
         for ``"synthetic"``, the folder it is generated into instead of the cache. Other values of ``data``
         take none.
-    modality, audio, on_error, progress
+    modality, audio, on_error, progress, image_size
         Passed to :class:`AVDataset`.
     train_frac, seed
         Per-class split drawn by :func:`make_split` when the manifest does not exist yet.
@@ -310,7 +315,14 @@ def build_datasets(
             manifest = cache / "splits" / f"{stable_hash(key)}.csv"
         split = load_or_create_manifest(index, manifest, train_frac=train_frac, seed=seed, cached=cached)
     spec_cache = cache / "spectrograms"
-    kw = dict(modality=modality, audio=audio, cache_dir=spec_cache, on_error=on_error, progress=progress)
+    kw = dict(
+        modality=modality,
+        audio=audio,
+        cache_dir=spec_cache,
+        on_error=on_error,
+        progress=progress,
+        image_size=image_size,
+    )
     train = AVDataset(index, split, "train", **kw)
     normalizer = train.fit_normalizer() if modality != "vision" else None
     test = AVDataset(index, split, "test", normalizer=normalizer, **kw)

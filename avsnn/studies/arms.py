@@ -1,8 +1,8 @@
 """Arms over seeds and their training: one configuration per seed, trained (or loaded) from the run store.
 
 An *arm* is one configuration trained once per seed (the data split stays fixed; initialisation and
-sample order change with the seed). :func:`train_all` trains every missing run of several arms, on
-the CPU in one-thread worker processes.
+sample order change with the seed). :func:`train_all` trains every missing run of several arms in
+one-thread worker processes, on the CPU or several at once on one GPU.
 """
 
 from __future__ import annotations
@@ -64,8 +64,32 @@ def arm(name: str, modality: str, profile: str, data: str, seeds: Sequence[int],
     return Arm(name, modality, configs, seeds)
 
 
-def _train_one_thread(cfg) -> str:
+#: runs at once on one CUDA device: a small network leaves the GPU idle between its kernel launches, which
+#: the other processes' kernels fill; large ones share it in turns
+CUDA_WORKERS = 4
+
+
+def worker_count(device_type: str, runs: int, workers: Optional[int] = None, cpus: Optional[int] = None) -> int:
+    """How many processes :func:`train_all` trains ``runs`` runs with (1: in this process).
+
+    ``workers`` if given, else on the CPU one per core (at most 4), on CUDA :data:`CUDA_WORKERS`;
+    never more than there are runs.
+    """
+    if workers is None:
+        workers = min(cpus or os.cpu_count() or 1, 4) if device_type == "cpu" else CUDA_WORKERS
+    if workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return max(1, min(workers, runs))
+
+
+def _init_worker(device_type: str) -> None:
+    """A worker process: one CPU thread, and on CUDA the device its runs use (processes share it)."""
     torch.set_num_threads(1)
+    if device_type == "cuda":
+        torch.cuda.set_device(0)
+
+
+def _train_one(cfg) -> str:
     return train_or_load(cfg, progress=False, verbose=False).path.name
 
 
@@ -80,27 +104,30 @@ def _stages(configs) -> list:
 def train_all(arms, workers: Optional[int] = None, desc: str = "training") -> None:
     """Train every run of ``arms`` that the store does not hold yet, ``workers`` at a time.
 
-    On the CPU the runs go to ``workers`` processes of one thread each (default: one per core, at
-    most the number of runs): small spiking networks use two cores better as two one-thread runs
-    than as one two-thread run, and a one-thread run gives the same numbers on any machine of one
-    CPU kind, whatever its core count. On a GPU, or with ``workers=1``, the runs train here, one
-    after the other. Finished runs are read from the store either way; a progress bar counts runs.
+    The runs go to worker processes of one thread each (:func:`worker_count`; spawned, so CUDA
+    starts afresh in each). On the CPU: small spiking networks use two cores better as two
+    one-thread runs than as one two-thread run, and a one-thread run gives the same numbers on any
+    machine of one CPU kind, whatever its core count. On a GPU several runs share the device.
+    With one worker (or one run) they train here, one after the other. Finished runs are read
+    from the store either way; a progress bar counts runs.
     """
     configs = [c for a in (arms.values() if isinstance(arms, dict) else arms) for c in a.configs]
-    on_cpu = all(resolve_device(c.device).type == "cpu" for c in configs)
-    workers = workers or (min(os.cpu_count() or 1, 4) if on_cpu else 1)
+    device_type = "cpu" if all(resolve_device(c.device).type == "cpu" for c in configs) else "cuda"
     for stage in _stages(configs):
         todo = list({c.hash(): c for c in stage if not RunStore(c).done}.values())
         if not todo:
             continue
         bar = tqdm(total=len(todo), desc=desc, unit="run", file=sys.stderr)
-        if workers == 1 or len(todo) == 1 or not on_cpu:
+        processes = worker_count(device_type, len(todo), workers)
+        if processes == 1:
             for c in todo:
                 train_or_load(c, progress=False, verbose=False)
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
-                for _ in pool.map(_train_one_thread, todo):
+            with ProcessPoolExecutor(
+                processes, mp_context=ctx, initializer=_init_worker, initargs=(device_type,)
+            ) as pool:
+                for _ in pool.map(_train_one, todo):
                     bar.update()
         bar.close()

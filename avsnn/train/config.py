@@ -22,7 +22,7 @@ names a run's folder by a *run key* that adds fingerprints of the data and the c
 
 Recipe fields added after the first runs were stored (:data:`RECIPE_OFF`: input normalisation,
 zero-initialised residual branches, a validation split with best-checkpoint selection and early
-stopping, warm-up and cosine schedules, the ANN twin) are left out of the canonical JSON while
+stopping, warm-up and cosine schedules, the ANN twin, a read-time image side) are left out of the canonical JSON while
 they hold their "off" value, so every config that does not use them keeps its old hash.
 
 ``modality="fusion"`` configs carry the complete configs of the unimodal runs whose
@@ -85,6 +85,7 @@ KEY_ALIASES = {
 READ_BY = {
     "width": ("vision",),
     "zero_init_residual": ("vision",),
+    "image_size": ("vision",),
     "image_norm": ("vision",),
     "input_norm": ("vision", "audio"),
     "audio_channels": ("audio",),
@@ -97,6 +98,7 @@ RECIPE_OFF = {
     "input_norm": False,
     "zero_init_residual": False,
     "image_norm": "dataset",
+    "image_size": None,
     "neuron": "lif",
     "val_frac": 0.0,
     "patience": None,
@@ -140,6 +142,7 @@ class RunConfig:
     input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
     # vision, with input_norm: "dataset" (per-channel training statistics) or "image" (each image's own, IMAGE_NORMS)
     image_norm: str = "dataset"
+    image_size: Optional[int] = None  # vision: side the images are read at (None: the side the dataset stores)
     zero_init_residual: bool = False  # vision: last BN of each residual branch starts at 0 (block = identity path)
     neuron: str = "lif"  # "relu": the ANN twin (ReLU for every LIF, cross-entropy on the logits)
     # audio front end: the fields of avsnn.data.AudioConfig, with its defaults
@@ -354,7 +357,7 @@ def _validate(c: RunConfig) -> None:
     for key in ("width", "timesteps", "batch_size"):
         if int(getattr(c, key)) < 1:
             raise ValueError(f"{key} must be a positive integer, got {getattr(c, key)!r}")
-    for key in ("per_class", "max_train_batches", "project_dim"):
+    for key in ("per_class", "max_train_batches", "project_dim", "image_size"):
         v = getattr(c, key)
         if v is not None and int(v) < 1:
             raise ValueError(f"{key} must be a positive integer or None, got {v!r}")

@@ -72,6 +72,7 @@ def load_datasets(cfg: RunConfig):
         train_frac=cfg.train_frac,
         seed=cfg.split_seed,
         per_class=cfg.per_class,
+        image_size=cfg.image_size,
     )
 
 

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from avsnn.core.kernels import resolve_backend
 from avsnn.core.loss import mse_count_loss
-from avsnn.data.batching import ArrayData
+from avsnn.data.batching import ArrayData, resident
 from avsnn.device import eval_batch_size, keep_freed_memory, resolve_device, use_channels_last
 from avsnn.metrics import accuracy, angular_concentration, predict, run_model
 
@@ -207,6 +207,7 @@ class _Training:
         model = model_fn(cfg, self.num_classes, self.input_dims)
         fit_input_norm(model, train)
         self.model = model.to(device)
+        self.train = resident(train, device)  # a small set on the GPU once: a batch is one index there
         self.batches = math.ceil(len(train) / cfg.batch_size)
         if cfg.max_train_batches is not None:
             self.batches = min(self.batches, cfg.max_train_batches)

@@ -1,6 +1,6 @@
 """Named training presets and :func:`make_config`.
 
-Three profiles, each giving settings per modality:
+Four profiles, each giving settings per modality:
 
 ``smoke``
     Seconds per model: the default recipe at width 8, T=4, 30 samples per class, a few epochs.
@@ -62,6 +62,29 @@ Three profiles, each giving settings per modality:
       feature (64 channels x 8 mel rows x 53 frames after three 2x poolings), which needs 424 to
       431 spectrogram frames, but no sample rate, clip length or hop. We keep 16 kHz, take
       UrbanSound8K's 4 s clip length, and choose hop 151: ``1 + 64000 // 151 = 424`` frames.
+``gpu``
+    The whole book on one H100/H200 in minutes (issue #29; ``AVSNN_BOOK_PROFILE=gpu``,
+    :mod:`avsnn.tools.book`): the paper's networks (L2-ActSpikeNet at width 64, T=8, images read at
+    32x32; the audio network with channels 16/32/64, T=4; the SMLP with 512 hidden units, T=8) with
+    the ``default`` profile's recipe (input norm, 15 % validation, early stopping, warm-up, cosine
+    decay for vision, the same epoch caps), on the book's data; bf16 autocast for the convolutional
+    networks (channels-last is on by itself on CUDA). Sized to build in about 300 s, the time
+    ``scripts/gpu_check.sh`` leaves the book within one 600 s device command, from the H100 benchmark
+    at width 64, T=8, batch 128 (4,329 images/s training with channels-last + bf16; evaluation taken
+    as three times faster). AV-Digits has 250 pairs per class: 1,487 fitted, 263 validated per epoch:
+
+    * a vision run: at most 12 epochs x (1,487 / 4,329 + 263 / 13,000) s = 4.4 s; 25 of them
+      (chapter 05's three arms and chapter 09's two block ablations, 5 seeds): 110 s;
+    * an audio run (launch-bound; taken as 8 ms a step of 32): at most 8 epochs x 47 steps = 3 s;
+      30 of them (chapter 06's three arms, chapter 09's three ablations): 90 s, about 25 s at 4 runs
+      at once (:func:`avsnn.studies.train_all`);
+    * 20 fusion runs and the sweep's 90 small runs (chapter 07b at its own smoke size): about 40 s at
+      4 at once;
+    * evaluation (chapters 07c, 08), data generation, 14 kernel starts, the benchmark of chapter 11,
+      the HTML and the record's second reading of the claims: about 130 s.
+
+    In all about 305 s; early stopping (patience 3) ends some runs sooner, and the vision runs 4 at once
+    are the margin where one run leaves the GPU idle.
 """
 
 from __future__ import annotations
@@ -102,6 +125,21 @@ _AUDIO = dict(
 )
 #: the recipe parts the default profile switches on (issue #16); fields in avsnn.train.config.RECIPE_OFF
 RECIPE = dict(input_norm=True, val_frac=0.15, patience=3, warmup_epochs=1, schedule="step", milestones=())
+
+#: the recipe of the ``default`` profile at the paper's network sizes (module docstring)
+_DEFAULT_VISION = {
+    **_VISION,
+    **RECIPE,
+    "per_class": 250,
+    "schedule": "cosine",
+    "lr": 3e-3,
+    "weight_decay": 1e-4,
+    "threshold": 0.5,
+    "zero_init_residual": True,
+    "image_norm": "image",
+    "beta": 0.5,
+}
+_DEFAULT_AUDIO = {**_AUDIO, **RECIPE, "per_class": 250, "lr": 3e-3, "weight_decay": 0.0}
 
 _FUSION = dict(
     surrogate="atan",
@@ -165,37 +203,43 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # The recipe (RECIPE, zero_init_residual) and its values were chosen on validation accuracy by
         # scripts/sensitivity.py (module docstring). The paper does not state V_th; 0.5 beat 1.0 and 0.25.
         # Nor beta: 0.5 for vision (issue #30, the transfer suite; module docstring).
-        "vision": {
-            **_VISION,
-            **RECIPE,
-            "width": 16,
-            "timesteps": 4,
-            "per_class": 250,
-            "batch_size": 32,
-            "epochs": 12,
-            "schedule": "cosine",
-            "lr": 3e-3,
-            "weight_decay": 1e-4,
-            "threshold": 0.5,
-            "zero_init_residual": True,
-            "image_norm": "image",
-            "beta": 0.5,
-        },
-        "audio": {
-            **_AUDIO,
-            **RECIPE,
-            "audio_channels": (8, 16, 32),
-            "timesteps": 4,
-            "per_class": 250,
-            "batch_size": 32,
-            "epochs": 8,
-            "lr": 3e-3,
-            "weight_decay": 0.0,
-        },
+        "vision": {**_DEFAULT_VISION, "width": 16, "timesteps": 4, "batch_size": 32, "epochs": 12},
+        "audio": {**_DEFAULT_AUDIO, "audio_channels": (8, 16, 32), "timesteps": 4, "batch_size": 32, "epochs": 8},
         # the fusion's validation part is the one its unimodal inputs held out (same labels, val_frac, split_seed)
         "fusion": {
             **_FUSION,
             "hidden": (256,),
+            "timesteps": 8,
+            "per_class": 250,
+            "batch_size": 32,
+            "epochs": 10,
+            "lr": 1e-3,
+            "val_frac": RECIPE["val_frac"],
+            "patience": RECIPE["patience"],
+        },
+    },
+    "gpu": {
+        # the paper's networks with the default recipe, sized for one GPU (module docstring)
+        "vision": {
+            **_DEFAULT_VISION,
+            "width": 64,
+            "timesteps": 8,
+            "image_size": 32,
+            "batch_size": 128,
+            "epochs": 12,
+            "amp": True,
+        },
+        "audio": {
+            **_DEFAULT_AUDIO,
+            "audio_channels": (16, 32, 64),
+            "timesteps": 4,
+            "batch_size": 32,
+            "epochs": 8,
+            "amp": True,
+        },
+        "fusion": {
+            **_FUSION,
+            "hidden": (512,),
             "timesteps": 8,
             "per_class": 250,
             "batch_size": 32,
