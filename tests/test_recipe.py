@@ -12,7 +12,7 @@ from torch import nn
 from avsnn.core.lif import LIF
 from avsnn.data.batching import ArrayData, validation_split
 from avsnn.metrics import angular_concentration, run_model
-from avsnn.models import ImageNorm, InputNorm, ModelOutput, ann_twin
+from avsnn.models import BandNorm, ImageNorm, InputNorm, ModelOutput, ann_twin
 from avsnn.studies import Arm, margin_curves
 from avsnn.train import build_model, split_validation, train_or_load
 from avsnn.train.config import COSMETIC, RECIPE_OFF, RunConfig
@@ -93,6 +93,8 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "schedule": "cosine",
         "image_norm": "image",
         "image_size": 32,
+        "spectrogram_norm": "clip",
+        "head_threshold": 0.5,
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
@@ -109,6 +111,8 @@ def test_canonical_drops_recipe_fields_only_while_off():
         ("neuron=tanh", "neuron"),
         ("warmup_epochs=-1", "warmup_epochs"),
         ("image_norm=channel", "image_norm"),
+        ("spectrogram_norm=frame", "spectrogram_norm"),
+        ("head_threshold=0", "head_threshold"),
     ],
 )
 def test_bad_recipe_values_name_the_field(override, message):
@@ -342,6 +346,44 @@ def test_image_norm_is_the_vision_models_input_normalisation_and_needs_no_fit():
     assert isinstance(build_model(cfg.replace(neuron="relu"), 10).input_norm, ImageNorm)
     assert isinstance(build_model(cfg.replace(image_norm="dataset"), 10).input_norm, InputNorm)
     assert isinstance(build_model(cfg.replace(input_norm=False), 10).input_norm, nn.Identity)
+
+
+def test_band_norm_standardises_each_clip_band_over_its_frames_in_training_units():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 1, 4, 50, generator=g) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 4, 1) - 30.0
+    norm = BandNorm(4).fit(x)
+    y = norm(x)
+    torch.testing.assert_close(y.mean(-1), torch.zeros(40, 1, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(-1), torch.ones(40, 1, 4), atol=1e-5, rtol=0)
+    # a clip's loudness (a level per band) and spread (its noise) are divided out
+    louder = 2.0 * (x - x.mean(-1, keepdim=True)) + x.mean(-1, keepdim=True) + 6.0
+    torch.testing.assert_close(norm(louder), y, atol=1e-4, rtol=0)
+    # a band that hardly varies is scaled up at most 1 / floor times (in training-std units), never divided by 0
+    flat = x.clone()
+    flat[:, :, 0] = -30.0 + 1e-3 * torch.randn(40, 1, 50, generator=g)
+    z = norm(flat)[:, :, 0]
+    assert torch.isfinite(z).all() and z.abs().max() < 1e-3 / norm.floor * 10
+    with pytest.raises(ValueError, match="floor"):
+        BandNorm(4, floor=0.0)
+
+
+def test_spectrogram_norm_and_head_threshold_build_the_audio_model():
+    cfg = make_config("audio", "smoke")
+    model = build_model(cfg, 10)
+    assert (cfg.spectrogram_norm, cfg.head_threshold) == ("clip", 0.5)
+    assert isinstance(model.input_norm, BandNorm) and isinstance(
+        build_model(cfg.replace(neuron="relu"), 10).input_norm, BandNorm
+    )
+    assert isinstance(build_model(cfg.replace(spectrogram_norm="dataset"), 10).input_norm, InputNorm)
+    lifs = [m for m in model.modules() if isinstance(m, LIF)]
+    assert float(model.head.output_lif.threshold) == 0.5
+    assert {float(m.threshold) for m in lifs if m is not model.head.output_lif} == {cfg.threshold} != {0.5}
+    same = build_model(cfg.replace(head_threshold=None), 10)
+    assert float(same.head.output_lif.threshold) == cfg.threshold
+    assert (
+        make_config("audio", "paper").spectrogram_norm == "dataset"
+        and make_config("audio", "paper").head_threshold is None
+    )
 
 
 # ---- schedule -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from .audio import AUDIO_VARIANTS, PAPER_AUDIO_CONFIG, ConvBNLIFPool, SpikingAud
 from .counting import OpCounts, count_ops, count_parameters
 from .fusion import SMLP, SpikingLinearLayer, smlp_baseline
 from .heads import HEADS, SpikingHead
-from .layers import ImageNorm, InputNorm, SeqToANN, repeat_over_time
+from .layers import BandNorm, ImageNorm, InputNorm, SeqToANN, repeat_over_time
 from .output import ModelOutput
 from .resnet import (
     VISION_BLOCKS,
@@ -33,6 +33,7 @@ from .twin import ann_twin, replace_lifs
 __all__ = [
     "ModelOutput",
     "SeqToANN",
+    "BandNorm",
     "ImageNorm",
     "InputNorm",
     "repeat_over_time",

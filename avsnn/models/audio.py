@@ -32,10 +32,13 @@ from torch import nn
 
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
-from .layers import InputNorm, NeuronFactory, SeqToANN, check_timesteps, neuron_factory, repeat_over_time
+from .layers import BandNorm, InputNorm, NeuronFactory, SeqToANN, check_timesteps, neuron_factory, repeat_over_time
 from .output import ModelOutput
 
 AUDIO_VARIANTS = ("full", "no_dropout", "no_third_block", "no_pooling")
+#: how ``input_norm`` normalises spectrograms: per mel band with training statistics, or that and then each
+#: clip's bands over their own variation in time (:class:`~avsnn.models.layers.BandNorm`)
+SPECTROGRAM_NORMS = ("dataset", "clip")
 
 #: The configuration that reproduces the paper's 27136-d audio feature (Section IV-D):
 #: 64 mel bins -> 8 after three 2x pools; 424 frames -> 212 -> 106 -> 53; 64 channels at
@@ -74,7 +77,11 @@ class SpikingAudioNet(nn.Module):
 
     Every spiking layer, the head's output layer included, is made by ``neuron`` (default: a LIF with
     ``beta``, ``threshold``, ``surrogate``, see :func:`~avsnn.models.layers.neuron_factory`). Surrogate
-    default: ``fast_sigmoid(5)``.
+    default: ``fast_sigmoid(5)``. ``head_threshold`` gives the default output LIF its own threshold: its
+    current is a cosine in ``[-1, 1]`` (Eq. 13), so the threshold sets which cosine a target rate needs.
+    With ``input_norm``, ``spectrogram_norm`` (one of :data:`SPECTROGRAM_NORMS`) says how the log-mel
+    input is standardised: per mel band with training statistics, then (``"clip"``) each clip's bands over
+    their own variation in time.
     """
 
     def __init__(
@@ -92,6 +99,8 @@ class SpikingAudioNet(nn.Module):
         surrogate: sg.Surrogate | None = None,
         input_norm: bool = False,
         neuron: NeuronFactory | None = None,
+        spectrogram_norm: str = "dataset",
+        head_threshold: float | None = None,
     ):
         super().__init__()
         if variant not in AUDIO_VARIANTS:
@@ -105,10 +114,19 @@ class SpikingAudioNet(nn.Module):
         self.timesteps = check_timesteps(timesteps)
         self.n_mels, self.n_frames, self.channels, self.variant = n_mels, n_frames, channels, variant
         surrogate = sg.fast_sigmoid(5.0) if surrogate is None else surrogate
-        neuron = neuron_factory(neuron, beta, threshold, surrogate)
+        given, neuron = neuron, neuron_factory(neuron, beta, threshold, surrogate)
+        # the output layer's threshold: its own where given (a caller's neuron factory, if any, is used as it is)
+        head_neuron = neuron if head_threshold is None else neuron_factory(given, beta, head_threshold, surrogate)
 
-        # per-mel-band input normalisation (training statistics, set by InputNorm.fit); identity if off
-        self.input_norm = InputNorm((1, n_mels, 1), dims=(1,)) if input_norm else nn.Identity()
+        if spectrogram_norm not in SPECTROGRAM_NORMS:
+            raise ValueError(f"spectrogram_norm must be one of {SPECTROGRAM_NORMS}, got {spectrogram_norm!r}")
+        # input normalisation per mel band: training statistics (set by .fit), then ("clip") each clip's own scale
+        if not input_norm:
+            self.input_norm = nn.Identity()
+        elif spectrogram_norm == "clip":
+            self.input_norm = BandNorm(n_mels)
+        else:
+            self.input_norm = InputNorm((1, n_mels, 1), dims=(1,))
         pool = variant != "no_pooling"
         used = channels[:2] if variant == "no_third_block" else channels
         blocks, in_ch, (h, w) = [], 1, (n_mels, n_frames)
@@ -125,7 +143,7 @@ class SpikingAudioNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.dropout = SeqToANN(nn.Dropout(dropout)) if variant != "no_dropout" else nn.Identity()
         self._feature_dim = in_ch * h * w
-        self.head = SpikingHead(self._feature_dim, num_classes, head, beta, threshold, surrogate, neuron=neuron)
+        self.head = SpikingHead(self._feature_dim, num_classes, head, beta, threshold, surrogate, neuron=head_neuron)
 
     @property
     def feature_dim(self) -> int:

@@ -98,6 +98,38 @@ class ImageNorm(nn.Module):
         return centred / centred.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp_min(self.eps)
 
 
+class BandNorm(nn.Module):
+    """Each mel band of each clip standardised over the clip's frames (cepstral mean and variance normalisation).
+
+    The audio counterpart of :class:`ImageNorm`: minus the band's mean over the clip, over its standard
+    deviation over the clip, measured in units of the band's training statistics (:class:`InputNorm`, set by
+    :meth:`fit`) and floored at ``floor`` of them, so a band that hardly varies in a clip is scaled up at most
+    ``1 / floor`` times. What the clip's loudness and background noise set in a band (its level, its spread)
+    is divided out, and the first spiking layer's current follows the clip's events on the threshold's scale.
+    """
+
+    def __init__(self, n_mels: int, floor: float = 0.25):
+        super().__init__()
+        if not floor > 0:
+            raise ValueError(f"BandNorm floor must be > 0, got {floor}")
+        self.dataset, self.floor = InputNorm((1, n_mels, 1), dims=(1,)), float(floor)
+
+    def extra_repr(self) -> str:
+        """The floor shown by ``repr``."""
+        return f"floor={self.floor:g}"
+
+    def fit(self, x: torch.Tensor) -> "BandNorm":
+        """Set the per-band training statistics from ``x [N, 1, n_mels, n_frames]``; returns ``self``."""
+        self.dataset.fit(x)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 1, n_mels, n_frames]`` -> ``(z - mean_t z) / max(std_t z, floor)``, ``z`` standardised per band."""
+        z = self.dataset(x)
+        centred = z - z.mean(-1, keepdim=True)
+        return centred / centred.std(-1, keepdim=True).clamp_min(self.floor)
+
+
 def repeat_over_time(x: torch.Tensor, timesteps: int) -> torch.Tensor:
     """Direct input encoding: the static ``[B, ...]`` tensor is the input current at every step.
 

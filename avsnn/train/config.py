@@ -49,7 +49,7 @@ from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
 from avsnn.data.datasets import NAMED_DATASETS, dataset_name
 from avsnn.device import DEVICES
-from avsnn.models.audio import AUDIO_VARIANTS
+from avsnn.models.audio import AUDIO_VARIANTS, SPECTROGRAM_NORMS
 from avsnn.models.heads import HEADS
 from avsnn.models.resnet import IMAGE_NORMS, VISION_BLOCKS
 
@@ -87,6 +87,8 @@ READ_BY = {
     "zero_init_residual": ("vision",),
     "image_size": ("vision",),
     "image_norm": ("vision",),
+    "spectrogram_norm": ("audio",),
+    "head_threshold": ("audio",),
     "input_norm": ("vision", "audio"),
     "audio_channels": ("audio",),
     "dropout": ("audio",),
@@ -98,6 +100,8 @@ RECIPE_OFF = {
     "input_norm": False,
     "zero_init_residual": False,
     "image_norm": "dataset",
+    "spectrogram_norm": "dataset",
+    "head_threshold": None,
     "image_size": None,
     "neuron": "lif",
     "val_frac": 0.0,
@@ -135,6 +139,7 @@ class RunConfig:
     timesteps: int = 8
     beta: float = 0.9
     threshold: float = 1.0
+    head_threshold: Optional[float] = None  # audio: the output LIF's own threshold (None: threshold)
     surrogate: str = "atan"
     surrogate_scale: float = 2.0
     audio_channels: tuple[int, ...] = (16, 32, 64)
@@ -142,6 +147,8 @@ class RunConfig:
     input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
     # vision, with input_norm: "dataset" (per-channel training statistics) or "image" (each image's own, IMAGE_NORMS)
     image_norm: str = "dataset"
+    # audio, with input_norm: "dataset" (per-band training statistics) or "clip" (each clip's bands, SPECTROGRAM_NORMS)
+    spectrogram_norm: str = "dataset"
     image_size: Optional[int] = None  # vision: side the images are read at (None: the side the dataset stores)
     zero_init_residual: bool = False  # vision: last BN of each residual branch starts at 0 (block = identity path)
     neuron: str = "lif"  # "relu": the ANN twin (ReLU for every LIF, cross-entropy on the logits)
@@ -332,6 +339,7 @@ def _validate(c: RunConfig) -> None:
     _expect("schedule", c.schedule, SCHEDULES)
     _expect("neuron", c.neuron, NEURONS)
     _expect("image_norm", c.image_norm, IMAGE_NORMS)
+    _expect("spectrogram_norm", c.spectrogram_norm, SPECTROGRAM_NORMS)
     if not 0.0 <= c.val_frac < 1.0:
         raise ValueError(f"val_frac must lie in [0, 1), got {c.val_frac!r}")
     if c.patience is not None and (c.patience < 1 or c.val_frac == 0):
@@ -363,8 +371,8 @@ def _validate(c: RunConfig) -> None:
             raise ValueError(f"{key} must be a positive integer or None, got {v!r}")
     if c.epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {c.epochs!r}")
-    for key in ("lr", "threshold", "surrogate_scale"):
-        if not float(getattr(c, key)) > 0:
+    for key in ("lr", "threshold", "surrogate_scale", "head_threshold"):
+        if getattr(c, key) is not None and not float(getattr(c, key)) > 0:
             raise ValueError(f"{key} must be > 0, got {getattr(c, key)!r}")
     if c.weight_decay < 0 or not 0 < c.gamma <= 1:
         raise ValueError(f"weight_decay must be >= 0 and gamma in (0, 1], got {c.weight_decay!r}, {c.gamma!r}")

@@ -53,6 +53,8 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
             variant=ablation,
             dropout=cfg.dropout,
             input_norm=cfg.input_norm,
+            spectrogram_norm=cfg.spectrogram_norm,
+            head_threshold=cfg.head_threshold,
             **common,
         )
     elif not input_dims:
