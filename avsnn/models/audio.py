@@ -47,7 +47,10 @@ PAPER_AUDIO_CONFIG = dict(n_mels=64, n_frames=424, channels=(16, 32, 64))
 
 
 class ConvBNLIFPool(nn.Module):
-    """One Conv-BN-LIF-Pool block: conv3x3 (pad 1) -> BN -> LIF -> MaxPool2d(2) (:class:`~avsnn.models.layers.MaxPool2x2`; or no pool)."""
+    """One Conv-BN-LIF-Pool block: conv3x3 (pad 1) -> BN -> LIF -> MaxPool2d(2) (or no pool).
+
+    The pool is :class:`~avsnn.models.layers.MaxPool2x2`: ``nn.MaxPool2d(2)``, on CPU on a faster kernel.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron: NeuronFactory):
         super().__init__()
