@@ -16,8 +16,10 @@ Both ways start from the same weights, see the same batches and the same random 
 (``identical``). Reported per modality: images per second of each way (``batch * steps`` over the
 median block time), ``ratio`` (after over before), the raw block times, and ``identical``.
 
-The speed-ups (each off inside :func:`before`): the audio network's 2x2 max pool on the C++ kernel
-(:func:`avsnn.core.kernels.pool.aten_pool`).
+The speed-ups (each off inside :func:`before`), both bit for bit: the training-mode batch-norm
+statistics on the C++ kernel (:mod:`avsnn.core.kernels.norm`, off in :func:`~avsnn.core.kernels.norm.aten_norm`)
+and the audio network's 2x2 max pool on it (:mod:`avsnn.core.kernels.pool`, off in
+:func:`~avsnn.core.kernels.pool.aten_pool`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from ..core.kernels.norm import aten_norm
 from ..core.kernels.pool import aten_pool
 from ..device import keep_freed_memory
 from ..isa import describe as describe_isa
@@ -51,7 +54,7 @@ MODALITIES = ("vision", "audio")
 @contextlib.contextmanager
 def before():
     """Inside the block every CPU speed-up is off: training runs as it did before them."""
-    with aten_pool():
+    with aten_pool(), aten_norm():
         yield
 
 

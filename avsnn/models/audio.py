@@ -32,7 +32,16 @@ from torch import nn
 
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
-from .layers import InputNorm, MaxPool2x2, NeuronFactory, SeqToANN, check_timesteps, neuron_factory, repeat_over_time
+from .layers import (
+    BatchNorm2d,
+    InputNorm,
+    MaxPool2x2,
+    NeuronFactory,
+    SeqToANN,
+    check_timesteps,
+    neuron_factory,
+    repeat_over_time,
+)
 from .output import ModelOutput
 
 AUDIO_VARIANTS = ("full", "no_dropout", "no_third_block", "no_pooling")
@@ -55,7 +64,7 @@ class ConvBNLIFPool(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron: NeuronFactory):
         super().__init__()
         self.conv_bn = SeqToANN(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out_channels)
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), BatchNorm2d(out_channels)
         )
         self.lif = neuron()
         self.pool = SeqToANN(MaxPool2x2()) if pool else nn.Identity()

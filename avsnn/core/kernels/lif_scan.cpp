@@ -286,9 +286,78 @@ torch::Tensor max_pool2x2_backward(torch::Tensor g, torch::Tensor win, int64_t H
   return gi;
 }
 
+// Batch-norm statistics of a contiguous [N, C, S] float32 input, as ATen's CPU kernel computes them
+// (batch_norm_cpu_collect_stats_contiguous_impl): per channel a double sum in memory order, the mean
+// rounded to float, then a double sum of the float squares (x - mean)^2. Each channel's sums are the
+// same sequence of operations as ATen's, so the results are equal bit for bit; the speed comes from
+// running CB channels' chains side by side (ATen runs one chain at a time, bound by the add latency).
+// var_sum / N and var_sum / (N - 1) divide a float by an integer converted to float, as ATen does.
+static constexpr int64_t CB = 8;
+
+// Returns {mean, invstd, scale = invstd * weight, zeros}; updates running_mean / running_var in place with
+// ATen's arithmetic (batch_norm_cpu_update_stats_template, built without FMA as this file is).
+std::vector<torch::Tensor> bn_stats(torch::Tensor x, torch::Tensor weight, torch::Tensor running_mean,
+                                    torch::Tensor running_var, double momentum, double eps) {
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && x.scalar_type() == torch::kFloat32,
+              "bn_stats expects a contiguous float32 [N, C, S] tensor");
+  const int64_t NB = x.size(0), C = x.size(1), S = x.size(2), N = NB * S;
+  TORCH_CHECK(N > 1 && weight.numel() == C && running_mean.numel() == C && running_var.numel() == C &&
+              weight.is_contiguous() && running_mean.is_contiguous() && running_var.is_contiguous() &&
+              weight.scalar_type() == torch::kFloat32 && running_mean.scalar_type() == torch::kFloat32 &&
+              running_var.scalar_type() == torch::kFloat32, "bn_stats: parameters must be float32 [C]");
+  auto mean = torch::empty({C}, x.options());
+  auto invstd = torch::empty({C}, x.options());
+  auto scale = torch::empty({C}, x.options());
+  auto zeros = torch::zeros({C}, x.options());
+  const float* X = x.data_ptr<float>();
+  const float* Wt = weight.data_ptr<float>();
+  float* RM = running_mean.data_ptr<float>();
+  float* RV = running_var.data_ptr<float>();
+  float* M = mean.data_ptr<float>();
+  float* IS = invstd.data_ptr<float>();
+  float* SC = scale.data_ptr<float>();
+  const float mom = static_cast<float>(momentum);
+  at::parallel_for(0, (C + CB - 1) / CB, 1, [=](int64_t gb, int64_t ge) {
+    for (int64_t g = gb; g < ge; ++g) {
+      const int64_t c0 = g * CB, nc = std::min(C, c0 + CB) - c0;
+      double sum[CB] = {0}, vs[CB] = {0};
+      float m[CB] = {0};
+      for (int64_t n = 0; n < NB; ++n) {
+        const float* base = X + (n * C + c0) * S;
+        for (int64_t i = 0; i < S; ++i) {
+          for (int64_t k = 0; k < nc; ++k) sum[k] += base[k * S + i];
+        }
+      }
+      for (int64_t k = 0; k < nc; ++k) m[k] = sum[k] / N;
+      for (int64_t n = 0; n < NB; ++n) {
+        const float* base = X + (n * C + c0) * S;
+        for (int64_t i = 0; i < S; ++i) {
+          for (int64_t k = 0; k < nc; ++k) {
+            const float d = base[k * S + i] - m[k];
+            vs[k] += d * d;
+          }
+        }
+      }
+      for (int64_t k = 0; k < nc; ++k) {
+        const int64_t c = c0 + k;
+        const float var_sum = vs[k];
+        M[c] = m[k];
+        const float inv = 1 / std::sqrt(static_cast<double>(var_sum / N) + eps);
+        IS[c] = inv;
+        SC[c] = inv * Wt[c];
+        RM[c] = mom * m[k] + (1 - mom) * RM[c];
+        const double unbiased = var_sum / (N - 1);
+        RV[c] = mom * unbiased + (1 - mom) * RV[c];
+      }
+    }
+  });
+  return {mean, invstd, scale, zeros};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "LIF scan forward: fills S and V ([T, N]) from the input current");
   m.def("lif_backward", &lif_backward, "LIF scan backward: writes dL/dI, returns [dL/dbeta, dL/dthr]");
   m.def("max_pool2x2_forward", &max_pool2x2_forward, "2x2 max pool of [P, H, W]: the pooled planes and winners");
   m.def("max_pool2x2_backward", &max_pool2x2_backward, "2x2 max pool backward: dL/dx from dL/dout and winners");
+  m.def("bn_stats", &bn_stats, "training batch-norm statistics of [N, C, S]; updates the running ones");
 }
