@@ -294,6 +294,33 @@ torch::Tensor max_pool2x2_backward(torch::Tensor g, torch::Tensor win, int64_t H
 // var_sum / N and var_sum / (N - 1) divide a float by an integer converted to float, as ATen does.
 static constexpr int64_t CB = 8;
 
+// Per channel k < nc of the group at c0: m[k] = float(double sum / N) and vs[k], the double sum of the float
+// squares. NC > 0 fixes the group size at compile time, so the chains stay in registers.
+template <int NC>
+static inline void bn_sums(const float* X, int64_t C, int64_t c0, int64_t NB, int64_t S, int64_t N,
+                           double* vs, float* m, int64_t nc = NC) {
+  const int64_t K = NC > 0 ? NC : nc;
+  double s[CB] = {0}, v[CB] = {0};
+  for (int64_t n = 0; n < NB; ++n) {
+    const float* base = X + (n * C + c0) * S;
+    for (int64_t i = 0; i < S; ++i) {
+      for (int64_t k = 0; k < K; ++k) s[k] += base[k * S + i];
+    }
+  }
+  float mk[CB] = {0};
+  for (int64_t k = 0; k < K; ++k) mk[k] = s[k] / N;
+  for (int64_t n = 0; n < NB; ++n) {
+    const float* base = X + (n * C + c0) * S;
+    for (int64_t i = 0; i < S; ++i) {
+      for (int64_t k = 0; k < K; ++k) {
+        const float d = base[k * S + i] - mk[k];
+        v[k] += d * d;
+      }
+    }
+  }
+  for (int64_t k = 0; k < K; ++k) { vs[k] = v[k]; m[k] = mk[k]; }
+}
+
 // Returns {mean, invstd, scale = invstd * weight, zeros}; updates running_mean / running_var in place with
 // ATen's arithmetic (batch_norm_cpu_update_stats_template, built without FMA as this file is).
 std::vector<torch::Tensor> bn_stats(torch::Tensor x, torch::Tensor weight, torch::Tensor running_mean,
@@ -320,24 +347,10 @@ std::vector<torch::Tensor> bn_stats(torch::Tensor x, torch::Tensor weight, torch
   at::parallel_for(0, (C + CB - 1) / CB, 1, [=](int64_t gb, int64_t ge) {
     for (int64_t g = gb; g < ge; ++g) {
       const int64_t c0 = g * CB, nc = std::min(C, c0 + CB) - c0;
-      double sum[CB] = {0}, vs[CB] = {0};
+      double vs[CB] = {0};
       float m[CB] = {0};
-      for (int64_t n = 0; n < NB; ++n) {
-        const float* base = X + (n * C + c0) * S;
-        for (int64_t i = 0; i < S; ++i) {
-          for (int64_t k = 0; k < nc; ++k) sum[k] += base[k * S + i];
-        }
-      }
-      for (int64_t k = 0; k < nc; ++k) m[k] = sum[k] / N;
-      for (int64_t n = 0; n < NB; ++n) {
-        const float* base = X + (n * C + c0) * S;
-        for (int64_t i = 0; i < S; ++i) {
-          for (int64_t k = 0; k < nc; ++k) {
-            const float d = base[k * S + i] - m[k];
-            vs[k] += d * d;
-          }
-        }
-      }
+      if (nc == CB) bn_sums<CB>(X, C, c0, NB, S, N, vs, m);
+      else bn_sums<0>(X, C, c0, NB, S, N, vs, m, nc);
       for (int64_t k = 0; k < nc; ++k) {
         const int64_t c = c0 + k;
         const float var_sum = vs[k];
