@@ -184,3 +184,34 @@ def test_keep_freed_memory_switch(monkeypatch):
     monkeypatch.setattr(d, "_MALLOC_TUNED", [])
     monkeypatch.delenv("AVSNN_MALLOC_TUNE")
     assert d.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_speedup_bench_times_both_ways_interleaved_and_reports_identity(tmp_path, monkeypatch, capsys):
+    """``avsnn bench --speedup``: before/after img/s per modality, the ratio, and bit-identical weights."""
+    from avsnn.bench import format_speedup, speedup_bench
+    from avsnn.bench.cli import cmd_bench
+
+    monkeypatch.setenv("AVSNN_CACHE", str(tmp_path / "cache"))
+    res = speedup_bench(
+        ("vision", "audio"), data="synthetic", steps=1, repeats=2, warmup=0, profile="smoke", overrides=["per_class=8"]
+    )
+    assert res["profile"] == "smoke" and res["steps"] == 1 and res["repeats"] == 2 and "cpu_isa" in res
+    for modality in ("vision", "audio"):
+        m = res["modalities"][modality]
+        assert set(m["img_per_s"]) == {"before", "after"} and all(v > 0 for v in m["img_per_s"].values())
+        assert m["ratio"] == pytest.approx(m["img_per_s"]["after"] / m["img_per_s"]["before"])
+        assert all(len(ts) == 2 for ts in m["block_s_raw"].values())
+        assert m["identical"] is True  # the speed-ups keep every number
+    table = format_speedup(res)
+    assert "before img/s" in table and "audio" in table and "yes" in table
+
+    parser = argparse.ArgumentParser()
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "--speedup", "--modalities", "audio", "--repeats", "3", "--data", "none"])
+    assert args.speedup and (args.modalities, args.repeats) == ("audio", 3)
+    with pytest.raises(ValueError, match="--speedup needs a dataset"):
+        cmd_bench(args)
+    with pytest.raises(ValueError, match="modalities must be some of"):
+        speedup_bench(("fusion",), data="synthetic")
+    with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
+        speedup_bench(("audio",), data="synthetic", repeats=0)

@@ -56,7 +56,7 @@ def leaf_trace(module: nn.Module, run) -> list[str]:
     trace, handles = [], []
     for m in module.modules():
         for cls, name in kinds.items():
-            if type(m) is cls:
+            if isinstance(m, cls):  # MaxPool2x2 is an nn.MaxPool2d
                 handles.append(m.register_forward_pre_hook(lambda mod, args, n=name: trace.append(n)))
     try:
         run()
@@ -67,7 +67,7 @@ def leaf_trace(module: nn.Module, run) -> list[str]:
 
 
 def count(module, cls):
-    return sum(type(m) is cls for m in module.modules())
+    return sum(isinstance(m, cls) for m in module.modules())
 
 
 def assert_all_grads(model):

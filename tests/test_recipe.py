@@ -43,7 +43,16 @@ OLD_SMOKE = {
         "zero_init_residual": False,
         "warmup_epochs": 0,
     },
-    "audio": {"timesteps": 2, "per_class": 24, "epochs": 1, "lr": 1e-3, "input_norm": False, "warmup_epochs": 0},
+    "audio": {
+        "timesteps": 2,
+        "per_class": 24,
+        "epochs": 1,
+        "lr": 1e-3,
+        "input_norm": False,
+        "warmup_epochs": 0,
+        "spectrogram_norm": "dataset",
+        "head_threshold": None,
+    },
     "fusion": {
         "timesteps": 2,
         "per_class": 24,
@@ -63,6 +72,8 @@ OLD_SMOKE = {
         "audio.lr": 1e-3,
         "audio.input_norm": False,
         "audio.warmup_epochs": 0,
+        "audio.spectrogram_norm": "dataset",
+        "audio.head_threshold": None,
     },
 }
 

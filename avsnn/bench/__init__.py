@@ -27,9 +27,14 @@ autocast) run all four networks that way; ``--lif-backend`` picks the avsnn netw
 (``lif_backend``), the one asked for and any fallback of ``auto`` with its reason. GPU paths (``--device cuda``) use
 ``torch.cuda.synchronize`` around each timed step; ``scripts/gpu_check.sh`` runs them.
 
+``--speedup`` instead times the training steps of default-profile runs (vision and audio) with and
+without the CPU speed-ups, interleaved in one process, and prints images per second of each and the
+ratio (:func:`speedup_bench`; ``python -m avsnn.bench --speedup --data avdigits``).
+
 Modules: :mod:`~avsnn.bench.baselines` (the networks compared), :mod:`~avsnn.bench.timing`
 (:func:`run_bench`), :mod:`~avsnn.bench.breakdown` (``torch.profiler``), :mod:`~avsnn.bench.loading`
-(:func:`data_loading`), :mod:`~avsnn.bench.table` (:func:`format_table`), :mod:`~avsnn.bench.cli`.
+(:func:`data_loading`), :mod:`~avsnn.bench.table` (:func:`format_table`), :mod:`~avsnn.bench.speedup`
+(:func:`speedup_bench`), :mod:`~avsnn.bench.cli`.
 """
 
 from typing import TYPE_CHECKING
@@ -41,6 +46,7 @@ if TYPE_CHECKING:  # what __getattr__ serves, for type checkers and import-linte
     from .breakdown import CATEGORIES, OTHER, time_breakdown, trace_top
     from .cli import add_bench_parser, cmd_bench, main
     from .loading import data_loading
+    from .speedup import format_speedup, speedup_bench
     from .table import format_table
     from .timing import SIZE_MINIMA, check_sizes, run_bench, saved_tensor_bytes
 
@@ -59,6 +65,8 @@ _WHERE = {
     "cmd_bench": ".cli",
     "main": ".cli",
     "data_loading": ".loading",
+    "format_speedup": ".speedup",
+    "speedup_bench": ".speedup",
     "format_table": ".table",
     "SIZE_MINIMA": ".timing",
     "check_sizes": ".timing",
@@ -78,6 +86,8 @@ __all__ = [
     "CATEGORIES",
     "OTHER",
     "data_loading",
+    "speedup_bench",
+    "format_speedup",
     "run_bench",
     "SIZE_MINIMA",
     "check_sizes",

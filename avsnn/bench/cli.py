@@ -40,6 +40,13 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         help="torch.profiler table of the avsnn step (--profile: the former name)",
     )
     p.add_argument("--breakdown", action="store_true", help="CPU time by category (conv, BN, LIF, ...)")
+    p.add_argument(
+        "--speedup",
+        action="store_true",
+        help="instead: default-profile training steps before/after the CPU speed-ups, interleaved (img/s, ratio)",
+    )
+    p.add_argument("--modalities", default="vision,audio", help="with --speedup: comma-separated, of vision and audio")
+    p.add_argument("--repeats", type=int, default=5, help="with --speedup: timed rounds (median reported)")
     p.add_argument("--out", default=None, help="write the result as JSON to this file")
     p.set_defaults(func=cmd_bench)
     return p
@@ -62,6 +69,8 @@ def cmd_bench(args) -> dict:
         check_output_file(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speedup:
+        return _speedup(args, data)
     res = run_bench(
         args.width,
         args.timesteps,
@@ -78,6 +87,21 @@ def cmd_bench(args) -> dict:
         lif_backend=args.lif_backend,
     )
     print(format_table(res))
+    if args.out:
+        atomic_write_bytes(args.out, (json.dumps(res, indent=2) + "\n").encode())
+        print(f"wrote {args.out}")
+    return res
+
+
+def _speedup(args, data) -> dict:
+    """``avsnn bench --speedup``: :func:`~avsnn.bench.speedup.speedup_bench`, its table and ``--out``."""
+    from .speedup import format_speedup, speedup_bench
+
+    if data is None:
+        raise ValueError("--speedup needs a dataset: --data avdigits (the book's), synthetic or a folder")
+    modalities = [m.strip() for m in str(args.modalities).split(",") if m.strip()]
+    res = speedup_bench(modalities, data=data, steps=args.steps, repeats=args.repeats, warmup=args.warmup)
+    print(format_speedup(res))
     if args.out:
         atomic_write_bytes(args.out, (json.dumps(res, indent=2) + "\n").encode())
         print(f"wrote {args.out}")

@@ -32,7 +32,17 @@ from torch import nn
 
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
-from .layers import BandNorm, InputNorm, NeuronFactory, SeqToANN, check_timesteps, neuron_factory, repeat_over_time
+from .layers import (
+    BandNorm,
+    BatchNorm2d,
+    InputNorm,
+    MaxPool2x2,
+    NeuronFactory,
+    SeqToANN,
+    check_timesteps,
+    neuron_factory,
+    repeat_over_time,
+)
 from .output import ModelOutput
 
 AUDIO_VARIANTS = ("full", "no_dropout", "no_third_block", "no_pooling")
@@ -50,15 +60,18 @@ PAPER_AUDIO_CONFIG = dict(n_mels=64, n_frames=424, channels=(16, 32, 64))
 
 
 class ConvBNLIFPool(nn.Module):
-    """One Conv-BN-LIF-Pool block: conv3x3 (pad 1) -> BN -> LIF -> MaxPool2d(2) (or no pool)."""
+    """One Conv-BN-LIF-Pool block: conv3x3 (pad 1) -> BN -> LIF -> MaxPool2d(2) (or no pool).
+
+    The pool is :class:`~avsnn.models.layers.MaxPool2x2`: ``nn.MaxPool2d(2)``, on CPU on a faster kernel.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron: NeuronFactory):
         super().__init__()
         self.conv_bn = SeqToANN(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out_channels)
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), BatchNorm2d(out_channels)
         )
         self.lif = neuron()
-        self.pool = SeqToANN(nn.MaxPool2d(2)) if pool else nn.Identity()
+        self.pool = SeqToANN(MaxPool2x2()) if pool else nn.Identity()
 
     def forward(self, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
         """Block output for ``x [T, B, C, H, W]``, or for a static ``[B, C, H, W]`` with ``timesteps``.

@@ -17,7 +17,8 @@ This is exact: T identical copies give identical conv outputs, and identical bat
 statistics (mean and biased variance over T*B identical-per-step samples equal those over B).
 
 As in torchvision, the block is an argument (a name below or a :class:`SpikingBasicBlock` subclass),
-the depth is ``layers``, the normalisation is ``norm_layer`` (default ``nn.BatchNorm2d``) and every
+the depth is ``layers``, the normalisation is ``norm_layer`` (default
+:class:`~avsnn.models.layers.BatchNorm2d`: ``nn.BatchNorm2d`` with faster CPU statistics) and every
 spiking layer comes from the ``neuron`` factory (default: a LIF with the network's ``beta``,
 ``threshold`` and ``surrogate``). Thin builders name the paper's network and its ablations:
 :func:`l2_actspikenet`, :func:`lif_after_bn_resnet18`, :func:`lif_before_add_resnet18`.
@@ -63,6 +64,7 @@ from torch import nn
 from ..core import surrogate as sg
 from .heads import SpikingHead, check_head
 from .layers import (
+    BatchNorm2d,
     ImageNorm,
     InputNorm,
     NeuronFactory,
@@ -86,7 +88,7 @@ def conv3x3(in_planes: int, planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
-def projection_shortcut(in_planes: int, planes: int, stride: int, norm_layer: NormLayer = nn.BatchNorm2d) -> nn.Module:
+def projection_shortcut(in_planes: int, planes: int, stride: int, norm_layer: NormLayer = BatchNorm2d) -> nn.Module:
     """1x1 conv + norm when the block changes shape, identity otherwise."""
     if stride == 1 and in_planes == planes:
         return nn.Identity()
@@ -112,7 +114,8 @@ class SpikingBasicBlock(nn.Module):
     neuron : callable
         Zero-argument factory of LIF-like modules, called once per spiking layer.
     norm_layer : callable, optional
-        ``norm_layer(channels) -> nn.Module`` for every normalisation (default ``nn.BatchNorm2d``).
+        ``norm_layer(channels) -> nn.Module`` for every normalisation
+        (default :class:`~avsnn.models.layers.BatchNorm2d`).
     """
 
     #: LIF1 after bn1 (``True``) or before it; the stem of the network follows the same order
@@ -122,7 +125,7 @@ class SpikingBasicBlock(nn.Module):
         self, in_planes: int, planes: int, stride: int, neuron: NeuronFactory, norm_layer: NormLayer | None = None
     ):
         super().__init__()
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        norm_layer = BatchNorm2d if norm_layer is None else norm_layer
         self.conv1 = SeqToANN(conv3x3(in_planes, planes, stride))
         if self.lif_after_bn:
             self.bn1 = SeqToANN(norm_layer(planes))
@@ -212,7 +215,7 @@ class SpikingStem(nn.Module):
         norm_layer: NormLayer | None = None,
     ):
         super().__init__()
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        norm_layer = BatchNorm2d if norm_layer is None else norm_layer
         self.lif_after_bn = lif_after_bn
         conv = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
         if lif_after_bn:
@@ -273,7 +276,8 @@ class L2ActSpikeNet(nn.Module):
         output layer; default a :class:`~avsnn.core.lif.LIF` with ``beta``, ``threshold``, ``surrogate``.
         :func:`~avsnn.models.ann_twin` replaces only :class:`~avsnn.core.lif.LIF` instances.
     norm_layer : callable, optional
-        ``norm_layer(channels) -> nn.Module`` after every convolution (default ``nn.BatchNorm2d``).
+        ``norm_layer(channels) -> nn.Module`` after every convolution
+        (default :class:`~avsnn.models.layers.BatchNorm2d`).
     """
 
     def __init__(
@@ -304,7 +308,7 @@ class L2ActSpikeNet(nn.Module):
         self.in_channels, self.width = in_channels, width
         surrogate = sg.atan(2.0) if surrogate is None else surrogate
         neuron = neuron_factory(neuron, beta, threshold, surrogate)
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        norm_layer = BatchNorm2d if norm_layer is None else norm_layer
 
         if image_norm not in IMAGE_NORMS:
             raise ValueError(f"image_norm must be one of {IMAGE_NORMS}, got {image_norm!r}")

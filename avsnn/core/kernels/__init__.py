@@ -30,6 +30,10 @@ One file per backend, one dispatcher:
 * :mod:`.dispatch` -- the backend names (:data:`BACKENDS`, :func:`supported_backends`), the choice
   per call (:func:`resolve_backend`) and :func:`lif_fused`, the public function.
 
+Beside the scan, the same C++ extension serves two CPU speed-ups that keep ATen's numbers bit for bit:
+:mod:`.pool` (the audio network's 2x2 max pool, one pass per direction) and :mod:`.norm` (training-mode
+batch-norm statistics, several channels' sums side by side).
+
 Spikes equal the reference loop's bit for bit (same arithmetic order, no FMA contraction) and the
 membrane and gradients agree to rounding (``tests/test_fused.py``).
 """

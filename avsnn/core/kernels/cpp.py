@@ -4,7 +4,8 @@ One pass over memory per direction: each thread takes chunks of neurons and runs
 ``T``-step scan on them while they sit in cache. Forward reads ``I`` and writes ``S`` and ``V``;
 backward reads ``V``, ``dL/dS``, ``dL/dV`` and writes ``dL/dI``, with the beta / threshold gradients
 reduced per chunk in float64 and skipped (with the reads of ``V[t-1]``) when both are frozen.
-float32 and float64 only.
+float32 and float64 only. The same extension holds the 2x2 max pool of :mod:`.pool` and the batch-norm
+statistics of :mod:`.norm`.
 
 Built with ``torch.utils.cpp_extension`` (a C++ compiler and ninja; cached in
 ``~/.cache/torch_extensions``). ``AVSNN_FUSED_CPP=0`` disables it; after a failed build

@@ -1,6 +1,7 @@
 // The LIF scan on CPU, one pass over memory per direction (built by avsnn/core/kernels/cpp.py).
 // Same equations and arithmetic order as the reference loop (avsnn/core/kernels/reference.py);
 // built without -march, so no FMA contraction: float32/float64 spikes equal the loop's bit for bit.
+// Also the 2x2 max pool of the audio network (avsnn/core/kernels/pool.py), at the end of this file.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <cmath>
@@ -194,7 +195,182 @@ torch::Tensor lif_backward(torch::Tensor mem, torch::Tensor GI, c10::optional<to
   return partial.sum(0);
 }
 
+// 2x2 max pool, stride 2, floor mode, on [P, H, W] planes: ATen's CPU selection rule (in row-major order the
+// first element greater than the running maximum, which starts at -inf, wins; so does any NaN), so values and gradients
+// equal F.max_pool2d's bit for bit. The window's winner is kept as a byte (0..3, row-major) for backward.
+
+// One output row: the four candidates of each window, compared in ATen's order. ATen's loop starts at
+// m = -inf, so the first element always takes it (-inf or not): start there. b != b: NaN.
+template <typename scalar_t>
+static inline void pool_fwd_row(const scalar_t* __restrict__ r0, const scalar_t* __restrict__ r1,
+                                scalar_t* __restrict__ o, uint8_t* __restrict__ k, int64_t OW) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const scalar_t b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    scalar_t m = r0[2 * ow];
+    uint8_t w = 0;
+    bool u = (b > m) | (b != b);
+    m = u ? b : m; w = u ? 1 : w;
+    u = (c > m) | (c != c);
+    m = u ? c : m; w = u ? 2 : w;
+    u = (d > m) | (d != d);
+    m = u ? d : m; w = u ? 3 : w;
+    o[ow] = m;
+    k[ow] = w;
+  }
+}
+
+template <typename scalar_t>
+static void pool_fwd_kernel(const scalar_t* X, scalar_t* O, uint8_t* K, int64_t P, int64_t H, int64_t W) {
+  const int64_t OH = H / 2, OW = W / 2;
+  at::parallel_for(0, P * OH, 1, [=](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {  // output row r = plane p, row oh
+      const int64_t p = r / OH, oh = r % OH;
+      const scalar_t* r0 = X + (p * H + 2 * oh) * W;
+      pool_fwd_row<scalar_t>(r0, r0 + W, O + r * OW, K + r * OW, OW);
+    }
+  });
+}
+
+template <typename scalar_t>
+static inline void pool_bwd_row(const scalar_t* __restrict__ g, const uint8_t* __restrict__ k,
+                                scalar_t* __restrict__ r0, scalar_t* __restrict__ r1, int64_t OW, int64_t W) {
+  const scalar_t zero = scalar_t(0);
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const scalar_t v = g[ow];
+    const uint8_t w = k[ow];
+    r0[2 * ow] = w == 0 ? v : zero;
+    r0[2 * ow + 1] = w == 1 ? v : zero;
+    r1[2 * ow] = w == 2 ? v : zero;
+    r1[2 * ow + 1] = w == 3 ? v : zero;
+  }
+  if (W & 1) { r0[W - 1] = zero; r1[W - 1] = zero; }
+}
+
+template <typename scalar_t>
+static void pool_bwd_kernel(const scalar_t* G, const uint8_t* K, scalar_t* R, int64_t P, int64_t H, int64_t W) {
+  const int64_t OH = H / 2, OW = W / 2;
+  at::parallel_for(0, P, 1, [=](int64_t pb, int64_t pe) {
+    for (int64_t p = pb; p < pe; ++p) {
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        scalar_t* r0 = R + (p * H + 2 * oh) * W;
+        pool_bwd_row<scalar_t>(G + (p * OH + oh) * OW, K + (p * OH + oh) * OW, r0, r0 + W, OW, W);
+      }
+      if (H & 1) std::fill(R + (p * H + H - 1) * W, R + (p + 1) * H * W, scalar_t(0));
+    }
+  });
+}
+
+std::vector<torch::Tensor> max_pool2x2_forward(torch::Tensor x) {
+  // x: contiguous [P, H, W]; returns the pooled [P, H/2, W/2] and the winners (uint8, same shape).
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous(), "max_pool2x2_forward expects a contiguous [P, H, W] tensor");
+  const int64_t P = x.size(0), H = x.size(1), W = x.size(2);
+  auto out = torch::empty({P, H / 2, W / 2}, x.options());
+  auto win = torch::empty({P, H / 2, W / 2}, x.options().dtype(torch::kUInt8));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "max_pool2x2_forward", [&] {
+    pool_fwd_kernel<scalar_t>(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), win.data_ptr<uint8_t>(), P, H, W);
+  });
+  return {out, win};
+}
+
+torch::Tensor max_pool2x2_backward(torch::Tensor g, torch::Tensor win, int64_t H, int64_t W) {
+  // Every element of dL/dx written once: the output's gradient at each window's winner, +0 elsewhere
+  // (and on the row / column a floor-mode pool leaves out).
+  g = g.contiguous();
+  TORCH_CHECK(g.dim() == 3 && win.sizes() == g.sizes() && g.size(1) == H / 2 && g.size(2) == W / 2,
+              "max_pool2x2_backward: gradient, winners and input size disagree");
+  const int64_t P = g.size(0);
+  auto gi = torch::empty({P, H, W}, g.options());
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "max_pool2x2_backward", [&] {
+    pool_bwd_kernel<scalar_t>(g.data_ptr<scalar_t>(), win.data_ptr<uint8_t>(), gi.data_ptr<scalar_t>(), P, H, W);
+  });
+  return gi;
+}
+
+// Batch-norm statistics of a contiguous [N, C, S] float32 input, as ATen's CPU kernel computes them
+// (batch_norm_cpu_collect_stats_contiguous_impl): per channel a double sum in memory order, the mean
+// rounded to float, then a double sum of the float squares (x - mean)^2. Each channel's sums are the
+// same sequence of operations as ATen's, so the results are equal bit for bit; the speed comes from
+// running CB channels' chains side by side (ATen runs one chain at a time, bound by the add latency).
+// var_sum / N and var_sum / (N - 1) divide a float by an integer converted to float, as ATen does.
+static constexpr int64_t CB = 8;
+
+// Per channel k < nc of the group at c0: m[k] = float(double sum / N) and vs[k], the double sum of the float
+// squares. NC > 0 fixes the group size at compile time, so the chains stay in registers.
+template <int NC>
+static inline void bn_sums(const float* X, int64_t C, int64_t c0, int64_t NB, int64_t S, int64_t N,
+                           double* vs, float* m, int64_t nc = NC) {
+  const int64_t K = NC > 0 ? NC : nc;
+  double s[CB] = {0}, v[CB] = {0};
+  for (int64_t n = 0; n < NB; ++n) {
+    const float* base = X + (n * C + c0) * S;
+    for (int64_t i = 0; i < S; ++i) {
+      for (int64_t k = 0; k < K; ++k) s[k] += base[k * S + i];
+    }
+  }
+  float mk[CB] = {0};
+  for (int64_t k = 0; k < K; ++k) mk[k] = s[k] / N;
+  for (int64_t n = 0; n < NB; ++n) {
+    const float* base = X + (n * C + c0) * S;
+    for (int64_t i = 0; i < S; ++i) {
+      for (int64_t k = 0; k < K; ++k) {
+        const float d = base[k * S + i] - mk[k];
+        v[k] += d * d;
+      }
+    }
+  }
+  for (int64_t k = 0; k < K; ++k) { vs[k] = v[k]; m[k] = mk[k]; }
+}
+
+// Returns {mean, invstd, scale = invstd * weight, zeros}; updates running_mean / running_var in place with
+// ATen's arithmetic (batch_norm_cpu_update_stats_template, built without FMA as this file is).
+std::vector<torch::Tensor> bn_stats(torch::Tensor x, torch::Tensor weight, torch::Tensor running_mean,
+                                    torch::Tensor running_var, double momentum, double eps) {
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && x.scalar_type() == torch::kFloat32,
+              "bn_stats expects a contiguous float32 [N, C, S] tensor");
+  const int64_t NB = x.size(0), C = x.size(1), S = x.size(2), N = NB * S;
+  TORCH_CHECK(N > 1 && weight.numel() == C && running_mean.numel() == C && running_var.numel() == C &&
+              weight.is_contiguous() && running_mean.is_contiguous() && running_var.is_contiguous() &&
+              weight.scalar_type() == torch::kFloat32 && running_mean.scalar_type() == torch::kFloat32 &&
+              running_var.scalar_type() == torch::kFloat32, "bn_stats: parameters must be float32 [C]");
+  auto mean = torch::empty({C}, x.options());
+  auto invstd = torch::empty({C}, x.options());
+  auto scale = torch::empty({C}, x.options());
+  auto zeros = torch::zeros({C}, x.options());
+  const float* X = x.data_ptr<float>();
+  const float* Wt = weight.data_ptr<float>();
+  float* RM = running_mean.data_ptr<float>();
+  float* RV = running_var.data_ptr<float>();
+  float* M = mean.data_ptr<float>();
+  float* IS = invstd.data_ptr<float>();
+  float* SC = scale.data_ptr<float>();
+  const float mom = static_cast<float>(momentum);
+  at::parallel_for(0, (C + CB - 1) / CB, 1, [=](int64_t gb, int64_t ge) {
+    for (int64_t g = gb; g < ge; ++g) {
+      const int64_t c0 = g * CB, nc = std::min(C, c0 + CB) - c0;
+      double vs[CB] = {0};
+      float m[CB] = {0};
+      if (nc == CB) bn_sums<CB>(X, C, c0, NB, S, N, vs, m);
+      else bn_sums<0>(X, C, c0, NB, S, N, vs, m, nc);
+      for (int64_t k = 0; k < nc; ++k) {
+        const int64_t c = c0 + k;
+        const float var_sum = vs[k];
+        M[c] = m[k];
+        const float inv = 1 / std::sqrt(static_cast<double>(var_sum / N) + eps);
+        IS[c] = inv;
+        SC[c] = inv * Wt[c];
+        RM[c] = mom * m[k] + (1 - mom) * RM[c];
+        const double unbiased = var_sum / (N - 1);
+        RV[c] = mom * unbiased + (1 - mom) * RV[c];
+      }
+    }
+  });
+  return {mean, invstd, scale, zeros};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "LIF scan forward: fills S and V ([T, N]) from the input current");
   m.def("lif_backward", &lif_backward, "LIF scan backward: writes dL/dI, returns [dL/dbeta, dL/dthr]");
+  m.def("max_pool2x2_forward", &max_pool2x2_forward, "2x2 max pool of [P, H, W]: the pooled planes and winners");
+  m.def("max_pool2x2_backward", &max_pool2x2_backward, "2x2 max pool backward: dL/dx from dL/dout and winners");
+  m.def("bn_stats", &bn_stats, "training batch-norm statistics of [N, C, S]; updates the running ones");
 }
