@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_check import COLUMNS, TWIN_SHARE, _commit, check  # noqa: E402
 
 from avsnn import studies  # noqa: E402
-from avsnn.data.transfer import HELD_BACK, HELD_BACK_ROUND_1, HELD_BACK_ROUND_2, TRANSFER_SETS, ensure_transfer  # noqa: E402
+from avsnn.data.transfer import HELD_BACK, HELD_BACK_ROUNDS, TRANSFER_SETS, ensure_transfer  # noqa: E402
 from avsnn.evidence import summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
@@ -37,15 +37,8 @@ from avsnn.train.config import parse_overrides  # noqa: E402
 
 def _rows(name: str, spec, result: dict) -> list:
     """Table rows of one set: one per modality (SNN cell marked ↑ when a seed ended still rising), then the fusion's."""
-    label = (
-        f"{name} (held back)"
-        if name in HELD_BACK
-        else f"{name} (held back in round 1)"
-        if name in HELD_BACK_ROUND_1
-        else f"{name} (held back in round 2)"
-        if name in HELD_BACK_ROUND_2
-        else name
-    )
+    rounds = [k for k, names in HELD_BACK_ROUNDS.items() if name in names]
+    label = f"{name} (held back)" if name in HELD_BACK else f"{name} (held back in round {rounds[0]})" if rounds else name
     desc = f"{spec.side} px {'RGB' if spec.rgb else 'grey'} {spec.glyphs}, {spec.classes} classes, {spec.sound}"
     rec, rows = result["record"], []
     for row in result["rows"]:

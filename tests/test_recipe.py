@@ -378,10 +378,32 @@ def test_band_norm_standardises_each_clip_band_over_its_frames_in_training_units
         BandNorm(4, floor=0.0)
 
 
+def test_band_norm_stats_hand_back_each_band_s_clip_mean_and_log_spread_as_two_channels():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 1, 4, 30, generator=g) * 3.0 + torch.arange(4.0).view(1, 1, 4, 1)
+    plain, stats = BandNorm(4).fit(x), BandNorm(4, stats=True).fit(x)
+    y = stats(x)
+    assert y.shape == (6, 3, 4, 30) and stats.out_channels == 3 and plain.out_channels == 1
+    torch.testing.assert_close(y[:, :1], plain(x))
+    z = plain.dataset(x)
+    torch.testing.assert_close(y[:, 1], z.mean(-1, keepdim=True)[:, 0].expand(6, 4, 30))
+    spread = (z - z.mean(-1, keepdim=True)).std(-1, keepdim=True).clamp_min(stats.floor).log()[:, 0]
+    torch.testing.assert_close(y[:, 2], spread.expand(6, 4, 30))
+    # two clips differing only in a band's level: the same first channel, not the same second one
+    louder = x.clone()
+    louder[:, :, 2] += 5.0
+    assert torch.allclose(stats(louder)[:, 0], y[:, 0], atol=1e-5) and not torch.allclose(stats(louder)[:, 1], y[:, 1])
+    # the audio network's first convolution reads the three channels; the feature size is unchanged
+    cfg = make_config("audio", "smoke")
+    one, three = (build_model(cfg.replace(spectrogram_norm=n), 10) for n in ("clip", "clip_stats"))
+    assert three.blocks[0].conv_bn[0].in_channels == 3 and one.blocks[0].conv_bn[0].in_channels == 1
+    assert three.feature_dim == one.feature_dim
+
+
 def test_spectrogram_norm_and_head_threshold_build_the_audio_model():
     cfg = make_config("audio", "smoke")
     model = build_model(cfg, 10)
-    assert (cfg.spectrogram_norm, cfg.head_threshold) == ("clip", 0.5)
+    assert (cfg.spectrogram_norm, cfg.head_threshold) == ("clip_stats", 0.5)
     assert isinstance(model.input_norm, BandNorm) and isinstance(
         build_model(cfg.replace(neuron="relu"), 10).input_norm, BandNorm
     )

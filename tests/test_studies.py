@@ -108,3 +108,37 @@ def test_reading_an_arm_never_trains(tmp_path, monkeypatch):
     with pytest.raises(LookupError, match="train it first"):
         studies.margin_curves(a)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+class _Run:
+    def __init__(self, acc):
+        self.metrics = {"test_accuracy": acc}
+
+
+def _arm(name, seeds, accs):
+    return studies.Arm(name, "audio", [None] * len(seeds), tuple(seeds), runs=[_Run(a) for a in accs])
+
+
+def test_a_claim_between_arms_pairs_the_seeds_both_ran():
+    base = _arm("base", [0, 1, 2, 3], [0.90, 0.80, 0.85, 0.10])
+    fewer = _arm("variant", [0, 1, 2], [0.85, 0.76, 0.80])
+    c = studies.claim("base beats variant", base, fewer)
+    assert c.result.diff.n == 3  # seed 3 (0.10) ran only in the baseline and is left out
+    assert c.result.diff.mean == pytest.approx(0.04666666, abs=1e-6)
+    assert c.result.a.values == pytest.approx([0.90, 0.80, 0.85])
+    assert base.accuracies_at([2, 0]) == [0.85, 0.90]
+    with pytest.raises(ValueError, match="no run with seed"):
+        fewer.accuracies_at([3])
+
+
+def test_ablation_arms_limit_the_costly_variants_and_start_them_first():
+    from avsnn.paper import TABLE_III
+
+    arms = studies.ablation_arms("smoke", "synthetic", [0, 1, 2, 3])
+    assert set(arms) == set(TABLE_III)
+    for key, a in arms.items():
+        limit = studies.ABLATION_SEED_LIMIT.get(key)
+        assert a.seeds == ((0, 1, 2, 3)[:limit] if limit else (0, 1, 2, 3))
+        assert {c.variant for c in a.configs} == {key[1]}
+    limited = [key in studies.ABLATION_SEED_LIMIT for key in arms]
+    assert limited == sorted(limited, reverse=True) and any(limited)

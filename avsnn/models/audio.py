@@ -46,9 +46,10 @@ from .layers import (
 from .output import ModelOutput
 
 AUDIO_VARIANTS = ("full", "no_dropout", "no_third_block", "no_pooling")
-#: how ``input_norm`` normalises spectrograms: per mel band with training statistics, or that and then each
-#: clip's bands over their own variation in time (:class:`~avsnn.models.layers.BandNorm`)
-SPECTROGRAM_NORMS = ("dataset", "clip")
+#: how ``input_norm`` normalises spectrograms: per mel band with training statistics; that and then each
+#: clip's bands over their own variation in time (:class:`~avsnn.models.layers.BandNorm`); and that with the
+#: clip's band means and spreads as two more input channels (``BandNorm(stats=True)``)
+SPECTROGRAM_NORMS = ("dataset", "clip", "clip_stats")
 
 #: The configuration that reproduces the paper's 27136-d audio feature (Section IV-D):
 #: 64 mel bins -> 8 after three 2x pools; 424 frames -> 212 -> 106 -> 53; 64 channels at
@@ -94,7 +95,8 @@ class SpikingAudioNet(nn.Module):
     current is a cosine in ``[-1, 1]`` (Eq. 13), so the threshold sets which cosine a target rate needs.
     With ``input_norm``, ``spectrogram_norm`` (one of :data:`SPECTROGRAM_NORMS`) says how the log-mel
     input is standardised: per mel band with training statistics, then (``"clip"``) each clip's bands over
-    their own variation in time.
+    their own variation in time, and (``"clip_stats"``) with the clip's band statistics as two more channels
+    of the first convolution's input.
     """
 
     def __init__(
@@ -136,13 +138,13 @@ class SpikingAudioNet(nn.Module):
         # input normalisation per mel band: training statistics (set by .fit), then ("clip") each clip's own scale
         if not input_norm:
             self.input_norm = nn.Identity()
-        elif spectrogram_norm == "clip":
-            self.input_norm = BandNorm(n_mels)
+        elif spectrogram_norm in ("clip", "clip_stats"):
+            self.input_norm = BandNorm(n_mels, stats=spectrogram_norm == "clip_stats")
         else:
             self.input_norm = InputNorm((1, n_mels, 1), dims=(1,))
         pool = variant != "no_pooling"
         used = channels[:2] if variant == "no_third_block" else channels
-        blocks, in_ch, (h, w) = [], 1, (n_mels, n_frames)
+        blocks, in_ch, (h, w) = [], getattr(self.input_norm, "out_channels", 1), (n_mels, n_frames)
         for out_ch in used:
             blocks.append(ConvBNLIFPool(in_ch, out_ch, pool, neuron))
             in_ch = out_ch

@@ -133,24 +133,39 @@ class ImageNorm(nn.Module):
 
 
 class BandNorm(nn.Module):
-    """Each mel band of each clip standardised over the clip's frames (cepstral mean and variance normalisation).
+    r"""Each mel band of each clip standardised over the clip's frames (cepstral mean and variance normalisation).
 
     The audio counterpart of :class:`ImageNorm`: minus the band's mean over the clip, over its standard
     deviation over the clip, measured in units of the band's training statistics (:class:`InputNorm`, set by
     :meth:`fit`) and floored at ``floor`` of them, so a band that hardly varies in a clip is scaled up at most
     ``1 / floor`` times. What the clip's loudness and background noise set in a band (its level, its spread)
     is divided out, and the first spiking layer's current follows the clip's events on the threshold's scale.
+
+    With ``stats`` what was divided out comes back as two more channels, constant over the frames: each
+    band's clip mean and the logarithm of its (floored) clip standard deviation, in the same units,
+
+    .. math::
+
+        x_{b,t} \mapsto \Bigl(\frac{z_{b,t} - \bar z_b}{\max(s_b, f)},\; \bar z_b,\; \log \max(s_b, f)\Bigr),
+
+    so a steady sound, whose class lies in its band levels rather than in their changes, still reaches
+    the network.
     """
 
-    def __init__(self, n_mels: int, floor: float = 0.25):
+    def __init__(self, n_mels: int, floor: float = 0.25, stats: bool = False):
         super().__init__()
         if not floor > 0:
             raise ValueError(f"BandNorm floor must be > 0, got {floor}")
-        self.dataset, self.floor = InputNorm((1, n_mels, 1), dims=(1,)), float(floor)
+        self.dataset, self.floor, self.stats = InputNorm((1, n_mels, 1), dims=(1,)), float(floor), bool(stats)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the output: 1, or 3 with ``stats``."""
+        return 3 if self.stats else 1
 
     def extra_repr(self) -> str:
-        """The floor shown by ``repr``."""
-        return f"floor={self.floor:g}"
+        """The floor (and ``stats``) shown by ``repr``."""
+        return f"floor={self.floor:g}" + (", stats=True" if self.stats else "")
 
     def fit(self, x: torch.Tensor) -> "BandNorm":
         """Set the per-band training statistics from ``x [N, 1, n_mels, n_frames]``; returns ``self``."""
@@ -158,10 +173,15 @@ class BandNorm(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 1, n_mels, n_frames]`` -> ``(z - mean_t z) / max(std_t z, floor)``, ``z`` standardised per band."""
+        """``[B, 1, n_mels, n_frames]`` -> ``(z - mean_t z) / max(std_t z, floor)`` (with ``stats``: and 2 more)."""
         z = self.dataset(x)
-        centred = z - z.mean(-1, keepdim=True)
-        return centred / centred.std(-1, keepdim=True).clamp_min(self.floor)
+        mean = z.mean(-1, keepdim=True)
+        centred = z - mean
+        scale = centred.std(-1, keepdim=True).clamp_min(self.floor)
+        out = centred / scale
+        if not self.stats:
+            return out
+        return torch.cat([out, mean.expand_as(z), scale.log().expand_as(z)], dim=1)
 
 
 def repeat_over_time(x: torch.Tensor, timesteps: int) -> torch.Tensor:

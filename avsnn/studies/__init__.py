@@ -24,7 +24,17 @@ One concern a module:
 """
 
 from .arms import Arm, arm, train_all
-from .claims import ABLATION_BASELINE, ABLATION_PROFILE, ABLATION_SEEDS, Claim, claim, headline_claims, robustness_claim
+from .claims import (
+    ABLATION_BASELINE,
+    ABLATION_PROFILE,
+    ABLATION_SEED_LIMIT,
+    ABLATION_SEEDS,
+    Claim,
+    ablation_arms,
+    claim,
+    headline_claims,
+    robustness_claim,
+)
 from .readouts import decision_fusion, decision_fusion_arm, margin_curves, probe_accuracies
 from .tables import claims_table, seeds_table
 
@@ -45,4 +55,6 @@ __all__ = [
     "ABLATION_PROFILE",
     "ABLATION_SEEDS",
     "ABLATION_BASELINE",
+    "ABLATION_SEED_LIMIT",
+    "ablation_arms",
 ]

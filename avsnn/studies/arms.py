@@ -49,6 +49,14 @@ class Arm:
         """Per-seed test accuracies (fractions) of the kept (best-validation) models (read, never trained)."""
         return [r.metrics["test_accuracy"] for r in self.load().runs]
 
+    def accuracies_at(self, seeds: Sequence[int]) -> list:
+        """The test accuracies of the runs with ``seeds``, in that order (each must be one of :attr:`seeds`)."""
+        missing = [s for s in seeds if s not in self.seeds]
+        if missing:
+            raise ValueError(f"arm {self.name!r} has no run with seed(s) {missing}; its seeds are {list(self.seeds)}")
+        by_seed = dict(zip(self.seeds, self.accuracies))
+        return [by_seed[s] for s in seeds]
+
     @property
     def summary(self) -> Summary:
         """The :class:`Summary` of the per-seed test accuracies."""

@@ -147,7 +147,8 @@ class RunConfig:
     input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
     # vision, with input_norm: "dataset" (per-channel training statistics) or "image" (each image's own, IMAGE_NORMS)
     image_norm: str = "dataset"
-    # audio, with input_norm: "dataset" (per-band training statistics) or "clip" (each clip's bands, SPECTROGRAM_NORMS)
+    # audio, with input_norm: "dataset" (per-band training statistics), "clip" (each clip's bands) or "clip_stats"
+    # (that, and the clip's band statistics as two more channels): SPECTROGRAM_NORMS
     spectrogram_norm: str = "dataset"
     image_size: Optional[int] = None  # vision: side the images are read at (None: the side the dataset stores)
     zero_init_residual: bool = False  # vision: last BN of each residual branch starts at 0 (block = identity path)

@@ -35,15 +35,17 @@ Four profiles, each giving settings per modality:
       twin on the transfer sets and ended near chance on some; with 0.5 it learns about as fast as the
       twin (appendix 12 and the transfer suite). The audio network keeps 0.9 (0.5 was not better on
       AV-Digits).
-    * for audio, ``spectrogram_norm="clip"`` and ``head_threshold=0.5`` (issue #30, round 3; the paper states
-      neither): each band is standardised with training statistics and then divided by its own variation
-      over the clip's frames (floored, :class:`~avsnn.models.layers.BandNorm`), and the output LIF fires at
+    * for audio, ``spectrogram_norm="clip_stats"`` and ``head_threshold=0.5`` (issue #30, rounds 3-4; the paper states
+      neither): each band is standardised with training statistics and then over the clip's frames (minus its
+      clip mean, over its floored clip spread, :class:`~avsnn.models.layers.BandNorm`), and the output LIF fires at
       0.5. Without them the spiking audio network learned chirps in noise at half its twin's pace. Its output
       layer is driven by a cosine in [-1, 1], so at threshold 1.0 the correct class's target rate needs a
       cosine near 0.8, at 0.5 near 0.4; the clip's own band scale puts the first layer's current where the
-      threshold sees the clip's events. Centring each band on its clip mean as well (cepstral mean and
-      variance normalisation) did as well on chirps but lost steady tones, hence the dataset's mean and the
-      clip's scale. The experiments are in appendix 12.
+      threshold sees the clip's events. That per-clip standardisation (cepstral mean and variance
+      normalisation) divides out the band levels that carry a steady sound's class, and with them much of
+      what a linear probe on the clip's band statistics reads; round 4 (``spectrogram_norm="clip_stats"``)
+      hands each band's clip mean and log spread back as two more input channels, constant over the frames.
+      The experiments are in appendix 12.
     * the schedule after the warm-up: for vision a cosine decay to 0 over at most 12 epochs, which
       beat a constant rate on validation at the book's size on AV-Digits and on the synthetic set
       (``scripts/sensitivity_results/cpu_book``; at the small size of the first study, within 8
@@ -148,9 +150,9 @@ _DEFAULT_VISION = {
     "image_norm": "image",
     "beta": 0.5,
 }
-#: the audio network's round-3 recipe (issue #30; module docstring): each clip's bands on their own scale, and
-#: the output layer's threshold at 0.5 (the paper states neither)
-AUDIO_RECIPE = {"spectrogram_norm": "clip", "head_threshold": 0.5}
+#: the audio network's recipe (issue #30, rounds 3 and 4; module docstring): each clip's bands on their own scale
+#: with the clip's band statistics beside them, and the output layer's threshold at 0.5 (the paper states neither)
+AUDIO_RECIPE = {"spectrogram_norm": "clip_stats", "head_threshold": 0.5}
 _DEFAULT_AUDIO = {**_AUDIO, **RECIPE, **AUDIO_RECIPE, "per_class": 250, "lr": 3e-3, "weight_decay": 0.0}
 
 _FUSION = dict(
