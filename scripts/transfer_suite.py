@@ -38,7 +38,9 @@ from avsnn.train.config import parse_overrides  # noqa: E402
 def _rows(name: str, spec, result: dict) -> list:
     """Table rows of one set: one per modality (SNN cell marked ↑ when a seed ended still rising), then the fusion's."""
     rounds = [k for k, names in HELD_BACK_ROUNDS.items() if name in names]
-    label = f"{name} (held back)" if name in HELD_BACK else f"{name} (held back in round {rounds[0]})" if rounds else name
+    label = f"{name} (held back in round {rounds[0]})" if rounds else name
+    if name in HELD_BACK:
+        label = f"{name} (held back)"
     desc = f"{spec.side} px {'RGB' if spec.rgb else 'grey'} {spec.glyphs}, {spec.classes} classes, {spec.sound}"
     rec, rows = result["record"], []
     for row in result["rows"]:
