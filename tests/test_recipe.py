@@ -106,6 +106,7 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "image_size": 32,
         "spectrogram_norm": "clip",
         "head_threshold": 0.5,
+        "min_steps": 376,
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
@@ -247,6 +248,22 @@ def test_a_run_at_its_cap_with_validation_still_rising_is_flagged():
     assert not still_rising(cfg, _curve(0.2, 0.3, 0.5, 0.5))  # best (earliest) before the last epoch
     assert not still_rising(cfg, _curve(0.2, 0.3, 0.4))  # stopped before the cap
     assert not still_rising(cfg, [{"epoch": e, "loss": 1.0} for e in range(1, 5)])  # not validated
+
+
+def test_min_steps_raises_the_epoch_cap_of_a_small_training_set(tmp_path):
+    from avsnn.train.fit import epoch_cap, steps_per_epoch
+
+    cfg = _engine_cfg(epochs=2, min_steps=13)  # 27 fit samples, batches of 8: 4 steps an epoch
+    assert steps_per_epoch(cfg, 27) == 4 and epoch_cap(cfg, 27) == 4  # ceil(13 / 4)
+    assert epoch_cap(cfg, 200) == 2 and epoch_cap(cfg.replace(min_steps=None), 27) == 2  # the cap never falls
+    assert epoch_cap(cfg.replace(max_train_batches=1), 27) == 13
+    run = train_or_load(cfg, tmp_path, model_fn=lambda c, n, d: Tiny(4, n), data_fn=lambda c: (_separable(),) * 2)
+    assert [h["epoch"] for h in run.history] == [1, 2, 3, 4] and run.metrics["fit_samples"] == 27
+    cosine = cfg.replace(schedule="cosine", warmup_epochs=1)
+    assert lr_factor(cosine, 4, epoch_cap(cosine, 27))(15) == pytest.approx(0.5 * (1 + math.cos(math.pi * 11 / 12)))
+    assert still_rising(cfg, _curve(0.2, 0.3, 0.4, 0.5), cap=4) and not still_rising(cfg, _curve(0.2, 0.3), cap=4)
+    with pytest.raises(ValueError, match="min_steps"):
+        _engine_cfg(min_steps=0)
 
 
 def test_the_still_rising_flag_reaches_the_metrics_and_a_printed_line(tmp_path, capsys):

@@ -108,6 +108,7 @@ RECIPE_OFF = {
     "patience": None,
     "warmup_epochs": 0,
     "schedule": "step",
+    "min_steps": None,
 }
 
 
@@ -179,6 +180,9 @@ class RunConfig:
     gamma: float = 0.1
     batch_size: int = 128
     epochs: int = 300  # with patience: the maximum
+    min_steps: Optional[int] = (
+        None  # a budget in optimizer steps: the epoch cap rises to ceil(min_steps / steps per epoch)
+    )
     val_frac: float = 0.0  # validation share carved from the training split (stratified, split_seed)
     patience: Optional[int] = None  # stop after this many epochs without a better validation accuracy
     warmup_epochs: int = 0  # linear learning-rate warm-up (per step) over this many epochs
@@ -366,7 +370,7 @@ def _validate(c: RunConfig) -> None:
     for key in ("width", "timesteps", "batch_size"):
         if int(getattr(c, key)) < 1:
             raise ValueError(f"{key} must be a positive integer, got {getattr(c, key)!r}")
-    for key in ("per_class", "max_train_batches", "project_dim", "image_size"):
+    for key in ("per_class", "max_train_batches", "project_dim", "image_size", "min_steps"):
         v = getattr(c, key)
         if v is not None and int(v) < 1:
             raise ValueError(f"{key} must be a positive integer or None, got {v!r}")

@@ -47,7 +47,7 @@ from avsnn.metrics import evaluate
 from .config import RunConfig
 from .factories import build_model, load_datasets, split_validation
 from .features import feature_sets
-from .fit import DistContext, fit, still_rising
+from .fit import DistContext, epoch_cap, fit, still_rising
 from .preflight import check_before_training
 from .run import Run
 from .seeding import deterministic
@@ -218,17 +218,18 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
             store.write_history(history)  # also repairs a damaged one from the checkpoint
             metrics = _final_metrics(cfg, model, train, test, history, store.identity)
             if ck is not None and "best" in ck:
+                cap = epoch_cap(cfg, len(train))
                 metrics.update(
                     best_epoch=ck["best"]["epoch"],
                     val_accuracy=ck["best"]["val_accuracy"],
                     fit_samples=len(train),
                     val_samples=len(val),
-                    still_rising=still_rising(cfg, history),
+                    still_rising=still_rising(cfg, history, cap),
                 )
                 if metrics["still_rising"]:
                     report(
                         f"{cfg.modality} run {store.path.name}: validation accuracy still rising at the epoch cap "
-                        f"({cfg.epochs}, best {metrics['val_accuracy']:.3f} in the last epoch); more epochs may help"
+                        f"({cap}, best {metrics['val_accuracy']:.3f} in the last epoch); more epochs may help"
                     )
             store.write_metrics(metrics)
             store.mark_done()

@@ -18,6 +18,9 @@ Recipe (each part off unless its config field is set, :data:`avsnn.train.config.
 * ``warmup_epochs`` / ``schedule`` -- the learning rate rises linearly per step over the
   warm-up, then follows the milestones (``"step"``) or a cosine to 0 at ``epochs``
   (``"cosine"``). With neither, the per-epoch ``MultiStepLR`` of the first runs is used unchanged.
+* ``min_steps`` -- a budget in optimizer steps: the epoch cap (``epochs`` above) rises to
+  ``ceil(min_steps / steps per epoch)`` (:func:`epoch_cap`), so a small training set, with few steps
+  an epoch, is not stopped by the cap after far fewer updates than a large one.
 
 A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step, and so do non-finite
 weights at the end of an epoch (before its checkpoint is written); the checkpoint of the last
@@ -46,7 +49,17 @@ from .config import RunConfig
 from .seeding import epoch_seed, rng_state, seed_everything
 from .store import RunStore
 
-__all__ = ["TrainingDiverged", "DistContext", "fit", "lr_factor", "checkpoint_state", "should_stop", "still_rising"]
+__all__ = [
+    "TrainingDiverged",
+    "DistContext",
+    "fit",
+    "lr_factor",
+    "checkpoint_state",
+    "should_stop",
+    "still_rising",
+    "epoch_cap",
+    "steps_per_epoch",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -87,10 +100,30 @@ def loss_of(cfg: RunConfig, out, y) -> torch.Tensor:
     return mse_count_loss(out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets)
 
 
-def lr_factor(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Per-step learning-rate factor: linear warm-up, then milestones (``"step"``) or a cosine to 0."""
+def steps_per_epoch(cfg: RunConfig, samples: int) -> int:
+    """Optimizer steps in one epoch over ``samples`` training samples (at most ``cfg.max_train_batches``)."""
+    steps = math.ceil(samples / cfg.batch_size)
+    return steps if cfg.max_train_batches is None else min(steps, cfg.max_train_batches)
+
+
+def epoch_cap(cfg: RunConfig, samples: int) -> int:
+    """The run's epoch cap: ``cfg.epochs``, raised to ``ceil(cfg.min_steps / steps per epoch)`` where that is set.
+
+    ``min_steps`` is a budget in optimizer steps: a small training set, with few steps per epoch, gets
+    more epochs, so every run can take at least that many steps before its cap.
+    """
+    if cfg.min_steps is None:
+        return cfg.epochs
+    return max(cfg.epochs, math.ceil(cfg.min_steps / max(steps_per_epoch(cfg, samples), 1)))
+
+
+def lr_factor(cfg: RunConfig, steps_per_epoch: int, epochs: Optional[int] = None) -> Callable[[int], float]:
+    """Per-step learning-rate factor: linear warm-up, then milestones (``"step"``) or a cosine to 0 at ``epochs``.
+
+    ``epochs``: the run's epoch cap (:func:`epoch_cap`; default ``cfg.epochs``).
+    """
     warm = cfg.warmup_epochs * steps_per_epoch
-    total = max(cfg.epochs * steps_per_epoch, 1)
+    total = max((cfg.epochs if epochs is None else epochs) * steps_per_epoch, 1)
 
     def factor(step: int) -> float:
         if step < warm:
@@ -102,11 +135,11 @@ def lr_factor(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
     return factor
 
 
-def make_scheduler(cfg: RunConfig, opt, steps_per_epoch: int):
+def make_scheduler(cfg: RunConfig, opt, steps_per_epoch: int, epochs: Optional[int] = None):
     """``(scheduler, per_step)``: the first runs' per-epoch MultiStepLR unless warm-up or cosine is asked for."""
     if cfg.warmup_epochs == 0 and cfg.schedule == "step":
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma), False
-    return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, steps_per_epoch)), True
+    return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, steps_per_epoch, epochs)), True
 
 
 def make_optimizer(cfg: RunConfig, params):
@@ -157,10 +190,11 @@ def should_stop(cfg: RunConfig, history: list, num_classes: int) -> bool:
     return has_learned(best_acc, num_classes) and history[-1]["epoch"] - best_epoch >= cfg.patience
 
 
-def still_rising(cfg: RunConfig, history: list) -> bool:
-    """Whether a validated run ran to its epoch cap with its best validation accuracy in the last epoch."""
+def still_rising(cfg: RunConfig, history: list, cap: Optional[int] = None) -> bool:
+    """Whether a validated run ran to its epoch cap (``cap``, default ``cfg.epochs``) with its best validation last."""
     validated = [h for h in history if "val_accuracy" in h]
-    return len(validated) > 1 and history[-1]["epoch"] >= cfg.epochs and best_so_far(history)[0] == history[-1]["epoch"]
+    cap = cfg.epochs if cap is None else cap
+    return len(validated) > 1 and history[-1]["epoch"] >= cap and best_so_far(history)[0] == history[-1]["epoch"]
 
 
 def checkpoint_state(cfg, model, opt, sched, epoch, history, num_classes, input_dims, best=None) -> dict:
@@ -208,11 +242,10 @@ class _Training:
         fit_input_norm(model, train)
         self.model = model.to(device)
         self.train = resident(train, device)  # a small set on the GPU once: a batch is one index there
-        self.batches = math.ceil(len(train) / cfg.batch_size)
-        if cfg.max_train_batches is not None:
-            self.batches = min(self.batches, cfg.max_train_batches)
+        self.batches = steps_per_epoch(cfg, len(train))
+        self.epochs = epoch_cap(cfg, len(train))
         self.opt = make_optimizer(cfg, self.model.parameters())
-        self.sched, self.per_step = make_scheduler(cfg, self.opt, self.batches)
+        self.sched, self.per_step = make_scheduler(cfg, self.opt, self.batches, self.epochs)
         self.history, self.start, self.best = [], 0, None
         self.resumed = store.resume_checkpoint(map_location=device, repair=dist.is_main)
         if self.resumed is not None:
@@ -245,7 +278,7 @@ class _Training:
         stats = torch.zeros(3, dtype=torch.float64)  # loss*samples, correct, samples (this rank)
         bar = tqdm(
             range(self.batches),
-            desc=f"{cfg.modality} {self.store.path.name} epoch {epoch + 1}/{cfg.epochs}",
+            desc=f"{cfg.modality} {self.store.path.name} epoch {epoch + 1}/{self.epochs}",
             disable=not (progress and dist.is_main),
             leave=False,
             file=sys.stderr,
@@ -344,7 +377,7 @@ class _Training:
 
     def finish(self) -> torch.nn.Module:
         """The run's model: the best-validation weights if validated (checkpointed as ``model``), else the last."""
-        if self.resumed is None and self.cfg.epochs == 0 and self.dist.is_main:
+        if self.resumed is None and self.epochs == 0 and self.dist.is_main:
             self.save(0)
         if self.best is not None:
             self.model.load_state_dict(self.best["model"])
@@ -355,10 +388,10 @@ class _Training:
         return self.model.to(memory_format=torch.contiguous_format).eval()
 
 
-def _epoch_line(cfg: RunConfig, rec: dict) -> str:
+def _epoch_line(cap: int, rec: dict) -> str:
     shown = "".join(f"{k} {rec[k + '_accuracy']:.3f} " for k in ("val", "test") if k + "_accuracy" in rec)
     return (
-        f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
+        f"epoch {rec['epoch']}/{cap}: loss {rec['loss']:.4f} train {rec['train_accuracy']:.3f} "
         f"{shown}lr {rec['lr']:.2e} ({rec['seconds']:.1f}s)"
     )
 
@@ -376,7 +409,7 @@ def fit(
     dist: DistContext,
     val: Optional[ArrayData] = None,
 ) -> torch.nn.Module:
-    """Train ``model_fn(cfg, ...)`` on ``train`` up to ``cfg.epochs`` epochs and return it (eval mode, CPU layout).
+    """Train ``model_fn(cfg, ...)`` on ``train`` up to its epoch cap (:func:`epoch_cap`); return it (eval, CPU layout).
 
     Training resumes after the last epoch of the store's checkpoint, if any. Each epoch: a pass in
     the seeded order of :mod:`avsnn.train.seeding` (under DDP each rank takes its share of every
@@ -388,8 +421,8 @@ def fit(
     """
     t = _Training(cfg, store, train, model_fn, dist)
     if t.resumed is not None and verbose and dist.is_main:
-        print(f"resuming {store.path} after epoch {t.start}/{cfg.epochs}", flush=True)
-    for epoch in range(t.start, cfg.epochs):
+        print(f"resuming {store.path} after epoch {t.start}/{t.epochs}", flush=True)
+    for epoch in range(t.start, t.epochs):
         if should_stop(cfg, t.history, t.num_classes):
             break
         rec = t.train_epoch(epoch, progress)
@@ -399,7 +432,7 @@ def fit(
             t.save(epoch + 1, t.best)
             store.write_history(t.history)
             if verbose:
-                print(_epoch_line(cfg, rec), flush=True)
+                print(_epoch_line(t.epochs, rec), flush=True)
         dist.barrier()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, t.model)
