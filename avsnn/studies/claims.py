@@ -69,7 +69,7 @@ ABLATION_PROFILE = "default"
 ABLATION_SEEDS = (0, 1, 2, 3)
 ABLATION_BASELINE = {"vision": "act_after_add", "audio": "full"}
 #: Variants trained on only the first ``n`` of the ablation's seeds: without pooling every audio block runs at
-#: full resolution, ten times a baseline's cost. Chapter 09 prints the seeds each claim's measured spread needs.
+#: full resolution, many times a baseline's cost. Chapter 09 prints the seeds each claim's measured spread needs.
 ABLATION_SEED_LIMIT = {("audio", "no_pooling"): 3}
 
 

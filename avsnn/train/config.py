@@ -180,9 +180,7 @@ class RunConfig:
     gamma: float = 0.1
     batch_size: int = 128
     epochs: int = 300  # with patience: the maximum
-    min_steps: Optional[int] = (
-        None  # a budget in optimizer steps: the epoch cap rises to ceil(min_steps / steps per epoch)
-    )
+    min_steps: Optional[int] = None  # optimizer-step budget: the epoch cap rises to ceil(min_steps / steps an epoch)
     val_frac: float = 0.0  # validation share carved from the training split (stratified, split_seed)
     patience: Optional[int] = None  # stop after this many epochs without a better validation accuracy
     warmup_epochs: int = 0  # linear learning-rate warm-up (per step) over this many epochs
