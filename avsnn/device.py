@@ -124,8 +124,12 @@ def keep_freed_memory() -> bool:
     how often depends on the process's history, which makes step times both slower and noisier
     (``avsnn bench`` shows the difference).
     This is the in-process form of the caching allocators (jemalloc / tcmalloc)
-    PyTorch's CPU performance guide recommends: freed blocks below 32 MB stay in the heap, and
-    the heap is trimmed only above 1 GB free. Called by the benchmark and by CPU training;
+    PyTorch's CPU performance guide recommends: no block is served by ``mmap`` (glibc caps the
+    ``mmap`` threshold at 32 MB, and the full-resolution activations of the ``no_pooling`` audio
+    ablation are larger), so freed blocks stay in the heap for the next step, and the heap is
+    trimmed only above 1 GB free. Where to put a block does not change what is computed in it
+    (the tensors stay 64-byte aligned), so the numbers are the same with and without it
+    (``tests/test_bench.py``). Called by the benchmark and by CPU training;
     ``AVSNN_MALLOC_TUNE=0`` turns it off. Returns whether the settings were applied (glibc only).
     """
     if _MALLOC_TUNED:
@@ -134,9 +138,10 @@ def keep_freed_memory() -> bool:
     if env_switch("AVSNN_MALLOC_TUNE"):
         try:
             libc = ctypes.CDLL("libc.so.6")
-            M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # <malloc.h>
+            M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4  # <malloc.h>
             ok = (
                 libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+                and libc.mallopt(M_MMAP_MAX, 0) == 1
                 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
                 and libc.mallopt(M_TOP_PAD, 64 << 20) == 1
             )

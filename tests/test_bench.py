@@ -186,6 +186,42 @@ def test_keep_freed_memory_switch(monkeypatch):
     assert d.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
 
 
+_BIG_BLOCK_STEPS = """
+import torch, avsnn.device as d
+print(d.keep_freed_memory())
+torch.manual_seed(0)
+nn = torch.nn
+net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))
+x, y = torch.randn(8, 1, 256, 256), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+net(x)
+opt = torch.optim.Adam(net.parameters(), 1e-2)
+for _ in range(3):  # activations of 8 x 16 x 256 x 256 floats = 32 MiB: glibc would mmap them
+    opt.zero_grad(); torch.nn.functional.cross_entropy(net(x), y).backward(); opt.step()
+print(sum(float(p.detach().double().sum()) for p in net.parameters()).hex())
+"""
+
+
+def test_keep_freed_memory_leaves_the_numbers_alone():
+    """Blocks above glibc's mmap threshold come from the heap when tuned, and the weights are bit-identical."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("keep_freed_memory tunes glibc only")
+    outs = {}
+    for tune in ("0", "1"):
+        env = {**os.environ, "AVSNN_MALLOC_TUNE": tune, "OMP_NUM_THREADS": "1"}
+        r = subprocess.run(
+            [sys.executable, "-c", _BIG_BLOCK_STEPS], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert r.returncode == 0, r.stderr
+        outs[tune] = r.stdout.split()
+    assert outs["0"][0] == "False" and outs["1"][0] == "True"
+    assert outs["0"][1] == outs["1"][1]
+
+
 def test_speedup_bench_times_both_ways_interleaved_and_reports_identity(tmp_path, monkeypatch, capsys):
     """``avsnn bench --speedup``: before/after img/s per modality, the ratio, and bit-identical weights."""
     from avsnn.bench import format_speedup, speedup_bench

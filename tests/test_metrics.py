@@ -70,6 +70,19 @@ def test_separability_matches_brute_force_and_ratios():
     assert z == {"intra": 1.0, "inter": 1.0, "ratio": 1.0}
 
 
+def test_separability_in_blocks_equals_one_block(monkeypatch):
+    """A wide feature is normalised a block of rows at a time: same result as all rows at once."""
+    from avsnn.metrics import measures
+
+    g = torch.Generator().manual_seed(1)
+    f, labels = torch.rand(50, 40, generator=g), torch.arange(5).repeat(10)
+    whole = M.separability(f, labels)
+    monkeypatch.setattr(measures, "SEPARABILITY_BLOCK", 7 * 40)  # blocks of 7 rows, the last one short
+    blocks = M.separability(f, labels)
+    assert blocks.keys() == whole.keys()
+    assert all(blocks[k] == pytest.approx(whole[k], rel=1e-12) for k in whole)
+
+
 def test_energy_estimate():
     e = M.energy_estimate(macs=1e9, sops=2e8)
     assert e["ann_joules"] == pytest.approx(4.6e-3) and e["snn_joules"] == pytest.approx(1.8e-4)
@@ -101,6 +114,19 @@ def test_evaluate_on_model():
     assert set(m["separability"]) == {"train", "test"}
     assert "firing_rates" in m and m["energy"]["snn_joules"] >= 0
     assert as_array_data(TinyData(5, 0), "vision").batch(torch.arange(2))[0].shape == (2, 2, 4, 4)
+
+
+def test_run_model_without_z_av_keeps_everything_else():
+    from test_train_helpers import TinyData, TinyNet
+
+    from avsnn.data.batching import as_array_data
+    from avsnn.metrics.evaluation import run_model
+
+    torch.manual_seed(0)
+    model, data = TinyNet(32, 3, timesteps=4), as_array_data(TinyData(5, 0), "vision")
+    full, lean = run_model(model, data), run_model(model, data, z_av=False)
+    assert full["z_av"] is not None and lean["z_av"] is None
+    assert all(torch.equal(full[k], lean[k]) for k in full if k != "z_av" and full[k] is not None)
 
 
 def test_angular_concentration_of_rays_and_of_a_mixed_cloud():

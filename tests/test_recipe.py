@@ -266,6 +266,17 @@ def test_min_steps_raises_the_epoch_cap_of_a_small_training_set(tmp_path):
         _engine_cfg(min_steps=0)
 
 
+def test_the_default_audio_budget_keeps_av_digits_at_its_cap_and_lengthens_small_sets():
+    from avsnn.train.fit import epoch_cap
+    from avsnn.train.profiles import AUDIO_MIN_STEPS
+
+    for profile in ("default", "gpu"):
+        cfg = make_config("audio", profile, "avdigits")
+        assert cfg.min_steps == AUDIO_MIN_STEPS and epoch_cap(cfg, 1487) == cfg.epochs == 8  # AV-Digits' fit part
+        assert epoch_cap(cfg, 476) == 26  # 8 classes x 100 clips: 15 steps an epoch, ceil(376 / 15)
+    assert make_config("audio", "smoke").min_steps is None and make_config("vision", "default").min_steps is None
+
+
 def test_the_still_rising_flag_reaches_the_metrics_and_a_printed_line(tmp_path, capsys):
     data = _separable()
 

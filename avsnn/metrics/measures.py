@@ -105,23 +105,33 @@ def cosine_distance_matrix(features: torch.Tensor, labels) -> tuple[torch.Tensor
     return d.float(), labels[order]
 
 
+#: how many float64 values :func:`separability` normalises at a time (256 MB)
+SEPARABILITY_BLOCK = 1 << 25
+
+
 def separability(features: torch.Tensor, labels) -> dict:
     """Mean intra-class and inter-class cosine distance (Eq. 23) and ``ratio = inter / intra``.
 
     Intra-class pairs are distinct samples of the same class (self-pairs excluded); inter-class
     pairs are samples of different classes. Computed from per-class sums of unit vectors
     (``sum_{i in a, j in b} cos = s_a . s_b``), so memory is O(N d). ``ratio > 1`` means
-    samples are closer to their own class than to others (1 = no class structure).
+    samples are closer to their own class than to others (1 = no class structure). The unit vectors
+    are made in float64 a block of rows at a time (:data:`SEPARABILITY_BLOCK` values), so a wide
+    feature never needs a float64 copy of the whole set.
     """
     f = _per_sample(features)
     labels = torch.as_tensor(labels).long()
-    u = F.normalize(f.double(), dim=1)
     classes = torch.unique(labels)
     onehot = (labels[:, None] == classes[None, :]).double()  # [N, K]
     n = onehot.sum(0)  # [K]
-    s = onehot.t() @ u  # [K, d] class sums
+    rows = max(1, SEPARABILITY_BLOCK // max(f.shape[1], 1))
+    s = torch.zeros(len(classes), f.shape[1], dtype=torch.float64)  # [K, d] class sums of unit vectors
+    self_cos = torch.empty(len(f), dtype=torch.float64)  # 1, or 0 for zero vectors
+    for i in range(0, len(f), rows):
+        u = F.normalize(f[i : i + rows].double(), dim=1)
+        s += onehot[i : i + rows].t() @ u
+        self_cos[i : i + rows] = (u * u).sum(1)
     gram = s @ s.t()  # sum of cosines per class pair
-    self_cos = (u * u).sum(1)  # 1, or 0 for zero vectors
     self_per_class = onehot.t() @ self_cos
     intra_pairs = float((n * (n - 1)).sum())
     intra_cos = float((gram.diag() - self_per_class).sum())

@@ -352,7 +352,7 @@ class _Training:
         if val is not None:  # validated on the main rank, shared so every rank stops at the same epoch
             shared = torch.zeros(1, dtype=torch.float64)
             if dist.is_main:
-                r = run_model(self.model, val, batch_size=bs, device=self.device, amp=self.amp)
+                r = run_model(self.model, val, batch_size=bs, device=self.device, amp=self.amp, z_av=False)
                 shared += accuracy(r["pred"], r["labels"])
                 rec.update(_margin("val", r))
             rec["val_accuracy"] = float(dist.all_reduce(shared)[0])
@@ -363,7 +363,7 @@ class _Training:
                     "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                 }
         elif dist.is_main:
-            r = run_model(self.model, test, batch_size=bs, device=self.device, amp=self.amp)
+            r = run_model(self.model, test, batch_size=bs, device=self.device, amp=self.amp, z_av=False)
             rec["test_accuracy"] = accuracy(r["pred"], r["labels"])
             rec.update(_margin("test", r))
 
