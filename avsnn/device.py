@@ -6,6 +6,7 @@ torch is imported inside the functions that use it: the command line reads :data
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import subprocess
@@ -113,6 +114,8 @@ def env_switch(name: str) -> bool:
 
 
 _MALLOC_TUNED: list = []
+#: glibc's default ``M_MMAP_MAX``: how many blocks it may serve with ``mmap`` at once
+GLIBC_MMAP_MAX = 65536
 
 
 def keep_freed_memory() -> bool:
@@ -149,6 +152,26 @@ def keep_freed_memory() -> bool:
             ok = False
     _MALLOC_TUNED.append(ok)
     return ok
+
+
+@contextlib.contextmanager
+def mmap_large_blocks():
+    """Inside the block glibc serves large blocks with ``mmap`` again, as without :func:`keep_freed_memory`.
+
+    For the before/after benchmark (:mod:`avsnn.bench.speedup`): the heap's free memory is handed back
+    first (``malloc_trim``), so the block's allocations fault their pages in as they did before the tuning.
+    Nothing happens where the tuning was not applied.
+    """
+    if not (_MALLOC_TUNED and _MALLOC_TUNED[0]):
+        yield
+        return
+    libc, M_MMAP_MAX = ctypes.CDLL("libc.so.6"), -4
+    libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
+    libc.malloc_trim(0)
+    try:
+        yield
+    finally:
+        libc.mallopt(M_MMAP_MAX, 0)
 
 
 def _cgroup_room() -> Optional[int]:

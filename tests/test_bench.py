@@ -201,6 +201,30 @@ print(sum(float(p.detach().double().sum()) for p in net.parameters()).hex())
 """
 
 
+def test_mmap_large_blocks_undoes_the_tuning_only_inside_its_block(monkeypatch):
+    import avsnn.device as d
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, option, value):
+            calls.append((option, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(d.ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(d, "_MALLOC_TUNED", [False])
+    with d.mmap_large_blocks():
+        assert calls == []  # not tuned: nothing to undo
+    monkeypatch.setattr(d, "_MALLOC_TUNED", [True])
+    with d.mmap_large_blocks():
+        assert calls == [(-4, d.GLIBC_MMAP_MAX), ("trim", 0)]
+    assert calls[-1] == (-4, 0)
+
+
 def test_keep_freed_memory_leaves_the_numbers_alone():
     """Blocks above glibc's mmap threshold come from the heap when tuned, and the weights are bit-identical."""
     import os
@@ -239,12 +263,26 @@ def test_speedup_bench_times_both_ways_interleaved_and_reports_identity(tmp_path
         assert all(len(ts) == 2 for ts in m["block_s_raw"].values())
         assert m["identical"] is True  # the speed-ups keep every number
     table = format_speedup(res)
-    assert "before img/s" in table and "audio" in table and "yes" in table
+    assert "before img/s" in table and "audio" in table and "yes" in table and "per_class=8" in table
+    assert res["overrides"] == ["per_class=8"]
 
     parser = argparse.ArgumentParser()
     add_bench_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["bench", "--speedup", "--modalities", "audio", "--repeats", "3", "--data", "none"])
-    assert args.speedup and (args.modalities, args.repeats) == ("audio", 3)
+    args = parser.parse_args(
+        [
+            "bench",
+            "--speedup",
+            "--modalities",
+            "audio",
+            "--repeats",
+            "3",
+            "--data",
+            "none",
+            "--set",
+            "variant=no_pooling",
+        ]
+    )
+    assert args.speedup and (args.modalities, args.repeats, args.overrides) == ("audio", 3, ["variant=no_pooling"])
     with pytest.raises(ValueError, match="--speedup needs a dataset"):
         cmd_bench(args)
     with pytest.raises(ValueError, match="modalities must be some of"):

@@ -272,8 +272,8 @@ def test_the_default_audio_budget_keeps_av_digits_at_its_cap_and_lengthens_small
 
     for profile in ("default", "gpu"):
         cfg = make_config("audio", profile, "avdigits")
-        assert cfg.min_steps == AUDIO_MIN_STEPS and epoch_cap(cfg, 1487) == cfg.epochs == 8  # AV-Digits' fit part
-        assert epoch_cap(cfg, 476) == 26  # 8 classes x 100 clips: 15 steps an epoch, ceil(376 / 15)
+        assert cfg.min_steps == AUDIO_MIN_STEPS and epoch_cap(cfg, 1069) == cfg.epochs == 8  # AV-Digits' fit part
+        assert epoch_cap(cfg, 476) == 19  # 8 classes x 100 clips: 15 steps an epoch, ceil(272 / 15)
     assert make_config("audio", "smoke").min_steps is None and make_config("vision", "default").min_steps is None
 
 

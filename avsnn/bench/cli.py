@@ -47,6 +47,14 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--modalities", default="vision,audio", help="with --speedup: comma-separated, of vision and audio")
     p.add_argument("--repeats", type=int, default=5, help="with --speedup: timed rounds (median reported)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --speedup: a setting on top of the default profile (variant=no_pooling ...)",
+    )
     p.add_argument("--out", default=None, help="write the result as JSON to this file")
     p.set_defaults(func=cmd_bench)
     return p
@@ -100,7 +108,9 @@ def _speedup(args, data) -> dict:
     if data is None:
         raise ValueError("--speedup needs a dataset: --data avdigits (the book's), synthetic or a folder")
     modalities = [m.strip() for m in str(args.modalities).split(",") if m.strip()]
-    res = speedup_bench(modalities, data=data, steps=args.steps, repeats=args.repeats, warmup=args.warmup)
+    res = speedup_bench(
+        modalities, data=data, steps=args.steps, repeats=args.repeats, warmup=args.warmup, overrides=args.overrides
+    )
     print(format_speedup(res))
     if args.out:
         atomic_write_bytes(args.out, (json.dumps(res, indent=2) + "\n").encode())

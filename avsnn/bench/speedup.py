@@ -16,10 +16,13 @@ Both ways start from the same weights, see the same batches and the same random 
 (``identical``). Reported per modality: images per second of each way (``batch * steps`` over the
 median block time), ``ratio`` (after over before), the raw block times, and ``identical``.
 
-The speed-ups (each off inside :func:`before`), both bit for bit: the training-mode batch-norm
-statistics on the C++ kernel (:mod:`avsnn.core.kernels.norm`, off in :func:`~avsnn.core.kernels.norm.aten_norm`)
-and the audio network's 2x2 max pool on it (:mod:`avsnn.core.kernels.pool`, off in
-:func:`~avsnn.core.kernels.pool.aten_pool`).
+The speed-ups (each off inside :func:`before`), all bit for bit: the training-mode batch-norm
+statistics on the C++ kernel (:mod:`avsnn.core.kernels.norm`, off in :func:`~avsnn.core.kernels.norm.aten_norm`),
+the audio network's 2x2 max pool on it (:mod:`avsnn.core.kernels.pool`, off in
+:func:`~avsnn.core.kernels.pool.aten_pool`), and glibc serving no block with ``mmap``
+(:func:`avsnn.device.keep_freed_memory`, off in :func:`avsnn.device.mmap_large_blocks`; blocks below
+32 MB are kept in the heap both ways). ``overrides`` time another configuration, for example the
+ablation ``variant=no_pooling``, whose activations are the large blocks.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import torch
 
 from ..core.kernels.norm import aten_norm
 from ..core.kernels.pool import aten_pool
-from ..device import keep_freed_memory
+from ..device import keep_freed_memory, mmap_large_blocks
 from ..isa import describe as describe_isa
 from ..train import make_config
 from ..train.factories import build_model, load_datasets, split_validation
@@ -54,7 +57,7 @@ MODALITIES = ("vision", "audio")
 @contextlib.contextmanager
 def before():
     """Inside the block every CPU speed-up is off: training runs as it did before them."""
-    with aten_pool(), aten_norm():
+    with aten_pool(), aten_norm(), mmap_large_blocks():
         yield
 
 
@@ -159,6 +162,7 @@ def speedup_bench(
         "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "malloc_keeps_freed_memory": malloc_tuned,
         "profile": profile,
+        "overrides": list(overrides or []),
         "data": data,
         "steps": steps,
         "repeats": repeats,
@@ -173,7 +177,9 @@ def speedup_bench(
 def format_speedup(res: dict) -> str:
     """The before/after table of :func:`speedup_bench`'s result (what ``avsnn bench --speedup`` prints)."""
     lines = [
-        f"{res['profile']}-profile training steps on {res['data']}, {res['device']} threads={res['threads']} "
+        f"{res['profile']}-profile training steps on {res['data']}"
+        + "".join(f" {o}" for o in res.get("overrides", []))
+        + f", {res['device']} threads={res['threads']} "
         f"torch={res['torch']}, {res['cpu_isa']}; median of {res['repeats']} interleaved blocks of "
         f"{res['steps']} steps per way",
         f"{'modality':<10}{'before img/s':>14}{'after img/s':>13}{'ratio':>8}  identical",

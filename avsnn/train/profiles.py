@@ -46,9 +46,10 @@ Four profiles, each giving settings per modality:
       what a linear probe on the clip's band statistics reads; round 4 (``spectrogram_norm="clip_stats"``)
       hands each band's clip mean and log spread back as two more input channels, constant over the frames.
       Round 5 gives every audio run at least the optimizer steps the default run takes on AV-Digits
-      (:data:`AUDIO_MIN_STEPS`, ``min_steps``): a set of 100 clips per class has a third of AV-Digits' steps
-      an epoch, and its cap of 8 epochs stopped the network while it was still learning. On AV-Digits the
-      cap stays 8 epochs, so its runs train exactly as before. The smoke profile keeps its short runs.
+      (:data:`AUDIO_MIN_STEPS`, ``min_steps``): a set of eight classes of 100 clips has less than half of
+      AV-Digits' steps an epoch, and its cap of 8 epochs stopped the network while it was still learning.
+      On AV-Digits the cap stays 8 epochs, so its runs train exactly as before. The smoke profile keeps
+      its short runs.
       The experiments are in appendix 12.
     * the schedule after the warm-up: for vision a cosine decay to 0 over at most 12 epochs, which
       beat a constant rate on validation at the book's size on AV-Digits and on the synthetic set
@@ -86,19 +87,19 @@ Four profiles, each giving settings per modality:
     networks (channels-last is on by itself on CUDA). Sized to build in about 300 s, the time
     ``scripts/gpu_check.sh`` leaves the book within one 600 s device command, from the H100 benchmark
     at width 64, T=8, batch 128 (4,329 images/s training with channels-last + bf16; evaluation taken
-    as three times faster). AV-Digits has 250 pairs per class: 1,487 fitted, 263 validated per epoch:
+    as three times faster). AV-Digits' training split is 1,069 fitted and 189 validated pairs per epoch:
 
-    * a vision run: at most 12 epochs x (1,487 / 4,329 + 263 / 13,000) s = 4.4 s; 25 of them
-      (chapter 05's three arms and chapter 09's two block ablations, 5 seeds): 110 s;
-    * an audio run (launch-bound; taken as 8 ms a step of 32): at most 8 epochs x 47 steps = 3 s;
-      30 of them (chapter 06's three arms, chapter 09's three ablations): 90 s, about 25 s at 4 runs
+    * a vision run: at most 12 epochs x (1,069 / 4,329 + 189 / 13,000) s = 3.1 s; 25 of them
+      (chapter 05's three arms and chapter 09's two block ablations, 5 seeds): 80 s;
+    * an audio run (launch-bound; taken as 8 ms a step of 32): at most 8 epochs x 34 steps = 2.2 s;
+      30 of them (chapter 06's three arms, chapter 09's three ablations): 65 s, about 20 s at 4 runs
       at once (:func:`avsnn.studies.train_all`);
     * 20 fusion runs and the sweep's 90 small runs (chapter 07b at its own smoke size): about 40 s at
       4 at once;
     * evaluation (chapters 07c, 08), data generation, 14 kernel starts, the benchmark of chapter 11,
       the HTML and the record's second reading of the claims: about 130 s.
 
-    In all about 305 s; early stopping (patience 3) ends some runs sooner, and the vision runs 4 at once
+    In all about 270 s; early stopping (patience 3) ends some runs sooner, and the vision runs 4 at once
     are the margin where one run leaves the GPU idle.
 """
 
@@ -157,9 +158,9 @@ _DEFAULT_VISION = {
 #: the audio network's recipe (issue #30, rounds 3 and 4; module docstring): each clip's bands on their own scale
 #: with the clip's band statistics beside them, and the output layer's threshold at 0.5 (the paper states neither)
 AUDIO_RECIPE = {"spectrogram_norm": "clip_stats", "head_threshold": 0.5}
-#: the default audio run's optimizer steps on AV-Digits (8 epochs x 47 steps of 32 of its 1,487 fitted clips), given
+#: the default audio run's optimizer steps on AV-Digits (8 epochs x 34 steps of 32 of its 1,069 fitted clips), given
 #: to every audio run as a budget (``min_steps``, issue #30 round 5): a smaller set is not capped after fewer updates
-AUDIO_MIN_STEPS = 8 * 47
+AUDIO_MIN_STEPS = 8 * 34
 _DEFAULT_AUDIO = {
     **_AUDIO,
     **RECIPE,
