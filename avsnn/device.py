@@ -114,6 +114,7 @@ def env_switch(name: str) -> bool:
 
 
 _MALLOC_TUNED: list = []
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4  # mallopt's options (<malloc.h>)
 #: glibc's default ``M_MMAP_MAX``: how many blocks it may serve with ``mmap`` at once
 GLIBC_MMAP_MAX = 65536
 
@@ -141,7 +142,6 @@ def keep_freed_memory() -> bool:
     if env_switch("AVSNN_MALLOC_TUNE"):
         try:
             libc = ctypes.CDLL("libc.so.6")
-            M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4  # <malloc.h>
             ok = (
                 libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
                 and libc.mallopt(M_MMAP_MAX, 0) == 1
@@ -165,7 +165,7 @@ def mmap_large_blocks():
     if not (_MALLOC_TUNED and _MALLOC_TUNED[0]):
         yield
         return
-    libc, M_MMAP_MAX = ctypes.CDLL("libc.so.6"), -4
+    libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
     libc.malloc_trim(0)
     try:
