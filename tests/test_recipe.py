@@ -227,6 +227,41 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert len(run.history) == run.metrics["best_epoch"] + 2 < 30
 
 
+def test_under_a_step_budget_patience_is_counted_in_optimizer_steps(tmp_path):
+    from avsnn.train.fit import patience_epochs
+
+    cfg = _engine_cfg(epochs=30, patience=2, min_steps=240)  # patience: 2 / 30 of 240 steps = 16 steps
+    assert patience_epochs(cfg, 27) == 4  # batches of 8: 4 steps an epoch
+    assert patience_epochs(cfg, 128) == 2 and patience_epochs(cfg, 1000) == 2  # never fewer than cfg.patience
+    assert (
+        patience_epochs(cfg.replace(min_steps=None), 27) == 2
+        and patience_epochs(cfg.replace(patience=None), 27) is None
+    )
+    plateau = _curve(0.5, 0.4, 0.4, 0.4, 0.4)
+    assert should_stop(cfg, plateau[:3], 10) and not should_stop(cfg, plateau[:4], 10, patience=4)
+    assert should_stop(cfg, plateau, 10, patience=4)
+    data = _separable()
+    run = train_or_load(
+        cfg,
+        tmp_path,
+        model_fn=lambda c, n, d: Tiny(4, n),
+        data_fn=lambda c: (data, data),
+        on_epoch_end=_break_after(2),
+        verbose=False,
+    )
+    assert run.metrics["fit_samples"] == 27 and len(run.history) == run.metrics["best_epoch"] + 4
+
+
+def test_the_default_audio_patience_is_three_epochs_on_av_digits_and_longer_on_small_sets():
+    from avsnn.train.fit import patience_epochs
+
+    for profile in ("default", "gpu"):
+        cfg = make_config("audio", profile, "avdigits")
+        assert cfg.patience == 3 and patience_epochs(cfg, 1069) == 3  # 34 steps an epoch, as the budget assumes
+        assert patience_epochs(cfg, 476) == 7  # 15 steps an epoch: ceil(3 x 272 / 8 / 15)
+    assert patience_epochs(make_config("vision", "default", "avdigits"), 476) == 3  # no budget: epochs
+
+
 def _curve(*val):
     return [{"epoch": e + 1, "val_accuracy": v} for e, v in enumerate(val)]
 

@@ -20,7 +20,9 @@ Recipe (each part off unless its config field is set, :data:`avsnn.train.config.
   (``"cosine"``). With neither, the per-epoch ``MultiStepLR`` of the first runs is used unchanged.
 * ``min_steps`` -- a budget in optimizer steps: the epoch cap (``epochs`` above) rises to
   ``ceil(min_steps / steps per epoch)`` (:func:`epoch_cap`), so a small training set, with few steps
-  an epoch, is not stopped by the cap after far fewer updates than a large one.
+  an epoch, is not stopped by the cap after far fewer updates than a large one. The patience is then
+  counted in the same steps (:func:`patience_epochs`): ``patience / epochs`` of the budget, so such a set
+  is not stopped after a handful of updates either.
 
 A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step, and so do non-finite
 weights at the end of an epoch (before its checkpoint is written); the checkpoint of the last
@@ -58,6 +60,7 @@ __all__ = [
     "should_stop",
     "still_rising",
     "epoch_cap",
+    "patience_epochs",
     "steps_per_epoch",
 ]
 
@@ -115,6 +118,20 @@ def epoch_cap(cfg: RunConfig, samples: int) -> int:
     if cfg.min_steps is None:
         return cfg.epochs
     return max(cfg.epochs, math.ceil(cfg.min_steps / max(steps_per_epoch(cfg, samples), 1)))
+
+
+def patience_epochs(cfg: RunConfig, samples: int) -> Optional[int]:
+    """Early stopping's patience in epochs: ``cfg.patience``, counted in optimizer steps where ``min_steps`` is set.
+
+    With a step budget the patience is the same share of it as ``patience / epochs``:
+    ``patience * min_steps / epochs`` optimizer steps, that is
+    ``ceil(patience * min_steps / (epochs * steps per epoch))`` epochs, never fewer than ``cfg.patience``.
+    A set with as many steps an epoch as the budget assumes keeps ``cfg.patience``.
+    """
+    if cfg.patience is None or cfg.min_steps is None:
+        return cfg.patience
+    steps = cfg.patience * cfg.min_steps / cfg.epochs
+    return max(cfg.patience, math.ceil(steps / max(steps_per_epoch(cfg, samples), 1) - 1e-9))
 
 
 def lr_factor(cfg: RunConfig, steps_per_epoch: int, epochs: Optional[int] = None) -> Callable[[int], float]:
@@ -177,17 +194,19 @@ def has_learned(val_accuracy: float, num_classes: int) -> bool:
     return val_accuracy >= chance + LEARNED_MARGIN * (1.0 - chance)
 
 
-def should_stop(cfg: RunConfig, history: list, num_classes: int) -> bool:
-    """Early stopping: ``cfg.patience`` epochs passed without a better validation accuracy, once it learned.
+def should_stop(cfg: RunConfig, history: list, num_classes: int, patience: Optional[int] = None) -> bool:
+    """Early stopping: ``patience`` epochs passed without a better validation accuracy, once it learned.
 
+    ``patience``: the run's patience in epochs (:func:`patience_epochs`; default ``cfg.patience``).
     Patience counts only from the first epoch whose validation accuracy is clearly above chance
-    (:func:`has_learned`): a run that has not learned yet goes on to ``cfg.epochs`` (a slow start is
+    (:func:`has_learned`): a run that has not learned yet goes on to its epoch cap (a slow start is
     not a plateau).
     """
-    if cfg.patience is None or not history:
+    patience = cfg.patience if patience is None else patience
+    if patience is None or not history:
         return False
     best_epoch, best_acc = best_so_far(history)
-    return has_learned(best_acc, num_classes) and history[-1]["epoch"] - best_epoch >= cfg.patience
+    return has_learned(best_acc, num_classes) and history[-1]["epoch"] - best_epoch >= patience
 
 
 def still_rising(cfg: RunConfig, history: list, cap: Optional[int] = None) -> bool:
@@ -244,6 +263,7 @@ class _Training:
         self.train = resident(train, device)  # a small set on the GPU once: a batch is one index there
         self.batches = steps_per_epoch(cfg, len(train))
         self.epochs = epoch_cap(cfg, len(train))
+        self.patience = patience_epochs(cfg, len(train))
         self.opt = make_optimizer(cfg, self.model.parameters())
         self.sched, self.per_step = make_scheduler(cfg, self.opt, self.batches, self.epochs)
         self.history, self.start, self.best = [], 0, None
@@ -416,14 +436,15 @@ def fit(
     global batch), a finiteness check of the weights, validation on ``val`` (else the test accuracy,
     for the learning curve), then (main rank) the checkpoint and ``history.json`` are written and one line is
     printed when ``verbose``; ``on_epoch_end(epoch, model)`` is called last. Training stops early
-    per ``cfg.patience``. With ``val``, the returned model holds the best-validation weights.
+    per the run's patience (:func:`patience_epochs`). With ``val``, the returned model holds the
+    best-validation weights.
     Raises :class:`TrainingDiverged` on a non-finite loss or non-finite weights.
     """
     t = _Training(cfg, store, train, model_fn, dist)
     if t.resumed is not None and verbose and dist.is_main:
         print(f"resuming {store.path} after epoch {t.start}/{t.epochs}", flush=True)
     for epoch in range(t.start, t.epochs):
-        if should_stop(cfg, t.history, t.num_classes):
+        if should_stop(cfg, t.history, t.num_classes, t.patience):
             break
         rec = t.train_epoch(epoch, progress)
         t.evaluate(rec, val, test)

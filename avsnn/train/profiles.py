@@ -49,7 +49,9 @@ Four profiles, each giving settings per modality:
       (:data:`AUDIO_MIN_STEPS`, ``min_steps``): a set of eight classes of 100 clips has less than half of
       AV-Digits' steps an epoch, and its cap of 8 epochs stopped the network while it was still learning.
       On AV-Digits the cap stays 8 epochs, so its runs train exactly as before. The smoke profile keeps
-      its short runs.
+      its short runs. Round 6 counts early stopping's patience in the same steps
+      (:func:`~avsnn.train.fit.patience_epochs`): 3 of 8 epochs' worth, 102 steps, so a set of seven steps an
+      epoch waits 15 epochs for a better validation accuracy, not 3; on AV-Digits it stays 3.
       The experiments are in appendix 12.
     * the schedule after the warm-up: for vision a cosine decay to 0 over at most 12 epochs, which
       beat a constant rate on validation at the book's size on AV-Digits and on the synthetic set
