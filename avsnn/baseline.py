@@ -105,18 +105,23 @@ def linear_probes(splits: dict, C: float = 1.0) -> dict:
     return out
 
 
-def check_data_overrides(overrides, modality: str) -> None:
-    """A ``ValueError`` for an override the probes of ``modality`` would ignore (anything but the data settings).
+def probe_keys(modality: str) -> tuple:
+    """The settings the probes of ``modality`` read.
 
-    The data settings are :data:`avsnn.train.profiles.DATA_KEYS`, and for audio the front end's fields
-    (:class:`avsnn.data.AudioConfig`).
+    :data:`avsnn.train.profiles.DATA_KEYS`, and for audio the front end's fields (:class:`avsnn.data.AudioConfig`).
     """
     from avsnn.data import AudioConfig
-    from avsnn.train.config import check_key, parse_overrides
     from avsnn.train.profiles import DATA_KEYS
 
     audio = tuple(f.name for f in dataclasses.fields(AudioConfig)) if modality != "vision" else ()
-    used = (*DATA_KEYS, *audio)
+    return (*DATA_KEYS, *audio)
+
+
+def check_data_overrides(overrides, modality: str) -> None:
+    """A ``ValueError`` for an override the probes of ``modality`` would ignore (anything but :func:`probe_keys`)."""
+    from avsnn.train.config import check_key, parse_overrides
+
+    used = probe_keys(modality)
     for key in parse_overrides(overrides):
         check_key(key)
         if key not in used:

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsnn import studies  # noqa: E402
-from avsnn.baseline import run_baseline  # noqa: E402
+from avsnn.baseline import probe_keys, run_baseline  # noqa: E402
 from avsnn.evidence import TWIN_SHARE, summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
@@ -57,9 +57,11 @@ def check(
         arms[(m, "twin")] = studies.arm(f"{m} ANN twin", m, profile, data, seeds, neuron="relu", **overrides)
     fused = studies.arm("SMLP fusion", "fusion", profile, data, seeds, **overrides) if fusion else None
     studies.train_all([*arms.values(), *([fused] if fused else [])], workers=workers)
+    probed = "both" if len(modalities) == 2 else modalities[0]
+    read = probe_keys(probed)  # the training settings among the overrides do not concern the probes
     probes = {
         m: r["test_accuracy"]
-        for m, r in run_baseline(data, "both" if len(modalities) == 2 else modalities[0], profile, overrides).items()
+        for m, r in run_baseline(data, probed, profile, {k: v for k, v in overrides.items() if k in read}).items()
     }
 
     rows, claims, record = [], [], {"data": data, "profile": profile, "seeds": list(seeds), "overrides": overrides}

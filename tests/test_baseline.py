@@ -71,3 +71,13 @@ def test_cli_baseline(fixture_splits, tmp_path, capsys):
     assert len(out) == 1 and out[0].startswith("linear probe vision test_accuracy") and "train/test" in out[0]
     assert main(["baseline", "--data", str(tmp_path / "missing")]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_probe_keys_are_the_data_settings_and_training_keys_are_refused():
+    from avsnn.baseline import check_data_overrides, probe_keys
+
+    assert "per_class" in probe_keys("vision") and "n_mels" not in probe_keys("vision")
+    assert "n_mels" in probe_keys("audio") and "min_steps" not in probe_keys("audio")
+    check_data_overrides(["per_class=10"], "vision")
+    with pytest.raises(ValueError, match="min_steps"):
+        check_data_overrides(["min_steps=10"], "vision")
