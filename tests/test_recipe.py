@@ -259,7 +259,7 @@ def test_the_default_audio_patience_is_three_epochs_on_av_digits_and_longer_on_s
         cfg = make_config("audio", profile, "avdigits")
         assert cfg.patience == 3 and patience_epochs(cfg, 1069) == 3  # 34 steps an epoch, as the budget assumes
         assert patience_epochs(cfg, 476) == 7  # 15 steps an epoch: ceil(3 x 272 / 8 / 15)
-    assert patience_epochs(make_config("vision", "default", "avdigits"), 476) == 3  # no budget: epochs
+    assert patience_epochs(make_config("vision", "default").replace(min_steps=None), 476) == 3  # no budget: epochs
 
 
 def _curve(*val):
@@ -309,7 +309,20 @@ def test_the_default_audio_budget_keeps_av_digits_at_its_cap_and_lengthens_small
         cfg = make_config("audio", profile, "avdigits")
         assert cfg.min_steps == AUDIO_MIN_STEPS and epoch_cap(cfg, 1069) == cfg.epochs == 8  # AV-Digits' fit part
         assert epoch_cap(cfg, 476) == 19  # 8 classes x 100 clips: 15 steps an epoch, ceil(272 / 15)
-    assert make_config("audio", "smoke").min_steps is None and make_config("vision", "default").min_steps is None
+    assert make_config("audio", "smoke").min_steps is None and make_config("vision", "smoke").min_steps is None
+
+
+def test_the_default_vision_budget_keeps_av_digits_at_its_cap_and_lengthens_small_sets():
+    from avsnn.train.fit import epoch_cap, patience_epochs
+    from avsnn.train.profiles import VISION_MIN_STEPS
+
+    for profile, batches in (("default", 34), ("gpu", 9)):  # AV-Digits' 1,069 fitted pairs in batches of 32, 128
+        cfg = make_config("vision", profile, "avdigits")
+        assert cfg.min_steps == 12 * batches and epoch_cap(cfg, 1069) == cfg.epochs == 12
+        assert patience_epochs(cfg, 1069) == cfg.patience == 3
+    cfg = make_config("vision", "default")
+    assert cfg.min_steps == VISION_MIN_STEPS and epoch_cap(cfg, 238) == 51  # 5 classes x 80: 8 steps an epoch
+    assert patience_epochs(cfg, 238) == 13  # ceil(3 x 408 / 12 / 8)
 
 
 def test_the_still_rising_flag_reaches_the_metrics_and_a_printed_line(tmp_path, capsys):
