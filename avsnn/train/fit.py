@@ -130,8 +130,8 @@ def patience_epochs(cfg: RunConfig, samples: int) -> Optional[int]:
     """
     if cfg.patience is None or cfg.min_steps is None:
         return cfg.patience
-    steps = cfg.patience * cfg.min_steps / cfg.epochs
-    return max(cfg.patience, math.ceil(steps / max(steps_per_epoch(cfg, samples), 1) - 1e-9))
+    per_epoch = cfg.epochs * max(steps_per_epoch(cfg, samples), 1)
+    return max(cfg.patience, math.ceil(cfg.patience * cfg.min_steps / per_epoch))  # one division of integers: exact
 
 
 def lr_factor(cfg: RunConfig, steps_per_epoch: int, epochs: Optional[int] = None) -> Callable[[int], float]:
