@@ -3,7 +3,8 @@
 Generates the sets of :mod:`avsnn.data.transfer` (into the cache, ``$AVSNN_CACHE``) and runs
 :func:`recipe_check.check` on each: per modality the L2 spiking network, its ANN twin and the linear
 probe on the same split, and the SMLP fusion against the better modality, over seeds. The sets held
-back while the recipe was chosen (:data:`avsnn.data.transfer.HELD_BACK`) run last and are marked.
+back while the recipe was chosen (:data:`avsnn.data.transfer.HELD_BACK`) run last and are marked; those held back
+for the next round (:data:`~avsnn.data.transfer.HELD_BACK_NEXT`) are left out unless named.
 Writes ``results.md`` and ``results.json`` in ``--out`` (rewritten after every set, so a cut-short run
 keeps what it finished).
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_check import COLUMNS, TWIN_SHARE, _commit, check  # noqa: E402
 
 from avsnn import studies  # noqa: E402
-from avsnn.data.transfer import HELD_BACK, HELD_BACK_ROUNDS, TRANSFER_SETS, ensure_transfer  # noqa: E402
+from avsnn.data.transfer import HELD_BACK, HELD_BACK_ROUNDS, TRANSFER_SETS, ensure_transfer, suite_sets  # noqa: E402
 from avsnn.evidence import summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
@@ -55,7 +56,9 @@ def _rows(name: str, spec, result: dict) -> list:
 def main(argv=None) -> None:
     """Generate the sets, run the recipe check on each, write the tables."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sets", nargs="+", default=None, help="set names (default: all, held-back ones last)")
+    p.add_argument(
+        "--sets", nargs="+", default=None, help="set names (default: all but the next round's, held-back ones last)"
+    )
     p.add_argument("--profile", default="default")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--modalities", nargs="+", default=["vision", "audio"], choices=["vision", "audio"])
@@ -63,7 +66,7 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "transfer_results")
     args = p.parse_args(argv)
-    names = args.sets or [n for n in TRANSFER_SETS if n not in HELD_BACK] + list(HELD_BACK)
+    names = args.sets or suite_sets()
     overrides = parse_overrides(args.overrides)
     fusion = len(args.modalities) == 2
 

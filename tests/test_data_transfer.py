@@ -9,6 +9,7 @@ from avsnn.data import build_datasets, scan_release
 from avsnn.data.audio import read_wav
 from avsnn.data.transfer import (
     HELD_BACK,
+    HELD_BACK_NEXT,
     HELD_BACK_ROUND_1,
     HELD_BACK_ROUNDS,
     SAMPLE_RATE,
@@ -16,6 +17,7 @@ from avsnn.data.transfer import (
     class_names,
     ensure_transfer,
     make_transfer,
+    suite_sets,
     transfer_spec,
 )
 
@@ -50,6 +52,16 @@ def test_the_family_is_large_and_varied_with_sets_held_back():
     assert min(s.classes for s in specs) <= 5 and max(s.classes for s in specs) >= 20
     assert min(s.per_class for s in specs) <= 50 and max(s.per_class for s in specs) >= 1000
     assert any(s.texture > 0 for s in specs) and any(s.strokes > 0 for s in specs)
+
+
+def test_the_next_rounds_sets_are_held_back_from_every_round_and_from_the_suite():
+    every_round = set().union(*HELD_BACK_ROUNDS.values())
+    assert len(HELD_BACK_NEXT) >= 3 and set(HELD_BACK_NEXT) <= set(TRANSFER_SETS)
+    assert not set(HELD_BACK_NEXT) & every_round
+    default = suite_sets()
+    assert not set(default) & set(HELD_BACK_NEXT)
+    assert default[-len(HELD_BACK) :] == list(HELD_BACK)  # the current round's held-back sets run last
+    assert sorted(default + list(HELD_BACK_NEXT)) == sorted(TRANSFER_SETS)
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFER_SETS))
