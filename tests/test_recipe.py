@@ -52,6 +52,7 @@ OLD_SMOKE = {
         "warmup_epochs": 0,
         "spectrogram_norm": "dataset",
         "head_threshold": None,
+        "truncate_targets": False,
     },
     "fusion": {
         "timesteps": 2,
@@ -74,6 +75,7 @@ OLD_SMOKE = {
         "audio.warmup_epochs": 0,
         "audio.spectrogram_norm": "dataset",
         "audio.head_threshold": None,
+        "audio.truncate_targets": False,
     },
 }
 
@@ -559,3 +561,24 @@ def test_resume_with_the_recipe_equals_uninterrupted(tmp_path):
         assert torch.equal(v, resumed.model.state_dict()[k]), k
     # 27 fit samples, batch 8: 4 steps an epoch; the lr an epoch starts with: warm-up 1/4, then cosine over 12 steps
     assert [h["lr"] for h in full.history][:3] == pytest.approx([0.05 / 4, 0.05, 0.05 * 0.75])
+
+
+def test_the_audio_recipe_trains_on_snntorchs_whole_spike_targets_and_vision_on_eq15s():
+    """Round 7 (issue #30): audio profiles train on ``int(T * r)`` targets over ``T``; vision and paper on Eq. 15."""
+    from avsnn.core.loss import mse_count_loss
+    from avsnn.models import ModelOutput
+    from avsnn.train.fit import loss_of
+
+    for profile in ("smoke", "default", "gpu"):
+        assert make_config("audio", profile).truncate_targets is True, profile
+        assert make_config("vision", profile).truncate_targets is False, profile
+    assert make_config("audio", "paper").truncate_targets is False
+    cfg = make_config("audio", "default")
+    spikes = (torch.rand(cfg.timesteps, 6, 5, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
+    out = ModelOutput(spikes=spikes, features=spikes, z_av=spikes.mean(0), current=spikes)
+    got = loss_of(cfg, out, y)
+    whole = mse_count_loss(spikes, y, cfg.correct_rate, cfg.incorrect_rate, truncate=True)
+    printed = mse_count_loss(spikes, y, cfg.correct_rate, cfg.incorrect_rate, truncate=False)
+    assert torch.equal(got, whole) and not torch.isclose(got, printed)
+    assert loss_of(cfg.replace(truncate_targets=False), out, y).item() == pytest.approx(printed.item())
