@@ -61,8 +61,8 @@ Four profiles, each giving settings per modality:
       truncated to whole spikes, ``int(T * r)``, 3 and 0 of 4 at the paper's audio rates 0.85/0.15, and the MSE over
       ``T``, which is what ``snntorch.functional.mse_count_loss`` computes with the rates the paper names (the
       paper's networks are built on snnTorch). Incorrect classes are then pushed to silence rather than to 0.6
-      spikes: on the seen sets where the spiking audio network trailed its twin most it fitted faster (spoken letters
-      30.0 -> 35.4 %), and no seen set lost more than a point. Vision keeps Eq. 15's targets as printed.
+      spikes: on the seen sets where the spiking audio network trailed its twin most it fitted faster, and no seen
+      set lost more than a point. Vision keeps Eq. 15's targets as printed.
       The experiments are in appendix 12.
     * the schedule after the warm-up: for vision a cosine decay to 0 over its epoch cap (12 on AV-Digits), which
       beat a constant rate on validation at the book's size on AV-Digits and on the synthetic set
