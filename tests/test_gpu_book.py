@@ -58,16 +58,16 @@ def test_gpu_profile_is_the_papers_networks_with_the_default_recipe():
             "epochs",
         )
         recipe += ("threshold", "zero_init_residual", "image_norm") if modality == "vision" else ()
-        recipe += ("spectrogram_norm", "head_threshold", "min_steps") if modality == "audio" else ()
+        recipe += ("spectrogram_norm", "head_threshold", "min_steps", "truncate_targets") if modality == "audio" else ()
         assert [getattr(cfg, k) for k in recipe] == [getattr(default, k) for k in recipe], modality
     # the fusion reads the gpu profile's unimodal runs
     assert f.sub_configs["vision"].hash() == v.hash() and f.sub_configs["audio"].hash() == a.hash()
 
 
 def test_the_other_profiles_keep_their_config_hashes():
-    # the default profile as of the round-5 audio recipe (#30: clip_stats, head_threshold, min_steps); the gpu
-    # profile's fields (image_size, amp) do not enter these hashes
-    pinned = {"vision": "d0c935edfb33", "audio": "a1100de2e319", "fusion": "296edc41b9d1"}
+    # the default profile as of the round-7 audio recipe (#30: clip_stats, head_threshold, min_steps, whole-spike
+    # targets); the gpu profile's fields (image_size, amp) do not enter these hashes
+    pinned = {"vision": "d0c935edfb33", "audio": "9d500871bfa8", "fusion": "1337f7641af7"}
     assert {m: make_config(m, "default", "avdigits").hash() for m in pinned} == pinned
     assert "image_size" not in make_config("vision", "default").canonical()  # off: not hashed
 
