@@ -25,6 +25,7 @@ from avsnn.studies.claims import Claim
 from avsnn.tools import book
 from avsnn.tools.chapter import chapter_parameters, check_parameters, read_chapter
 from avsnn.train import RunStore, make_config
+from avsnn.train.profiles import AUDIO_RECIPE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
@@ -58,7 +59,7 @@ def test_gpu_profile_is_the_papers_networks_with_the_default_recipe():
             "epochs",
         )
         recipe += ("threshold", "zero_init_residual", "image_norm") if modality == "vision" else ()
-        recipe += ("spectrogram_norm", "head_threshold", "min_steps", "truncate_targets") if modality == "audio" else ()
+        recipe += (*AUDIO_RECIPE, "min_steps") if modality == "audio" else ()
         assert [getattr(cfg, k) for k in recipe] == [getattr(default, k) for k in recipe], modality
     # the fusion reads the gpu profile's unimodal runs
     assert f.sub_configs["vision"].hash() == v.hash() and f.sub_configs["audio"].hash() == a.hash()
