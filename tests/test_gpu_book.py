@@ -306,6 +306,19 @@ def _record(repo: Path, commit: str) -> Path:
 def test_claims_round_trip_through_the_record():
     rows = json.loads(json.dumps(provenance.claims_record(_claims())))
     assert claims_table(provenance.claims_from_record(rows)) == claims_table(_claims())
+    silent = [
+        *_claims()[:1],
+        Claim("x", "-", compare([0.7, 0.72, 0.7], [0.2, 0.1, 0.3]), ("FC seed 0 (90 % silent)",), 0.9),
+    ]
+    back = provenance.claims_from_record(json.loads(json.dumps(provenance.claims_record(silent))))
+    assert [c.silent for c in back] == [(), ("FC seed 0 (90 % silent)",)] and back[1].verdict != "held"
+    assert [c.most_silent for c in back] == [None, 0.9]
+    for row in rows:
+        row.pop("silent"), row.pop("most_silent")  # a record made before the guard reads back as unguarded
+    assert claims_table(provenance.claims_from_record(rows)) == claims_table(_claims())
+    rows[0]["silent"] = "FC seed 0"
+    with pytest.raises(ValueError, match="'silent' must be a list of strings"):
+        provenance.claims_from_record(rows)
     assert rows[0]["half_width"] > 0 and rows[0]["verdict"] == "held"
 
 

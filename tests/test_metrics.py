@@ -101,6 +101,14 @@ def test_predict_tie_rule():
     assert M.predict(spikes).tolist() == [2, 1, 0]
 
 
+def test_silent_share_counts_samples_without_a_single_output_spike():
+    counts = torch.tensor([[0.0, 0, 0], [0, 1, 0], [0, 0, 0], [2, 0, 1]])
+    assert M.silent_share(counts) == 0.5
+    assert M.silent_share(torch.zeros(3, 2)) == 1.0 and M.silent_share(torch.ones(3, 2)) == 0.0
+    with pytest.raises(ValueError, match=r"\[N, C\]"):
+        M.silent_share(torch.zeros(4))
+
+
 def test_evaluate_on_model():
     from test_train_helpers import TinyData, TinyNet
 
@@ -113,6 +121,8 @@ def test_evaluate_on_model():
     assert 0 <= m["test_accuracy"] <= 1 and len(m["confusion"]) == 3
     assert set(m["separability"]) == {"train", "test"}
     assert "firing_rates" in m and m["energy"]["snn_joules"] >= 0
+    counts = M.run_model(model, as_array_data(TinyData(5, 0), "vision"))["counts"]
+    assert m["silent_share"] == M.silent_share(counts)
     assert as_array_data(TinyData(5, 0), "vision").batch(torch.arange(2))[0].shape == (2, 2, 4, 4)
 
 

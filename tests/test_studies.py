@@ -111,12 +111,39 @@ def test_reading_an_arm_never_trains(tmp_path, monkeypatch):
 
 
 class _Run:
-    def __init__(self, acc):
+    def __init__(self, acc, silent=None):
         self.metrics = {"test_accuracy": acc}
+        if silent is not None:
+            self.metrics["silent_share"] = silent
 
 
-def _arm(name, seeds, accs):
-    return studies.Arm(name, "audio", [None] * len(seeds), tuple(seeds), runs=[_Run(a) for a in accs])
+def _arm(name, seeds, accs, silent=None):
+    silent = silent or [None] * len(seeds)
+    runs = [_Run(a, s) for a, s in zip(accs, silent)]
+    return studies.Arm(name, "audio", [None] * len(seeds), tuple(seeds), runs=runs)
+
+
+def test_a_claim_with_a_silent_run_is_not_decided_and_names_it():
+    live = _arm("L2", [0, 1, 2], [0.87, 0.86, 0.88], silent=[0.0, 0.0, 0.02])
+    assert studies.claim("L2 beats FC", live, live).most_silent == 0.02
+    dead = _arm("FC", [0, 1, 2], [0.25, 0.15, 0.30], silent=[0.90, 0.60, 0.0])
+    c = studies.claim("L2 beats FC", live, dead)
+    assert c.result.verdict == "held"  # the comparison alone would have decided it
+    assert c.verdict == studies.SILENT and c.silent == ("FC seed 0 (90 % silent)", "FC seed 1 (60 % silent)")
+    row = studies.claims_table([c]).splitlines()[2]
+    assert row.rstrip(" |").endswith(f"{studies.SILENT} (FC seed 0 (90 % silent), FC seed 1 (60 % silent))")
+    # at the limit it still counts as alive; values that are not accuracies are checked through ``arms``
+    edge = _arm("FC", [0, 1, 2], [0.80, 0.81, 0.80], silent=[studies.SILENT_LIMIT] * 3)
+    assert studies.claim("L2 beats FC", live, edge).verdict == "held"
+    ratios = studies.claim("ratio", [2.2, 2.3, 2.25], [1.4, 1.5, 1.45], arms=(live, dead))
+    assert ratios.verdict == studies.SILENT and len(ratios.silent) == 2
+    assert studies.claim("ratio", [2.2, 2.3, 2.25], [1.4, 1.5, 1.45]).verdict == "held"
+    assert set(studies.CLAIM_VERDICTS) == {*studies.CLAIM_VERDICTS[:-1], studies.SILENT}
+
+
+def test_silent_runs_skips_runs_recorded_without_the_share():
+    assert studies.silent_runs([_arm("old", [0, 1], [0.1, 0.1])]) == ()
+    assert studies.claim("x", [0.5, 0.6], [0.4, 0.5], arms=[_arm("old", [0, 1], [0.1, 0.1])]).most_silent is None
 
 
 def test_a_claim_between_arms_pairs_the_seeds_both_ran():

@@ -21,12 +21,14 @@ from .measures import (
     per_class_accuracy,
     predict,
     separability,
+    silent_share,
 )
 
 __all__ = [
     "E_AC_PJ",
     "E_MAC_PJ",
     "predict",
+    "silent_share",
     "accuracy",
     "confusion_counts",
     "confusion_matrix",

@@ -24,6 +24,7 @@ from .measures import (
     per_class_accuracy,
     predict,
     separability,
+    silent_share,
 )
 
 
@@ -97,7 +98,8 @@ def evaluate(
     may be :class:`ArrayData` or :mod:`avsnn.data` datasets (``modality`` picks the input).
 
     Returns JSON-able values: ``test_accuracy`` (fraction), ``per_class_accuracy``,
-    ``confusion`` (row-normalised), ``separability`` ``{"test": ..., "train": ...}`` on the
+    ``confusion`` (row-normalised), ``silent_share`` (test samples with no output spike,
+    :func:`~avsnn.metrics.measures.silent_share`), ``separability`` ``{"test": ..., "train": ...}`` on the
     accumulated features, ``train_accuracy``, and with ``counts=True`` ``firing_rates``,
     ``sops``, ``macs``, ``params`` and ``energy`` per sample from :func:`avsnn.models.count_ops`
     on the first ``count_samples`` test samples.
@@ -119,6 +121,7 @@ def evaluate(
         "test_accuracy": accuracy(r["pred"], r["labels"]),
         "per_class_accuracy": per_class_accuracy(r["pred"], r["labels"], C),
         "confusion": confusion_matrix(r["pred"], r["labels"], C).tolist(),
+        "silent_share": silent_share(r["counts"]),
         "separability": {},
     }
     if r["features"] is not None:

@@ -1,6 +1,7 @@
 """Metric functions of Section V, pure functions of tensors (no model is run here).
 
 * :func:`predict` -- the spike-count decision rule (ties to the summed input current).
+* :func:`silent_share` -- the share of samples on which the output layer fired no spike at all.
 * :func:`accuracy`, :func:`per_class_accuracy`, :func:`confusion_matrix` (row-normalised:
   rows = true class, each row sums to 1; Figs. 7-8).
 * :func:`cosine_distance_matrix` -- Eq. 23, ``C_dist = 1 - f_i . f_j / (|f_i| |f_j|)`` between
@@ -43,6 +44,19 @@ def predict(spikes: torch.Tensor, current: Optional[torch.Tensor] = None) -> tor
 
 
 # ---- classification metrics -----------------------------------------------------------------
+def silent_share(counts: torch.Tensor) -> float:
+    """The share of samples whose output layer fired no spike over all timesteps.
+
+    ``counts [N, C]``: each sample's output spike counts summed over time (:func:`avsnn.metrics.run_model`).
+    Such a sample is decided by :func:`predict`'s tie rule alone; a network that answers most samples
+    that way has stopped spiking at its output (a trivial minimum of Eq. 15's loss when most targets
+    are near zero spikes), whatever its accuracy says.
+    """
+    if counts.ndim != 2 or len(counts) == 0:
+        raise ValueError(f"silent_share: counts must be [N, C] with N >= 1, got shape {tuple(counts.shape)}")
+    return float((counts.sum(1) == 0).float().mean())
+
+
 def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of correct predictions (0..1)."""
     pred, labels = torch.as_tensor(pred), torch.as_tensor(labels)

@@ -29,11 +29,16 @@ from .claims import (
     ABLATION_PROFILE,
     ABLATION_SEED_LIMIT,
     ABLATION_SEEDS,
+    CLAIM_VERDICTS,
+    SILENT,
+    SILENT_LIMIT,
     Claim,
     ablation_arms,
     claim,
     headline_claims,
     robustness_claim,
+    silent_runs,
+    silent_shares,
 )
 from .readouts import decision_fusion, decision_fusion_arm, margin_curves, probe_accuracies
 from .tables import claims_table, seeds_table
@@ -51,6 +56,11 @@ __all__ = [
     "Claim",
     "claim",
     "robustness_claim",
+    "silent_runs",
+    "silent_shares",
+    "SILENT",
+    "SILENT_LIMIT",
+    "CLAIM_VERDICTS",
     "headline_claims",
     "ABLATION_PROFILE",
     "ABLATION_SEEDS",

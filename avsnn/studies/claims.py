@@ -3,6 +3,10 @@
 Every headline comparison of the book is two arms over the same seeds, decided by
 :func:`avsnn.evidence.compare` on the paired per-seed values; :func:`headline_claims` lists them in
 the order of the book, with the ablation's size (:data:`ABLATION_PROFILE`, :data:`ABLATION_SEEDS`).
+
+A claim is not decided when one of its arms has a run whose output layer stopped spiking
+(:data:`SILENT_LIMIT`): such a network answers by the tie rule, and its accuracy says nothing about
+the head, the features or the fusion it stands for.
 """
 
 from __future__ import annotations
@@ -12,32 +16,73 @@ from typing import Optional, Sequence
 
 from avsnn import robustness
 from avsnn.analysis import feature_discrimination
-from avsnn.evidence import SMALLEST_EFFECT, Comparison, compare
+from avsnn.evidence import SMALLEST_EFFECT, VERDICTS, Comparison, compare
 from avsnn.paper import TABLE_I, TABLE_II, TABLE_III
 
 from .arms import Arm, arm, train_all
 
+#: a run whose output layer fired no spike on more than this share of its test samples
+#: (:func:`avsnn.metrics.silent_share`) has stopped learning; no claim with it among its arms is decided
+SILENT_LIMIT = 0.25
+#: the verdict of a claim with such a run, beside :data:`avsnn.evidence.VERDICTS`
+SILENT = "not decided: silent outputs"
+CLAIM_VERDICTS = (*VERDICTS, SILENT)
+
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim "``a`` beats ``b``", its paper figure (text) and the paired comparison over seeds."""
+    """A claim "``a`` beats ``b``", its paper figure (text) and the paired comparison over seeds.
+
+    ``silent``: the runs of its arms past :data:`SILENT_LIMIT`, as ``"arm seed s (share %)"``;
+    ``most_silent``: the largest share of silent test samples among its runs (``None``: none was checked).
+    """
 
     claim: str
     paper: str
     result: Comparison
+    silent: tuple = ()
+    most_silent: Optional[float] = None
 
     @property
     def verdict(self) -> str:
-        """The verdict of the paired comparison."""
-        return self.result.verdict
+        """The verdict of the paired comparison, or :data:`SILENT` when a run of its arms fell silent."""
+        return SILENT if self.silent else self.result.verdict
+
+    def verdict_text(self, scale: float = 100.0, digits: int = 1) -> str:
+        """The verdict in the book's words (:meth:`avsnn.evidence.Comparison.verdict_text`), naming any silent run."""
+        if self.silent:
+            return f"{SILENT} ({', '.join(self.silent)})"
+        return self.result.verdict_text(scale, digits)
 
 
-def claim(text: str, a, b, paper: str = "", effect: Optional[float] = None) -> Claim:
+def silent_shares(arms: Sequence[Arm]) -> list:
+    """``[(arm name, seed, share), ...]``: each run's share of test samples without an output spike.
+
+    Read from each run's ``metrics.json`` (``silent_share``, written by :func:`avsnn.metrics.evaluate`); a run
+    recorded without it is left out.
+    """
+    out = []
+    for a in arms:
+        for seed, run in zip(a.seeds, a.load().runs):
+            share = run.metrics.get("silent_share")
+            if share is not None:
+                out.append((a.name, seed, float(share)))
+    return out
+
+
+def silent_runs(arms: Sequence[Arm], limit: float = SILENT_LIMIT) -> tuple:
+    """The runs of ``arms`` whose share of silent test samples exceeds ``limit``: ``("arm seed s (share %)", ...)``."""
+    return tuple(f"{n} seed {s} ({100 * v:.0f} % silent)" for n, s, v in silent_shares(arms) if v > limit)
+
+
+def claim(text: str, a, b, paper: str = "", effect: Optional[float] = None, arms: Sequence[Arm] = ()) -> Claim:
     """Decide "``a`` > ``b``" (:func:`avsnn.evidence.compare`); ``a``/``b``: per-seed values or :class:`Arm`.
 
     Two arms are paired on the seeds both ran (``a``'s order). ``effect``: the paper's effect (a positive
     difference, in the values' units), the smallest effect that matters for the verdict; else
-    :data:`avsnn.evidence.SMALLEST_EFFECT`.
+    :data:`avsnn.evidence.SMALLEST_EFFECT`. ``arms``: the arms behind per-seed values that are not
+    accuracies (``a`` and ``b`` when they are arms are checked anyway); a silent run among them
+    (:func:`silent_runs`) leaves the claim undecided.
     """
     if isinstance(a, Arm) and isinstance(b, Arm):
         shared = [s for s in a.seeds if s in b.seeds]
@@ -45,14 +90,18 @@ def claim(text: str, a, b, paper: str = "", effect: Optional[float] = None) -> C
     else:
         values = [x.accuracies if isinstance(x, Arm) else list(x) for x in (a, b)]
     smallest = effect if effect is not None and effect > 0 else SMALLEST_EFFECT
-    return Claim(text, paper, compare(*values, smallest_effect=smallest))
+    checked = [*(x for x in (a, b) if isinstance(x, Arm)), *(x for x in arms if x is not a and x is not b)]
+    shares = [v for _, _, v in silent_shares(checked)]
+    result = compare(*values, smallest_effect=smallest)
+    return Claim(text, paper, result, silent_runs(checked), max(shares) if shares else None)
 
 
-def robustness_claim(table) -> Claim:
+def robustness_claim(table, arms: Sequence[Arm] = ()) -> Claim:
     """Chapter 7c's headline: with one modality failing, the SMLP on L2 features beats the one on vanilla features.
 
     Decided on each seed's mean accuracy over every degraded condition of ``table``
-    (:func:`avsnn.robustness.sweep`).
+    (:func:`avsnn.robustness.sweep`); ``arms``: the fusion arms it evaluated, checked for silent runs on
+    clean data (:func:`claim`).
     """
     n = len([c for c in robustness.table_conditions(table) if c.kind != "clean"])
     return claim(
@@ -60,6 +109,7 @@ def robustness_claim(table) -> Claim:
         robustness.degraded_mean(table, robustness.L2_FUSION),
         robustness.degraded_mean(table, robustness.VANILLA_FUSION),
         paper="beyond the paper (ch. 7c)",
+        arms=arms,
     )
 
 
@@ -102,14 +152,14 @@ def headline_claims(
     the run store. Returns :class:`Claim` objects in the order of the book.
     """
 
-    def uni(modality, **kw):
-        return arm(modality, modality, profile, data, seeds, **kw)
+    def uni(modality, name=None, **kw):
+        return arm(name or modality, modality, profile, data, seeds, **kw)
 
     def ratios(a):
         return [feature_discrimination(r, "test").separability["ratio"] for r in a.load().runs]
 
     v, a = uni("vision"), uni("audio")
-    vf, af = uni("vision", head="fc"), uni("audio", head="fc")
+    vf, af = uni("vision", "vision FC", head="fc"), uni("audio", "audio FC", head="fc")
     fused = arm("smlp-av", "fusion", profile, data, seeds)
     vanilla_fused = arm("smlp-av-fc", "fusion", profile, data, seeds, **{"vision.head": "fc", "audio.head": "fc"})
     ablations = ablation_arms(ablation_profile, data, ablation_seeds)
@@ -117,8 +167,18 @@ def headline_claims(
     out = [
         claim("L2 head beats the vanilla FC head (vision)", v, vf),
         claim("L2 head beats the vanilla FC head (audio)", a, af),
-        claim("L2 features more separable, inter/intra ratio x100 (vision)", *map(ratios, (v, vf)), paper="Figs. 6, 9"),
-        claim("L2 features more separable, inter/intra ratio x100 (audio)", *map(ratios, (a, af)), paper="Figs. 6, 9"),
+        claim(
+            "L2 features more separable, inter/intra ratio x100 (vision)",
+            *map(ratios, (v, vf)),
+            paper="Figs. 6, 9",
+            arms=(v, vf),
+        ),
+        claim(
+            "L2 features more separable, inter/intra ratio x100 (audio)",
+            *map(ratios, (a, af)),
+            paper="Figs. 6, 9",
+            arms=(a, af),
+        ),
         claim(
             "SMLP fusion beats the vision network",
             fused,
@@ -133,7 +193,7 @@ def headline_claims(
             f"{TABLE_I['fusion']} vs {TABLE_I['audio']} (CIFAR10-AV)",
         ),
         claim("title: SMLP on L2 features beats SMLP on vanilla features", fused, vanilla_fused, paper="the title"),
-        robustness_claim(robustness.sweep(data, profile, seeds)),
+        robustness_claim(robustness.sweep(data, profile, seeds), arms=(fused, vanilla_fused)),
     ]
     for modality, variant in TABLE_III:
         base_variant, ablated = ABLATION_BASELINE[modality], ablations[(modality, variant)]

@@ -39,7 +39,8 @@ def claims_record(claims: Sequence[Claim]) -> list:
     """The claims as JSON rows (:func:`claims_from_record` reads them back).
 
     Each row: the text, the paper's figure, both sides' and the differences' per-seed values, the
-    interval, its half-width, the smallest effect that matters and the verdict.
+    interval, its half-width, the smallest effect that matters, the verdict of the comparison and the
+    silent runs that leave it undecided (:func:`avsnn.studies.claims.silent_runs`).
     """
     rows = []
     for c in claims:
@@ -56,6 +57,8 @@ def claims_record(claims: Sequence[Claim]) -> list:
                 "half_width": None if math.isinf(r.half_width) else r.half_width,
                 "smallest_effect": r.smallest_effect,
                 "verdict": r.verdict,
+                "silent": list(c.silent),
+                "most_silent": c.most_silent,
             }
         )
     return rows
@@ -79,7 +82,12 @@ def claims_from_record(rows: Sequence[dict]) -> list:
         )
         if result.verdict not in VERDICTS:
             raise ValueError(f"verdict {result.verdict!r} is not one of {list(VERDICTS)}")
-        out.append(Claim(str(row["claim"]), str(row["paper"]), result))
+        silent = row.get("silent", [])  # records made before the guard have none
+        if not isinstance(silent, list) or not all(isinstance(x, str) for x in silent):
+            raise ValueError(f"claims row {i}: 'silent' must be a list of strings, got {silent!r}")
+        most = row.get("most_silent")
+        most = None if most is None else float(most)
+        out.append(Claim(str(row["claim"]), str(row["paper"]), result, tuple(silent), most))
     return out
 
 

@@ -47,7 +47,7 @@ def claims_table(claims: Sequence[Claim], scale: float = 100.0, digits: int = 1)
             f"{_cell(c.result.a, scale, digits)} vs {_cell(c.result.b, scale, digits)}",
             c.result.format(scale, digits),
             sees(c.result),
-            c.result.verdict_text(scale, digits),
+            c.verdict_text(scale, digits),
         )
         for c in claims
     ]
