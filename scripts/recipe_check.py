@@ -88,6 +88,7 @@ def check(
             "probe": probes[m],
             "snn_epochs": [len(r.history) for r in snn.runs],
             "snn_still_rising": [bool(r.metrics.get("still_rising")) for r in snn.runs],
+            "snn_silent": [r.metrics.get("silent_share") for r in snn.runs],
         }
     if fused is not None:
         better = max(modalities, key=lambda m: arms[(m, "snn")].summary.mean)

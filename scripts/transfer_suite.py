@@ -18,6 +18,7 @@ per class the runs read); the table states them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
         print(f"== {name}: {folder}", flush=True)
         result = check(str(folder), args.profile, args.seeds, tuple(args.modalities), fusion, args.workers, **overrides)
         rows += _rows(name, TRANSFER_SETS[name], result)
-        claims += [c.__class__(f"{name}: {c.claim}", c.paper, c.result) for c in result["claims"]]
+        claims += [dataclasses.replace(c, claim=f"{name}: {c.claim}") for c in result["claims"]]
         record["sets"][name] = {**result["record"], "held_back": name in HELD_BACK}
         record["seconds"] = time.perf_counter() - t0
         settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "none"
