@@ -22,7 +22,8 @@ from avsnn.paper import TABLE_I, TABLE_II, TABLE_III
 from .arms import Arm, arm, train_all
 
 #: a run whose output layer fired no spike on more than this share of its test samples
-#: (:func:`avsnn.metrics.silent_share`) has stopped learning; no claim with it among its arms is decided
+#: (:func:`avsnn.metrics.silent_share`) is taken to have stopped learning: no claim with it among its arms is
+#: decided. A judgment, not a sharp line: a healthy network may answer some samples by the tie rule alone.
 SILENT_LIMIT = 0.25
 #: the verdict of a claim with such a run, beside :data:`avsnn.evidence.VERDICTS`
 SILENT = "not decided: silent outputs"
