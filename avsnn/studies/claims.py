@@ -71,9 +71,14 @@ def silent_shares(arms: Sequence[Arm]) -> list:
     return out
 
 
+def _past(shares: list, limit: float) -> tuple:
+    """``("arm seed s (share %)", ...)`` of the :func:`silent_shares` entries above ``limit``."""
+    return tuple(f"{n} seed {s} ({100 * v:.0f} % silent)" for n, s, v in shares if v > limit)
+
+
 def silent_runs(arms: Sequence[Arm], limit: float = SILENT_LIMIT) -> tuple:
     """The runs of ``arms`` whose share of silent test samples exceeds ``limit``: ``("arm seed s (share %)", ...)``."""
-    return tuple(f"{n} seed {s} ({100 * v:.0f} % silent)" for n, s, v in silent_shares(arms) if v > limit)
+    return _past(silent_shares(arms), limit)
 
 
 def claim(text: str, a, b, paper: str = "", effect: Optional[float] = None, arms: Sequence[Arm] = ()) -> Claim:
@@ -92,9 +97,9 @@ def claim(text: str, a, b, paper: str = "", effect: Optional[float] = None, arms
         values = [x.accuracies if isinstance(x, Arm) else list(x) for x in (a, b)]
     smallest = effect if effect is not None and effect > 0 else SMALLEST_EFFECT
     checked = [*(x for x in (a, b) if isinstance(x, Arm)), *(x for x in arms if x is not a and x is not b)]
-    shares = [v for _, _, v in silent_shares(checked)]
-    result = compare(*values, smallest_effect=smallest)
-    return Claim(text, paper, result, silent_runs(checked), max(shares) if shares else None)
+    shares = silent_shares(checked)  # each run's metrics.json read once
+    most = max((v for _, _, v in shares), default=None)
+    return Claim(text, paper, compare(*values, smallest_effect=smallest), _past(shares, SILENT_LIMIT), most)
 
 
 def robustness_claim(table, arms: Sequence[Arm] = ()) -> Claim:
