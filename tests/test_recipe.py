@@ -109,10 +109,13 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "spectrogram_norm": "clip",
         "head_threshold": 0.5,
         "min_steps": 376,
+        "rising_extension": 2.0,
+        "time_shift": 0.25,
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
-        changed = cfg.replace(**({key: value, "val_frac": 0.1} if key == "patience" else {key: value}))
+        validated = key in ("patience", "rising_extension")
+        changed = cfg.replace(**({key: value, "val_frac": 0.1} if validated else {key: value}))
         assert key in changed.canonical() and changed.hash() != cfg.hash(), key
 
 
@@ -301,6 +304,40 @@ def test_min_steps_raises_the_epoch_cap_of_a_small_training_set(tmp_path):
     assert still_rising(cfg, _curve(0.2, 0.3, 0.4, 0.5), cap=4) and not still_rising(cfg, _curve(0.2, 0.3), cap=4)
     with pytest.raises(ValueError, match="min_steps"):
         _engine_cfg(min_steps=0)
+
+
+def test_a_run_still_rising_at_its_cap_goes_on_while_it_improves():
+    from avsnn.train.fit import extension_cap, past_cap_stop
+
+    cfg = _engine_cfg(epochs=4, patience=2, rising_extension=2.5)
+    assert extension_cap(cfg, 27) == 10 and extension_cap(cfg.replace(rising_extension=None), 27) == 4
+    assert extension_cap(cfg.replace(min_steps=13), 27) == 10  # 2.5 x the raised cap of 4
+    assert past_cap_stop(cfg, _curve(0.2, 0.5, 0.4, 0.4), cap=4)  # not rising at the cap: stops there
+    assert not past_cap_stop(cfg, _curve(0.2, 0.3, 0.4, 0.5), cap=4)  # best in the cap's epoch: goes on
+    assert not past_cap_stop(cfg, _curve(0.2, 0.3, 0.4, 0.5, 0.6, 0.6), cap=4)  # a gain within the patience
+    assert past_cap_stop(cfg, _curve(0.2, 0.3, 0.4, 0.5, 0.6, 0.6, 0.5), cap=4)  # two epochs without one
+    assert past_cap_stop(cfg.replace(patience=None), _curve(0.2, 0.3, 0.4, 0.5, 0.5), cap=4)  # no patience: 1
+    for bad in (dict(rising_extension=0.5), dict(rising_extension=2.0, schedule="cosine"),
+                dict(rising_extension=2.0, val_frac=0.0)):  # fmt: skip
+        with pytest.raises(ValueError, match="rising_extension"):
+            _engine_cfg(**bad)
+
+
+def test_the_extension_trains_past_the_cap_and_flags_a_run_still_rising_at_its_end(tmp_path, monkeypatch):
+    from avsnn.train import fit as fit_module
+
+    curve = iter([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
+
+    def rising(self, rec, val, test):  # a validation accuracy that rises every epoch
+        rec["val_accuracy"] = next(curve)
+        if self.best is None or rec["val_accuracy"] > self.best["val_accuracy"]:
+            self.best = {"epoch": rec["epoch"], "val_accuracy": rec["val_accuracy"], "model": self.model.state_dict()}
+
+    monkeypatch.setattr(fit_module._Training, "evaluate", rising)
+    cfg = _engine_cfg(epochs=2, patience=1, rising_extension=2.0)
+    run = train_or_load(cfg, tmp_path, model_fn=lambda c, n, d: Tiny(4, n), data_fn=lambda c: (_separable(),) * 2)
+    assert [h["epoch"] for h in run.history] == [1, 2, 3, 4]  # twice the cap of 2, every epoch a gain
+    assert run.metrics["best_epoch"] == 4 and run.metrics["still_rising"]
 
 
 def test_the_default_audio_budget_keeps_av_digits_at_its_cap_and_lengthens_small_sets():

@@ -47,6 +47,7 @@ from avsnn.console import did_you_mean
 from avsnn.core.kernels import BACKENDS as LIF_BACKENDS
 from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
+from avsnn.data.augment import TIME_SHIFT_MAX
 from avsnn.data.datasets import NAMED_DATASETS, dataset_name
 from avsnn.device import DEVICES
 from avsnn.models.audio import AUDIO_VARIANTS, SPECTROGRAM_NORMS
@@ -92,6 +93,7 @@ READ_BY = {
     "input_norm": ("vision", "audio"),
     "audio_channels": ("audio",),
     "dropout": ("audio",),
+    "time_shift": ("audio",),
     **{f.name: ("audio",) for f in dataclasses.fields(AudioConfig)},
     **{k: ("fusion",) for k in ("fusion_inputs", "hidden", "project_dim", "vision_config", "audio_config")},
 }
@@ -109,6 +111,8 @@ RECIPE_OFF = {
     "warmup_epochs": 0,
     "schedule": "step",
     "min_steps": None,
+    "rising_extension": None,
+    "time_shift": 0.0,
 }
 
 
@@ -145,6 +149,7 @@ class RunConfig:
     surrogate_scale: float = 2.0
     audio_channels: tuple[int, ...] = (16, 32, 64)
     dropout: float = 0.5
+    time_shift: float = 0.0  # training clips rolled in time by up to this share of their frames (data.augment)
     input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
     # vision, with input_norm: "dataset" (per-channel training statistics) or "image" (each image's own, IMAGE_NORMS)
     image_norm: str = "dataset"
@@ -181,6 +186,7 @@ class RunConfig:
     batch_size: int = 128
     epochs: int = 300  # with patience: the maximum
     min_steps: Optional[int] = None  # optimizer-step budget: the epoch cap rises to ceil(min_steps / steps an epoch)
+    rising_extension: Optional[float] = None  # a run still rising at its cap goes on, up to this multiple of the cap
     val_frac: float = 0.0  # validation share carved from the training split (stratified, split_seed)
     patience: Optional[int] = None  # stop after this many epochs without a better validation accuracy
     warmup_epochs: int = 0  # linear learning-rate warm-up (per step) over this many epochs
@@ -374,6 +380,14 @@ def _validate(c: RunConfig) -> None:
             raise ValueError(f"{key} must be a positive integer or None, got {v!r}")
     if c.epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {c.epochs!r}")
+    if c.rising_extension is not None and not (
+        float(c.rising_extension) >= 1.0 and c.val_frac > 0 and c.schedule != "cosine"
+    ):
+        raise ValueError(
+            f"rising_extension must be a multiple >= 1 of the epoch cap, used with val_frac > 0 and a schedule "
+            f"that does not end at the cap (not 'cosine'), got rising_extension={c.rising_extension!r}, "
+            f"val_frac={c.val_frac!r}, schedule={c.schedule!r}"
+        )
     for key in ("lr", "threshold", "surrogate_scale", "head_threshold"):
         if getattr(c, key) is not None and not float(getattr(c, key)) > 0:
             raise ValueError(f"{key} must be > 0, got {getattr(c, key)!r}")
@@ -381,6 +395,10 @@ def _validate(c: RunConfig) -> None:
         raise ValueError(f"weight_decay must be >= 0 and gamma in (0, 1], got {c.weight_decay!r}, {c.gamma!r}")
     if not 0.0 <= c.dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {c.dropout!r}")
+    if not 0.0 <= c.time_shift <= TIME_SHIFT_MAX:
+        raise ValueError(
+            f"time_shift must lie in [0, {TIME_SHIFT_MAX}] (a share of the clip's frames), got {c.time_shift!r}"
+        )
     if list(c.milestones) != sorted(c.milestones) or any(m < 1 for m in c.milestones):
         raise ValueError(f"milestones must be increasing positive epochs, got {list(c.milestones)}")
     c.audio_settings()  # the audio front end: AudioConfig checks its fields

@@ -47,7 +47,7 @@ from avsnn.metrics import evaluate
 from .config import RunConfig
 from .factories import build_model, load_datasets, split_validation
 from .features import feature_sets
-from .fit import DistContext, epoch_cap, fit, still_rising
+from .fit import DistContext, extension_cap, fit, still_rising
 from .preflight import check_before_training
 from .run import Run
 from .seeding import deterministic
@@ -218,7 +218,7 @@ def _train_locked(cfg, store, run, train, test, device, model_fn, progress, verb
             store.write_history(history)  # also repairs a damaged one from the checkpoint
             metrics = _final_metrics(cfg, model, train, test, history, store.identity)
             if ck is not None and "best" in ck:
-                cap = epoch_cap(cfg, len(train))
+                cap = extension_cap(cfg, len(train))
                 metrics.update(
                     best_epoch=ck["best"]["epoch"],
                     val_accuracy=ck["best"]["val_accuracy"],

@@ -23,6 +23,11 @@ Recipe (each part off unless its config field is set, :data:`avsnn.train.config.
   an epoch, is not stopped by the cap after far fewer updates than a large one. The patience is then
   counted in the same steps (:func:`patience_epochs`): ``patience / epochs`` of the budget, so such a set
   is not stopped after a handful of updates either.
+* ``rising_extension`` -- the cap is soft: a run whose validation accuracy is still rising at its cap goes on,
+  for as long as a better validation accuracy came within the last ``patience`` epochs (unscaled; one
+  without patience), up to ``rising_extension`` times the cap (:func:`extension_cap`, :func:`past_cap_stop`).
+* ``time_shift`` -- each audio training batch's clips are rolled in time by random offsets
+  (:func:`avsnn.data.augment.time_shift`), drawn from the global generator the epoch's seed set.
 
 A NaN/inf loss raises :class:`TrainingDiverged` before the optimiser step, and so do non-finite
 weights at the end of an epoch (before its checkpoint is written); the checkpoint of the last
@@ -43,6 +48,7 @@ from tqdm import tqdm
 
 from avsnn.core.kernels import resolve_backend
 from avsnn.core.loss import mse_count_loss
+from avsnn.data.augment import time_shift
 from avsnn.data.batching import ArrayData, resident
 from avsnn.device import eval_batch_size, keep_freed_memory, resolve_device, use_channels_last
 from avsnn.metrics import accuracy, angular_concentration, predict, run_model
@@ -61,6 +67,8 @@ __all__ = [
     "still_rising",
     "epoch_cap",
     "patience_epochs",
+    "extension_cap",
+    "past_cap_stop",
     "steps_per_epoch",
 ]
 
@@ -118,6 +126,22 @@ def epoch_cap(cfg: RunConfig, samples: int) -> int:
     if cfg.min_steps is None:
         return cfg.epochs
     return max(cfg.epochs, math.ceil(cfg.min_steps / max(steps_per_epoch(cfg, samples), 1)))
+
+
+def extension_cap(cfg: RunConfig, samples: int) -> int:
+    """The most epochs a run may train: its cap (:func:`epoch_cap`), times ``cfg.rising_extension`` where set."""
+    cap = epoch_cap(cfg, samples)
+    return cap if cfg.rising_extension is None else math.floor(cap * cfg.rising_extension)
+
+
+def past_cap_stop(cfg: RunConfig, history: list, cap: int) -> bool:
+    """Whether a run that reached its epoch ``cap`` stops there or later (``rising_extension``).
+
+    It goes on past the cap only if its best validation accuracy came in the cap's epoch (it was still
+    rising), and then as long as a better one came within the last ``cfg.patience`` epochs (1 without).
+    """
+    best, last = best_so_far(history)[0], history[-1]["epoch"]
+    return best < cap or last - best >= (cfg.patience or 1)
 
 
 def patience_epochs(cfg: RunConfig, samples: int) -> Optional[int]:
@@ -263,6 +287,7 @@ class _Training:
         self.train = resident(train, device)  # a small set on the GPU once: a batch is one index there
         self.batches = steps_per_epoch(cfg, len(train))
         self.epochs = epoch_cap(cfg, len(train))
+        self.limit = extension_cap(cfg, len(train))
         self.patience = patience_epochs(cfg, len(train))
         self.opt = make_optimizer(cfg, self.model.parameters())
         self.sched, self.per_step = make_scheduler(cfg, self.opt, self.batches, self.epochs)
@@ -336,6 +361,8 @@ class _Training:
         if empty:
             idx = gidx[:1]
         x, y = self.train.batch(idx, self.device)
+        if cfg.time_shift:
+            x = time_shift(x, cfg.time_shift)
         if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -443,8 +470,10 @@ def fit(
     t = _Training(cfg, store, train, model_fn, dist)
     if t.resumed is not None and verbose and dist.is_main:
         print(f"resuming {store.path} after epoch {t.start}/{t.epochs}", flush=True)
-    for epoch in range(t.start, t.epochs):
+    for epoch in range(t.start, t.limit):
         if should_stop(cfg, t.history, t.num_classes, t.patience):
+            break
+        if epoch >= t.epochs and past_cap_stop(cfg, t.history, t.epochs):
             break
         rec = t.train_epoch(epoch, progress)
         t.evaluate(rec, val, test)
