@@ -34,9 +34,12 @@ COLUMNS = ["modality", "L2 SNN", "ANN twin", "SNN / twin (%)", "linear probe"]
 
 
 def _commit() -> str:
+    """The code's commit, ``-dirty`` added when the working tree has changes that are not committed."""
     root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True
+        )
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
