@@ -469,3 +469,25 @@ def test_block_operations_read_the_built_order():
         "after_add": [],
     }
     assert format_operations(before) == "conv → LIF → BN → conv → BN → LIF (+ shortcut: identity → LIF)"
+
+
+def test_learn_beta_and_threshold_make_every_lif_a_trainable_scalar_that_training_moves():
+    from avsnn.core.lif import LIF
+    from avsnn.train import RunConfig, build_model, make_config
+
+    cfg = make_config("audio", "smoke", overrides={"learn_beta": True, "learn_threshold": True})
+    net = build_model(cfg, num_classes=4)
+    lifs = [m for m in net.modules() if isinstance(m, LIF)]
+    assert lifs and all(
+        isinstance(m.beta, torch.nn.Parameter) and isinstance(m.threshold, torch.nn.Parameter) for m in lifs
+    )
+    names = {n for n, _ in net.named_parameters()}
+    assert {"head.output_lif.threshold", "blocks.0.lif.beta"} <= names
+    plain = build_model(cfg.replace(learn_beta=False, learn_threshold=False), num_classes=4)
+    assert not any(n.endswith(("beta", "threshold")) for n, _ in plain.named_parameters())
+    assert set(net.state_dict()) == set(plain.state_dict())  # a state dict loads either way
+    assert RunConfig().hash() == RunConfig(learn_beta=False).hash() != RunConfig(learn_beta=True).hash()
+    x = torch.randn(3, 1, cfg.n_mels, net.n_frames)
+    loss = net(x).spikes.sum() + net(x).current.sum()
+    loss.backward()
+    assert any(m.threshold.grad is not None and m.threshold.grad.abs().sum() > 0 for m in lifs)

@@ -111,6 +111,8 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "min_steps": 376,
         "rising_extension": 2.0,
         "time_shift": 0.25,
+        "learn_beta": True,
+        "learn_threshold": True,
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():

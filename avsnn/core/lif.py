@@ -131,6 +131,21 @@ def set_backend(model: nn.Module, backend: str) -> nn.Module:
     return model
 
 
+def set_learnable(model: nn.Module, beta: bool = False, threshold: bool = False) -> nn.Module:
+    """Make ``beta`` and/or ``threshold`` of every :class:`LIF` of ``model`` a trainable scalar (in place).
+
+    The same as building each layer with ``learn_beta`` / ``learn_threshold`` (snnTorch's flags of the same
+    names): the buffer becomes an ``nn.Parameter`` of the same name and value, so a state dict loads either way.
+    Call it before the optimiser is made. Returns ``model``.
+    """
+    for m in model.modules():
+        if isinstance(m, LIF):
+            for name in [n for n, on in (("beta", beta), ("threshold", threshold)) if on]:
+                if name in m._buffers:
+                    setattr(m, name, nn.Parameter(m._buffers.pop(name).detach().clone()))
+    return model
+
+
 def used_backends(model: nn.Module) -> str | None:
     """The concrete backends that ran ``model``'s LIF layers last (``"cpp"``, ``"cpp+torch"`` ...).
 

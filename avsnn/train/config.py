@@ -113,6 +113,8 @@ RECIPE_OFF = {
     "min_steps": None,
     "rising_extension": None,
     "time_shift": 0.0,
+    "learn_beta": False,
+    "learn_threshold": False,
 }
 
 
@@ -177,6 +179,9 @@ class RunConfig:
     correct_rate: float = 0.9
     incorrect_rate: float = 0.1
     truncate_targets: bool = False
+    # spiking layers: beta / threshold trainable, one scalar a layer (snnTorch's learn_beta / learn_threshold)
+    learn_beta: bool = False
+    learn_threshold: bool = False
     # optimisation
     optimizer: str = "adam"
     lr: float = 1e-3

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from avsnn.core import surrogate as sg
-from avsnn.core.lif import set_backend
+from avsnn.core.lif import set_backend, set_learnable
 from avsnn.data import build_datasets
 from avsnn.data.batching import ArrayData, subset, validation_split
 from avsnn.models import SMLP, L2ActSpikeNet, SpikingAudioNet, ann_twin
@@ -61,7 +61,9 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
         raise ValueError("a fusion model needs input_dims")
     else:
         net = SMLP(dict(input_dims), hidden=tuple(cfg.hidden), project_dim=cfg.project_dim, **common)
-    return ann_twin(net, copy_model=False) if cfg.neuron == "relu" else set_backend(net, cfg.lif_backend)
+    if cfg.neuron == "relu":
+        return ann_twin(net, copy_model=False)
+    return set_learnable(set_backend(net, cfg.lif_backend), cfg.learn_beta, cfg.learn_threshold)
 
 
 def load_datasets(cfg: RunConfig):
