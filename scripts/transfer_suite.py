@@ -4,7 +4,7 @@ Generates the sets of :mod:`avsnn.data.transfer` (into the cache, ``$AVSNN_CACHE
 :func:`recipe_check.check` on each: per modality the L2 spiking network, its ANN twin and the linear
 probe on the same split, and the SMLP fusion against the better modality, over seeds. The sets held
 back while the recipe was chosen (:data:`avsnn.data.transfer.HELD_BACK`) run last and are marked; those held back
-for the next round (:data:`~avsnn.data.transfer.HELD_BACK_NEXT`) are left out unless named.
+for the next round (:data:`~avsnn.data.transfer.HELD_BACK_NEXT`) are left out unless named, and marked when named.
 Writes ``results.md`` and ``results.json`` in ``--out`` (rewritten after every set, so a cut-short run
 keeps what it finished).
 
@@ -30,18 +30,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_check import COLUMNS, TWIN_SHARE, _commit, check  # noqa: E402
 
 from avsnn import studies  # noqa: E402
-from avsnn.data.transfer import HELD_BACK, HELD_BACK_ROUNDS, TRANSFER_SETS, ensure_transfer, suite_sets  # noqa: E402
+from avsnn.data.transfer import (  # noqa: E402
+    HELD_BACK,
+    HELD_BACK_NEXT,
+    HELD_BACK_ROUNDS,
+    TRANSFER_SETS,
+    ensure_transfer,
+    suite_sets,
+)
 from avsnn.evidence import summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
 from avsnn.train.config import parse_overrides  # noqa: E402
 
 
+def unseen(name: str) -> bool:
+    """Whether no recipe choice has used the set: held back for the current round or for the next one."""
+    return name in HELD_BACK or name in HELD_BACK_NEXT
+
+
 def _rows(name: str, spec, result: dict) -> list:
     """Table rows of one set: one per modality (SNN cell marked ↑ when a seed ended still rising), then the fusion's."""
     rounds = [k for k, names in HELD_BACK_ROUNDS.items() if name in names]
     label = f"{name} (held back in round {rounds[0]})" if rounds else name
-    if name in HELD_BACK:
+    if unseen(name):
         label = f"{name} (held back)"
     desc = f"{spec.side} px {'RGB' if spec.rgb else 'grey'} {spec.glyphs}, {spec.classes} classes, {spec.sound}"
     rec, rows = result["record"], []
@@ -79,7 +91,7 @@ def main(argv=None) -> None:
         result = check(str(folder), args.profile, args.seeds, tuple(args.modalities), fusion, args.workers, **overrides)
         rows += _rows(name, TRANSFER_SETS[name], result)
         claims += [dataclasses.replace(c, claim=f"{name}: {c.claim}") for c in result["claims"]]
-        record["sets"][name] = {**result["record"], "held_back": name in HELD_BACK}
+        record["sets"][name] = {**result["record"], "held_back": unseen(name)}
         record["seconds"] = time.perf_counter() - t0
         settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "none"
         text = "\n\n".join(

@@ -624,3 +624,13 @@ def test_every_profile_trains_on_eq15s_targets_as_printed():
     assert mse_count_loss(silent, y, cfg.correct_rate, cfg.incorrect_rate, truncate=True).item() == pytest.approx(
         3**2 / cfg.timesteps / 5
     )
+
+
+def test_twin_has_no_learnt_neuron_parameters():
+    """An ANN twin has no decay rate or threshold to learn: the learn flags fall away and its hash is the plain one."""
+    twin = make_config("audio", "default", "synthetic", ["neuron=relu"])
+    assert not twin.learn_beta and not twin.learn_threshold
+    plain = make_config("audio", "default", "synthetic", ["neuron=relu", "learn_beta=false", "learn_threshold=false"])
+    assert twin.hash() == plain.hash()
+    snn = make_config("audio", "default", "synthetic")
+    assert snn.learn_beta and snn.learn_threshold  # the spiking network keeps them (profiles.AUDIO_LEARNED)

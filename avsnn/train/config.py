@@ -221,6 +221,9 @@ class RunConfig:
         set_("data_root", normalise_data_path(self.data_root))
         if self.variant == "auto" and self.modality in DEFAULT_VARIANT:
             set_("variant", DEFAULT_VARIANT[self.modality])
+        if self.neuron == "relu":  # the ANN twin has no decay rate or threshold to learn: one run, one hash
+            set_("learn_beta", False)
+            set_("learn_threshold", False)
         _validate(self)
 
     # ---- serialisation -------------------------------------------------------------------
