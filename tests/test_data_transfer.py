@@ -14,9 +14,13 @@ from avsnn.data.transfer import (
     HELD_BACK_ROUNDS,
     SAMPLE_RATE,
     TRANSFER_SETS,
+    _class_sound,
+    _spec_record,
     class_names,
     ensure_transfer,
     make_transfer,
+    sound_ceiling,
+    sound_groups,
     suite_sets,
     transfer_spec,
 )
@@ -130,3 +134,36 @@ def test_bad_settings_fail_with_one_line(overrides, match):
         transfer_spec("mono-digits", **overrides)
     with pytest.raises(ValueError, match="unknown transfer set 'nope'"):
         transfer_spec("nope")
+
+
+def _sound(spec, label):
+    return _class_sound(spec, label, SAMPLE_RATE // 2, np.random.default_rng(7))  # the same draws for every class
+
+
+def test_sound_groups_are_the_classes_whose_sounds_coincide():
+    """The folded chirp layout gives some classes one sweep: :func:`sound_groups` finds them, and only them."""
+    spec = transfer_spec("many-grey")
+    assert sound_groups(spec) == [(0, 2, 4), (1, 3)] and sound_ceiling(spec) == pytest.approx(2 / 5)
+    assert np.array_equal(_sound(spec, 0), _sound(spec, 2)) and np.array_equal(_sound(spec, 1), _sound(spec, 3))
+    assert not np.allclose(_sound(spec, 0), _sound(spec, 1))
+    mixed = transfer_spec("hb8-colour-letters-mixed")  # chirps are labels 1, 4, 7
+    assert [g for g in sound_groups(mixed) if len(g) > 1] == [(1, 7)]
+    assert np.array_equal(_sound(mixed, 1), _sound(mixed, 7)) and not np.allclose(_sound(mixed, 1), _sound(mixed, 4))
+
+
+@pytest.mark.parametrize("classes", [2, 5, 8, 9, 15, 20])
+@pytest.mark.parametrize("sound", ["chirps", "mixed"])
+def test_the_spread_chirp_layout_gives_every_class_its_own_sound(sound, classes):
+    spec = transfer_spec("inverted-letters", sound=sound, classes=classes, chirps="spread")
+    assert sound_ceiling(spec) == 1.0
+    sounds = [_sound(spec, k) for k in range(classes)]
+    assert all(not np.allclose(a, b) for i, a in enumerate(sounds) for b in sounds[i + 1 :])
+
+
+def test_sets_of_the_first_layout_keep_their_folders_and_new_sets_have_no_colliding_classes():
+    assert "chirps" not in _spec_record(transfer_spec("many-grey"))  # its folder key is the one of rounds 1-11
+    assert _spec_record(transfer_spec("many-grey", chirps="spread"))["chirps"] == "spread"
+    for name in HELD_BACK_NEXT:  # defined after the collisions were found
+        assert sound_ceiling(TRANSFER_SETS[name]) == 1.0, name
+    with pytest.raises(ValueError, match="chirps must be one of"):
+        transfer_spec("many-grey", chirps="wide")

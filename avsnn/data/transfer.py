@@ -53,6 +53,10 @@ LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I and O (too like 1 and 0)
 GLYPHS = ("digits", "letters", "handwritten")
 COLOURS = ("light_on_dark", "dark_on_light", "random")
 SOUNDS = ("tones", "chirps", "bursts", "mixed", "speech")
+#: how the chirp classes of a set take their start frequencies: ``"folded"`` (the sets of rounds 1-11) repeats the
+#: two octaves of start frequencies over each half of the classes, so that in some sets two or three classes get the
+#: same sweep (:func:`sound_groups`); ``"spread"`` spreads them once over all the classes, every class its own
+CHIRP_LAYOUTS = ("folded", "spread")
 SPEECH_VOICES = ("en", "en-GB-x-rp", "en-US", "en-GB-scotland", "en-029")
 SUPERSAMPLE = 4  # glyphs are drawn at this multiple of the image side, then reduced (antialiasing)
 
@@ -76,6 +80,7 @@ class TransferSpec:
     sound: str = "tones"
     snr_db: tuple = (10.0, 20.0)  # uniform per clip
     clip_s: tuple = (1.0, 1.0)  # clip length, uniform per clip
+    chirps: str = "folded"  # how chirp classes take their start frequencies (:data:`CHIRP_LAYOUTS`)
 
     def check(self) -> "TransferSpec":
         """Return the spec if every setting is valid, else raise ``ValueError`` naming the setting."""
@@ -96,6 +101,8 @@ class TransferSpec:
             raise ValueError(f"sound must be one of {SOUNDS}, got {self.sound!r}")
         if not 0 < self.clip_s[0] <= self.clip_s[1]:
             raise ValueError(f"clip_s must be (low, high) seconds with 0 < low <= high, got {self.clip_s!r}")
+        if self.chirps not in CHIRP_LAYOUTS:
+            raise ValueError(f"chirps must be one of {CHIRP_LAYOUTS}, got {self.chirps!r}")
         return self
 
 
@@ -563,6 +570,7 @@ TRANSFER_SETS: dict[str, TransferSpec] = {
         sound="chirps",
         snr_db=(-5, 5),
         clip_s=(0.8, 1.2),
+        chirps="spread",
     ),  # fmt: skip
     "hb12-spoken-digits-clutter": TransferSpec(
         classes=10,
@@ -585,6 +593,7 @@ TRANSFER_SETS: dict[str, TransferSpec] = {
         sound="mixed",
         snr_db=(0, 10),
         clip_s=(1.0, 1.5),
+        chirps="spread",
     ),  # fmt: skip
 }
 #: round 1 (per-image normalisation): held back until that recipe was fixed, then run once with it (appendix 12)
@@ -741,13 +750,44 @@ def _kind(spec: TransferSpec, label: int) -> str:
     return ("tones", "chirps", "bursts")[label % 3] if spec.sound == "mixed" else spec.sound
 
 
+def _slot(spec: TransferSpec, label: int) -> tuple[int, int, float]:
+    """``(slot, count, pos)``: the class's place among the ``count`` classes of its sound kind, and it in ``[0, 1]``."""
+    slot = label // 3 if spec.sound == "mixed" else label
+    count = max(1, -(-spec.classes // 3)) if spec.sound == "mixed" else spec.classes
+    return slot, count, slot / max(count - 1, 1)
+
+
+def _chirp_start(spec: TransferSpec, slot: int, pos: float) -> tuple[float, bool]:
+    """``(start frequency in Hz before jitter, rising)`` of a chirp class; the direction alternates with the slot."""
+    octaves = 2.0 * (pos % 0.5) * 2 if spec.chirps == "folded" else 2.0 * pos
+    return 300.0 * 2**octaves, slot % 2 == 0
+
+
+def sound_groups(spec: TransferSpec) -> list[tuple[int, ...]]:
+    """The classes grouped by their sound recipe: classes of one group get the same sound (before jitter and noise).
+
+    Speech gives every class its own word; tones and bursts their own pitch or band. Chirps in the ``"folded"``
+    layout (:data:`CHIRP_LAYOUTS`) can share a start frequency and direction: no network can tell such classes apart.
+    """
+    keys: dict = {}
+    for label in range(spec.classes):
+        kind = _kind(spec, label)
+        slot, _, pos = _slot(spec, label)
+        key = (kind, _chirp_start(spec, slot, pos)) if kind == "chirps" else (kind, label)
+        keys.setdefault(key, []).append(label)
+    return [tuple(g) for g in keys.values()]
+
+
+def sound_ceiling(spec: TransferSpec) -> float:
+    """The best test accuracy any audio classifier can expect on balanced classes: one class per sound group."""
+    return len(sound_groups(spec)) / spec.classes
+
+
 def _class_sound(spec: TransferSpec, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """The class's synthetic sound (tones, chirps or bursts), ``n`` samples, per-sample jitter, unit RMS."""
     t = np.arange(n) / SAMPLE_RATE
     kind = _kind(spec, label)
-    slot = label // 3 if spec.sound == "mixed" else label  # position of the class among those of its kind
-    count = max(1, -(-spec.classes // 3)) if spec.sound == "mixed" else spec.classes
-    pos = slot / max(count - 1, 1)  # in [0, 1]
+    slot, count, pos = _slot(spec, label)
     jitter = 2 ** rng.normal(0.0, 0.25 / max(count, 1))
     length = rng.uniform(0.5, 0.9) * n
     onset = rng.uniform(0, n - length)
@@ -756,8 +796,9 @@ def _class_sound(spec: TransferSpec, label: int, n: int, rng: np.random.Generato
         f0 = 150.0 * 2 ** (4.0 * pos) * jitter
         sig = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
     elif kind == "chirps":
-        lo, hi = 300.0 * 2 ** (2.0 * (pos % 0.5) * 2), 3000.0 * jitter
-        fa, fb = (lo, hi) if slot % 2 == 0 else (hi, lo)
+        lo, rising = _chirp_start(spec, slot, pos)
+        hi = 3000.0 * jitter
+        fa, fb = (lo, hi) if rising else (hi, lo)
         rel = np.clip((np.arange(n) - onset) / length, 0, 1)
         freq = fa * (fb / fa) ** rel * jitter
         sig = np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE)
@@ -842,7 +883,14 @@ def _write(tmp: Path, name: str, spec: TransferSpec, seed: int) -> None:
 
 
 def _spec_record(spec: TransferSpec) -> dict:
-    return json.loads(json.dumps(asdict(spec)))  # tuples as lists, as read back
+    """The spec as JSON reads it back (tuples as lists), the chirp layout only where it is not the first one.
+
+    So the sets of earlier rounds keep their folder keys.
+    """
+    record = json.loads(json.dumps(asdict(spec)))
+    if record["chirps"] == CHIRP_LAYOUTS[0]:
+        del record["chirps"]
+    return record
 
 
 def _is_complete(out: Path, name: str, spec: TransferSpec, seed: int) -> bool:
