@@ -167,3 +167,16 @@ def test_sets_of_the_first_layout_keep_their_folders_and_new_sets_have_no_collid
         assert sound_ceiling(TRANSFER_SETS[name]) == 1.0, name
     with pytest.raises(ValueError, match="chirps must be one of"):
         transfer_spec("many-grey", chirps="wide")
+
+
+def test_the_suite_marks_the_sets_no_recipe_choice_has_used():
+    """A set of the current round or of the next one is marked held back when the suite runs it; earlier ones not."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "transfer_suite.py"
+    spec = importlib.util.spec_from_file_location("transfer_suite_script", path)
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    assert all(suite.unseen(n) for n in HELD_BACK + HELD_BACK_NEXT)
+    assert not any(suite.unseen(n) for n in HELD_BACK_ROUND_1)
