@@ -31,22 +31,16 @@ from recipe_check import COLUMNS, TWIN_SHARE, _commit, check  # noqa: E402
 
 from avsnn import studies  # noqa: E402
 from avsnn.data.transfer import (  # noqa: E402
-    HELD_BACK,
-    HELD_BACK_NEXT,
     HELD_BACK_ROUNDS,
     TRANSFER_SETS,
     ensure_transfer,
     suite_sets,
+    unseen,
 )
 from avsnn.evidence import summarize  # noqa: E402
 from avsnn.files import atomic_write_bytes  # noqa: E402
 from avsnn.report import markdown_table  # noqa: E402
 from avsnn.train.config import parse_overrides  # noqa: E402
-
-
-def unseen(name: str) -> bool:
-    """Whether no recipe choice has used the set: held back for the current round or for the next one."""
-    return name in HELD_BACK or name in HELD_BACK_NEXT
 
 
 def _rows(name: str, spec, result: dict) -> list:

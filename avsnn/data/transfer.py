@@ -641,6 +641,11 @@ HELD_BACK_ROUNDS = {
 }
 
 
+def unseen(name: str) -> bool:
+    """Whether no recipe choice has used set ``name``: held back for the current round or for the next one."""
+    return name in HELD_BACK or name in HELD_BACK_NEXT
+
+
 def suite_sets() -> list[str]:
     """The transfer suite's sets by default: all but :data:`HELD_BACK_NEXT`, with :data:`HELD_BACK` last."""
     seen = [n for n in TRANSFER_SETS if n not in HELD_BACK and n not in HELD_BACK_NEXT]
@@ -876,7 +881,7 @@ def _write(tmp: Path, name: str, spec: TransferSpec, seed: int) -> None:
         "name": name,
         "seed": seed,
         "spec": _spec_record(spec),
-        "held_back": name in HELD_BACK,
+        "held_back": unseen(name),
         "classes": names,
     }
     (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
