@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import torch
 
+#: what a spiking network is trained on: ``"count"`` Eqs. 14-16 on its output spikes (the paper's loss);
+#: ``"cosine_ce"`` cross-entropy on the L2 head's scaled cosine logits (Eq. 13), the ANN twin's loss
+#: (:func:`avsnn.train.fit.loss_of`); ``"count+cosine_ce"`` the two added
+LOSSES = ("count", "cosine_ce", "count+cosine_ce")
+
 
 def _check_rate(name: str, value: float) -> None:
     if not 0.0 <= float(value) <= 1.0:

@@ -66,13 +66,13 @@ class ConvBNLIFPool(nn.Module):
     The pool is :class:`~avsnn.models.layers.MaxPool2x2`: ``nn.MaxPool2d(2)``, on CPU on a faster kernel.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron: NeuronFactory):
+    def __init__(self, in_channels: int, out_channels: int, pool: bool, neuron: NeuronFactory, pool_grad: str = "max"):
         super().__init__()
         self.conv_bn = SeqToANN(
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), BatchNorm2d(out_channels)
         )
         self.lif = neuron()
-        self.pool = SeqToANN(MaxPool2x2()) if pool else nn.Identity()
+        self.pool = SeqToANN(MaxPool2x2(pool_grad)) if pool else nn.Identity()
 
     def forward(self, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
         """Block output for ``x [T, B, C, H, W]``, or for a static ``[B, C, H, W]`` with ``timesteps``.
@@ -96,7 +96,8 @@ class SpikingAudioNet(nn.Module):
     With ``input_norm``, ``spectrogram_norm`` (one of :data:`SPECTROGRAM_NORMS`) says how the log-mel
     input is standardised: per mel band with training statistics, then (``"clip"``) each clip's bands over
     their own variation in time, and (``"clip_stats"``) with the clip's band statistics as two more channels
-    of the first convolution's input.
+    of the first convolution's input. ``pool_grad`` (:data:`~avsnn.core.spike_pool.POOL_GRADS`) says how the
+    max-pools over spikes are differentiated: ``"max"`` as ``F.max_pool2d``, ``"or"`` as the OR of the spikes.
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class SpikingAudioNet(nn.Module):
         neuron: NeuronFactory | None = None,
         spectrogram_norm: str = "dataset",
         head_threshold: float | None = None,
+        pool_grad: str = "max",
     ):
         super().__init__()
         if variant not in AUDIO_VARIANTS:
@@ -146,7 +148,7 @@ class SpikingAudioNet(nn.Module):
         used = channels[:2] if variant == "no_third_block" else channels
         blocks, in_ch, (h, w) = [], getattr(self.input_norm, "out_channels", 1), (n_mels, n_frames)
         for out_ch in used:
-            blocks.append(ConvBNLIFPool(in_ch, out_ch, pool, neuron))
+            blocks.append(ConvBNLIFPool(in_ch, out_ch, pool, neuron, pool_grad))
             in_ch = out_ch
             if pool:
                 h, w = h // 2, w // 2

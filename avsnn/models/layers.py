@@ -17,6 +17,7 @@ from ..core import surrogate as sg
 from ..core.kernels.norm import batch_norm_train
 from ..core.kernels.pool import max_pool2x2
 from ..core.lif import LIF
+from ..core.spike_pool import POOL_GRADS, spike_max_pool2x2
 
 
 class SeqToANN(nn.Sequential):
@@ -48,15 +49,24 @@ class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2)`` computed by :func:`avsnn.core.kernels.pool.max_pool2x2`: the same values and gradients.
 
     On CPU a one-pass C++ kernel instead of ATen's (several times faster on the audio network's spike
-    maps); no parameters or buffers, so a state dict does not see the difference.
+    maps); no parameters or buffers, so a state dict does not see the difference. With ``grad="or"`` (one of
+    :data:`~avsnn.core.spike_pool.POOL_GRADS`) the same values, differentiated as the OR of spikes
+    (:func:`~avsnn.core.spike_pool.spike_max_pool2x2`); the ANN twin sets it back to ``"max"``.
     """
 
-    def __init__(self):
+    def __init__(self, grad: str = "max"):
         super().__init__(2)
+        if grad not in POOL_GRADS:
+            raise ValueError(f"pool_grad must be one of {POOL_GRADS}, got {grad!r}")
+        self.grad = grad
+
+    def extra_repr(self) -> str:
+        """``nn.MaxPool2d``'s, and the gradient where it is not max-pooling's own."""
+        return super().extra_repr() + ("" if self.grad == "max" else f", grad={self.grad}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Max over each 2x2 window of the last two dimensions (stride 2, floor mode)."""
-        return max_pool2x2(x)
+        return spike_max_pool2x2(x) if self.grad == "or" else max_pool2x2(x)
 
 
 class BatchNorm2d(nn.BatchNorm2d):

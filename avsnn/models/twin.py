@@ -15,6 +15,7 @@ from typing import Callable
 from torch import nn
 
 from ..core.lif import LIF
+from .layers import MaxPool2x2
 
 
 def replace_lifs(model: nn.Module, make: Callable[[LIF], nn.Module]) -> nn.Module:
@@ -28,5 +29,12 @@ def replace_lifs(model: nn.Module, make: Callable[[LIF], nn.Module]) -> nn.Modul
 
 
 def ann_twin(model: nn.Module, copy_model: bool = True) -> nn.Module:
-    """``model`` (a deep copy unless ``copy_model=False``) with every :class:`LIF` replaced by ``nn.ReLU``."""
-    return replace_lifs(copy.deepcopy(model) if copy_model else model, lambda lif: nn.ReLU())
+    """``model`` (a deep copy unless ``copy_model=False``) with every :class:`LIF` replaced by ``nn.ReLU``.
+
+    Its max-pools are differentiated as max-pools (a pool over spikes may be set to their OR, ``pool_grad``).
+    """
+    twin = replace_lifs(copy.deepcopy(model) if copy_model else model, lambda lif: nn.ReLU())
+    for module in twin.modules():
+        if isinstance(module, MaxPool2x2):
+            module.grad = "max"
+    return twin

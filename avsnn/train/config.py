@@ -45,6 +45,8 @@ from typing import Any, Optional, Union
 
 from avsnn.console import did_you_mean
 from avsnn.core.kernels import BACKENDS as LIF_BACKENDS
+from avsnn.core.loss import LOSSES
+from avsnn.core.spike_pool import POOL_GRADS
 from avsnn.core.surrogate import KINDS as SURROGATES
 from avsnn.data.audio import AudioConfig
 from avsnn.data.augment import TIME_SHIFT_MAX
@@ -90,6 +92,7 @@ READ_BY = {
     "image_norm": ("vision",),
     "spectrogram_norm": ("audio",),
     "head_threshold": ("audio",),
+    "pool_grad": ("audio",),
     "input_norm": ("vision", "audio"),
     "audio_channels": ("audio",),
     "dropout": ("audio",),
@@ -104,6 +107,8 @@ RECIPE_OFF = {
     "image_norm": "dataset",
     "spectrogram_norm": "dataset",
     "head_threshold": None,
+    "pool_grad": "max",
+    "loss": "count",
     "image_size": None,
     "neuron": "lif",
     "val_frac": 0.0,
@@ -151,6 +156,7 @@ class RunConfig:
     surrogate_scale: float = 2.0
     audio_channels: tuple[int, ...] = (16, 32, 64)
     dropout: float = 0.5
+    pool_grad: str = "max"  # audio: how max-pools over spikes are differentiated (POOL_GRADS: "max", "or")
     time_shift: float = 0.0  # training clips rolled in time by up to this share of their frames (data.augment)
     input_norm: bool = False  # normalise inputs with training-part statistics (per channel / mel band)
     # vision, with input_norm: "dataset" (per-channel training statistics) or "image" (each image's own, IMAGE_NORMS)
@@ -179,6 +185,7 @@ class RunConfig:
     correct_rate: float = 0.9
     incorrect_rate: float = 0.1
     truncate_targets: bool = False
+    loss: str = "count"  # spiking networks: "count" (Eqs. 14-16) or "cosine_ce" (the twin's loss; LOSSES)
     # spiking layers: beta / threshold trainable, one scalar a layer (snnTorch's learn_beta / learn_threshold)
     learn_beta: bool = False
     learn_threshold: bool = False
@@ -221,9 +228,11 @@ class RunConfig:
         set_("data_root", normalise_data_path(self.data_root))
         if self.variant == "auto" and self.modality in DEFAULT_VARIANT:
             set_("variant", DEFAULT_VARIANT[self.modality])
-        if self.neuron == "relu":  # the ANN twin has no decay rate or threshold to learn: one run, one hash
+        if self.neuron == "relu":  # the ANN twin has no decay rate or threshold to learn, no spikes to OR: one hash
             set_("learn_beta", False)
             set_("learn_threshold", False)
+            set_("pool_grad", "max")
+            set_("loss", "count")
         _validate(self)
 
     # ---- serialisation -------------------------------------------------------------------
@@ -357,6 +366,8 @@ def _validate(c: RunConfig) -> None:
     _expect("neuron", c.neuron, NEURONS)
     _expect("image_norm", c.image_norm, IMAGE_NORMS)
     _expect("spectrogram_norm", c.spectrogram_norm, SPECTROGRAM_NORMS)
+    _expect("pool_grad", c.pool_grad, POOL_GRADS)
+    _expect("loss", c.loss, LOSSES)
     if not 0.0 <= c.val_frac < 1.0:
         raise ValueError(f"val_frac must lie in [0, 1), got {c.val_frac!r}")
     if c.patience is not None and (c.patience < 1 or c.val_frac == 0):

@@ -55,6 +55,7 @@ def build_model(cfg: RunConfig, num_classes: int, input_dims: Optional[dict] = N
             input_norm=cfg.input_norm,
             spectrogram_norm=cfg.spectrogram_norm,
             head_threshold=cfg.head_threshold,
+            pool_grad=cfg.pool_grad,
             **common,
         )
     elif not input_dims:

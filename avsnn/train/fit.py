@@ -101,14 +101,23 @@ TWIN_COSINE_SCALE = 16.0
 
 
 def loss_of(cfg: RunConfig, out, y) -> torch.Tensor:
-    """The training loss: spike-count MSE (Eqs. 14-16), or cross-entropy for the ANN twin.
+    """The training loss: spike-count MSE (Eqs. 14-16), the ANN twin's cross-entropy, or their sum (``cfg.loss``).
 
-    The twin's logits are the L2 head's cosine logits scaled by :data:`TWIN_COSINE_SCALE`.
+    The ANN twin always trains on cross-entropy of its logits: the L2 head's cosine logits (Eq. 13) scaled by
+    :data:`TWIN_COSINE_SCALE`, the fc head's own. A spiking network trains on Eqs. 14-16 (``"count"``), on the
+    twin's loss (``"cosine_ce"``) or on both added (``"count+cosine_ce"``).
     """
-    if cfg.neuron == "relu":
+    twin = cfg.neuron == "relu" or "cosine_ce" in cfg.loss
+    count = cfg.neuron != "relu" and "count" in cfg.loss
+    total = 0.0
+    if twin:
         scale = TWIN_COSINE_SCALE if cfg.head == "l2" else 1.0
-        return F.cross_entropy(scale * out.current.float().mean(0), y)
-    return mse_count_loss(out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets)
+        total = F.cross_entropy(scale * out.current.float().mean(0), y)
+    if count:
+        total = total + mse_count_loss(
+            out.spikes.float(), y, cfg.correct_rate, cfg.incorrect_rate, truncate=cfg.truncate_targets
+        )
+    return total
 
 
 def steps_per_epoch(cfg: RunConfig, samples: int) -> int:
