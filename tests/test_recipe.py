@@ -113,6 +113,8 @@ def test_canonical_drops_recipe_fields_only_while_off():
         "time_shift": 0.25,
         "learn_beta": True,
         "learn_threshold": True,
+        "pool_grad": "or",
+        "loss": "count+cosine_ce",
     }
     assert set(on) == set(RECIPE_OFF)
     for key, value in on.items():
@@ -611,7 +613,8 @@ def test_every_profile_trains_on_eq15s_targets_as_printed():
     for profile in ("smoke", "default", "gpu", "paper"):
         for modality in ("vision", "audio"):
             assert make_config(modality, profile).truncate_targets is False, (profile, modality)
-    cfg = make_config("audio", "default")
+    cfg = make_config("audio", "default", "synthetic", ["loss=count"])  # Eq. 15's part of the default's loss
+    assert "count" in make_config("audio", "default").loss and make_config("audio", "paper").loss == "count"
     spikes = (torch.rand(cfg.timesteps, 6, 5, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     y = torch.tensor([0, 1, 2, 3, 4, 0])
     out = ModelOutput(spikes=spikes, features=spikes, z_av=spikes.mean(0), current=spikes)
@@ -634,3 +637,33 @@ def test_twin_has_no_learnt_neuron_parameters():
     assert twin.hash() == plain.hash()
     snn = make_config("audio", "default", "synthetic")
     assert snn.learn_beta and snn.learn_threshold  # the spiking network keeps them (profiles.AUDIO_LEARNED)
+
+
+def test_loss_options_add_the_twins_loss_to_eq15():
+    """``loss``: Eqs. 14-16, the ANN twin's cross-entropy on the scaled cosines (Eq. 13), or both added."""
+    import torch.nn.functional as F
+
+    from avsnn.core.loss import mse_count_loss
+    from avsnn.models import ModelOutput
+    from avsnn.train.fit import TWIN_COSINE_SCALE, loss_of
+
+    gen = torch.Generator().manual_seed(1)
+    spikes = (torch.rand(4, 6, 5, generator=gen) < 0.5).float()
+    current = torch.rand(4, 6, 5, generator=gen) * 2 - 1
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
+    out = ModelOutput(spikes=spikes, features=spikes, z_av=spikes.mean(0), current=current)
+
+    def cfg(**kw):
+        return make_config("audio", "default", "synthetic", [f"{k}={v}" for k, v in kw.items()])
+
+    count = mse_count_loss(spikes, y, 0.85, 0.15)
+    ce = F.cross_entropy(TWIN_COSINE_SCALE * current.mean(0), y)
+    assert torch.equal(loss_of(cfg(loss="count"), out, y), count)
+    assert torch.equal(loss_of(cfg(loss="cosine_ce"), out, y), ce)
+    assert torch.allclose(loss_of(cfg(loss="count+cosine_ce"), out, y), count + ce)
+    assert torch.equal(loss_of(cfg(loss="count+cosine_ce", neuron="relu"), out, y), ce)  # the twin: its own loss only
+    fc = cfg(loss="cosine_ce", head="fc")
+    assert torch.equal(loss_of(fc, out, y), F.cross_entropy(current.mean(0), y))  # an fc head's logits, unscaled
+    assert cfg(loss="count+cosine_ce", neuron="relu").hash() == cfg(loss="count", neuron="relu").hash()
+    with pytest.raises(ValueError, match="loss must be one of"):
+        cfg(loss="ce")
