@@ -77,8 +77,9 @@ Four profiles, each giving settings per modality:
       on the L2 layer's cosines (Eq. 13) scaled by 16 (:data:`AUDIO_LOSS`, ``loss="count+cosine_ce"``; the paper
       trains on Eq. 15 alone). Round 12 had found the trained network's hidden features, not its readout, behind the
       gap to the twin; the twin differs from it in the neuron *and* the loss, and training the spiking network on the
-      twin's loss closed most of the gap on the seen sets where it was widest, while two levers on the spiking layers
-      themselves (eight timesteps, max-pools over spikes differentiated as their OR, ``pool_grad``) did not move it.
+      twin's loss narrowed the gap on the seen sets where it was widest, while two levers on the spiking layers
+      themselves (eight timesteps, max-pools over spikes differentiated as their OR, ``pool_grad``) did not (appendix
+      12 prints by how much).
       Eq. 15's term stays: it trains the output LIF to the paper's target rates, which the prediction reads.
     * the schedule after the warm-up: for vision a cosine decay to 0 over its epoch cap (12 on AV-Digits), which
       beat a constant rate on validation at the book's size on AV-Digits and on the synthetic set
